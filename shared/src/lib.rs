@@ -1,0 +1,14 @@
+//! notion-es domain library. Everything the Lambda functions do lives here, free of Lambda types,
+//! so it can be tested without AWS. See docs/DESIGN.md for the contracts.
+
+pub mod aws;
+pub mod config;
+pub mod document;
+pub mod extract;
+pub mod index;
+pub mod notion;
+pub mod rules;
+pub mod runs;
+pub mod secrets;
+pub mod task;
+pub mod telemetry;

@@ -1,0 +1,226 @@
+//! Task messages: the SQS bodies that carry one unit of work from the planner (or a worker, for
+//! follow-ups) to a worker, and the finalize message that wakes the reaper.
+//!
+//! Versioned JSON (`"v": 1`). Every task is idempotent: running it twice writes the same documents
+//! (same `_id`s, same content, same `sync_run`) and the same task record.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The only message version this build understands. A message with another `v` is rejected with a
+/// clear error (and so ends in the DLQ), never guessed at.
+pub const TASK_VERSION: u32 = 1;
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    Full,
+    Incremental,
+    Webhook,
+}
+
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Full => "full",
+            RunKind::Incremental => "incremental",
+            RunKind::Webhook => "webhook",
+        }
+    }
+}
+
+/// One message on the work queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskMessage {
+    pub v: u32,
+    /// Sync run id (see `runs::RunId`): zero-padded milliseconds, monotonic, so it sorts as text
+    /// and as a number.
+    pub run_id: u64,
+    /// Unique within the run and stable across redeliveries; also the `_id` of the task record.
+    pub task_id: String,
+    pub run_kind: RunKind,
+    pub task: Task,
+}
+
+/// The work itself. Objects the planner already holds (from search) travel inside the message, so
+/// the worker does not fetch them again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Task {
+    /// Index a page (or database row) and walk its whole block tree. `page` is the page object as
+    /// search or a query returned it; when absent the worker fetches `GET /pages/{page_id}`.
+    /// `path` is the breadcrumb of ancestor titles, outermost first.
+    Page {
+        page_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        page: Option<Value>,
+        #[serde(default)]
+        path: Vec<String>,
+    },
+    /// The rest of a page's block tree, handed on by a worker that neared its timeout.
+    Continuation(Continuation),
+    /// One page (≤ 100 rows) of a data source (2025-09-03+) or database (2022-06-28) query. The
+    /// worker enqueues the next query page first (so the chain never waits on row walks), then
+    /// walks each row inline; rows left when the deadline nears are handed on as `Page` tasks.
+    Rows(RowsCursor),
+    /// Index already-fetched objects that need no more API calls (databases, data sources).
+    Objects {
+        objects: Vec<Value>,
+        #[serde(default)]
+        paths: Vec<Vec<String>>,
+    },
+    /// The person users of the workspace.
+    Users,
+    /// Unresolved comments on these pages / blocks (only when `index_comments` is on).
+    Comments { block_ids: Vec<String>, page_id: String },
+    /// Remove a page and everything that belongs to it (webhook `page.deleted`).
+    DeletePage { page_id: String },
+    /// Re-read one comment (webhook `comment.*`).
+    Comment { comment_id: String, page_id: String },
+}
+
+/// Where a rows query stands. `after_created` and `skip_ids` implement the 10,000-row-cap window:
+/// once a query reports `query_result_limit_reached`, the next window starts at the last row's
+/// `created_time` (minute precision) and skips the ids already seen in that minute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowsCursor {
+    /// A data source id (2025-09-03+) or a database id (2022-06-28).
+    pub source_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_cursor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_created: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_ids: Vec<String>,
+    /// Notion filter from an advanced `database_query_filters` rule, passed through unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Value>,
+    /// Breadcrumb of the data source (rows are its children).
+    #[serde(default)]
+    pub path: Vec<String>,
+    /// Sequence number of this query page within the source, for stable follow-up task ids.
+    #[serde(default)]
+    pub seq: u32,
+}
+
+/// A depth-first frontier: the blocks still to list, each with the cursor to resume from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Continuation {
+    pub page_id: String,
+    /// The page object, carried along so the last segment can write the page document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<Value>,
+    #[serde(default)]
+    pub path: Vec<String>,
+    /// Segment number: 1 for the first continuation of a page walk, and so on.
+    pub segment: u32,
+    pub frontier: Vec<FrontierEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrontierEntry {
+    pub block_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    pub depth: u32,
+    /// Set for the children of a synced-block reference: their text goes into the page body but
+    /// they are indexed under the original block's page, not here.
+    #[serde(default)]
+    pub text_only: bool,
+}
+
+/// The delayed message that asks the reaper to close a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalizeMessage {
+    pub v: u32,
+    pub run_id: u64,
+    /// How many times the reaper has already found the run unfinished.
+    #[serde(default)]
+    pub checks: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("message body is not valid task JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("unsupported message version {found} (this build understands {TASK_VERSION})")]
+    Version { found: u32 },
+}
+
+impl TaskMessage {
+    pub fn new(run_id: u64, run_kind: RunKind, task_id: impl Into<String>, task: Task) -> Self {
+        TaskMessage { v: TASK_VERSION, run_id, task_id: task_id.into(), run_kind, task }
+    }
+
+    /// Decodes an SQS body; the version is checked before the rest so an unknown version is
+    /// reported as such rather than as a shape error.
+    pub fn decode(body: &str) -> Result<Self, DecodeError> {
+        #[derive(Deserialize)]
+        struct Head {
+            v: u32,
+        }
+        let head: Head = serde_json::from_str(body)?;
+        if head.v != TASK_VERSION {
+            return Err(DecodeError::Version { found: head.v });
+        }
+        Ok(serde_json::from_str(body)?)
+    }
+
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("task messages always serialize")
+    }
+}
+
+impl FinalizeMessage {
+    pub fn new(run_id: u64) -> Self {
+        FinalizeMessage { v: TASK_VERSION, run_id, checks: 0 }
+    }
+
+    pub fn decode(body: &str) -> Result<Self, DecodeError> {
+        let msg: FinalizeMessage = serde_json::from_str(body)?;
+        if msg.v != TASK_VERSION {
+            return Err(DecodeError::Version { found: msg.v });
+        }
+        Ok(msg)
+    }
+
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("finalize messages always serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn page_task_round_trips() {
+        let msg = TaskMessage::new(
+            1_732_000_000_000,
+            RunKind::Full,
+            "p:abc",
+            Task::Page { page_id: "abc".into(), page: Some(json!({"id": "abc"})), path: vec!["Home".into()] },
+        );
+        let body = msg.encode();
+        assert!(body.contains(r#""type":"page""#), "{body}");
+        assert_eq!(TaskMessage::decode(&body).unwrap(), msg);
+    }
+
+    #[test]
+    fn unknown_version_is_named() {
+        let err = TaskMessage::decode(r#"{"v":7,"run_id":1,"task_id":"x","run_kind":"full","task":{"type":"users"}}"#)
+            .unwrap_err();
+        assert_eq!(err.to_string(), "unsupported message version 7 (this build understands 1)");
+    }
+
+    #[test]
+    fn malformed_bodies_are_errors_not_panics() {
+        for body in ["", "{", "null", "[]", r#"{"v":"1"}"#, r#"{"v":1}"#, r#"{"v":1,"run_id":1,"task_id":"x","run_kind":"full","task":{"type":"nope"}}"#] {
+            assert!(TaskMessage::decode(body).is_err(), "{body} decoded");
+        }
+    }
+}
