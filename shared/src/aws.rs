@@ -1,1 +1,86 @@
-//! (in progress)
+//! AWS adapters (SQS, Secrets Manager). SDK types stay in this module.
+
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+use crate::queue::{BoxFuture, QueueError, TaskQueue};
+use crate::task::{FinalizeMessage, TaskMessage};
+
+/// Loads the SDK configuration with a ring-based rustls HTTP client (one TLS stack for the whole
+/// binary; see README). Endpoints come from the environment (`AWS_ENDPOINT_URL` locally).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    let http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).load().await
+}
+
+/// The work queue and the finalize queue on SQS.
+#[derive(Clone)]
+pub struct SqsQueues {
+    client: aws_sdk_sqs::Client,
+    work_url: String,
+    finalize_url: String,
+}
+
+impl SqsQueues {
+    pub fn new(config: &aws_config::SdkConfig, work_url: String, finalize_url: String) -> Self {
+        SqsQueues { client: aws_sdk_sqs::Client::new(config), work_url, finalize_url }
+    }
+
+    pub fn client(&self) -> &aws_sdk_sqs::Client {
+        &self.client
+    }
+}
+
+impl TaskQueue for SqsQueues {
+    fn send_tasks<'a>(&'a self, tasks: &'a [TaskMessage]) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            // SendMessageBatch takes at most 10 entries; entries that fail are retried a few times,
+            // then reported: a task that was recorded as queued must reach the queue.
+            for chunk in tasks.chunks(10) {
+                let mut pending: Vec<&TaskMessage> = chunk.iter().collect();
+                for attempt in 0..5 {
+                    let entries = pending
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| {
+                            SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(t.encode()).build()
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| QueueError(e.to_string()))?;
+                    let out = match self.client.send_message_batch().queue_url(&self.work_url).set_entries(Some(entries)).send().await {
+                        Ok(out) => out,
+                        Err(err) if attempt < 4 => {
+                            tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&err), attempt, "send_message_batch failed, retrying");
+                            tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+                            continue;
+                        }
+                        Err(err) => return Err(QueueError(aws_sdk_sqs::error::DisplayErrorContext(&err).to_string())),
+                    };
+                    let failed: Vec<usize> = out.failed().iter().filter_map(|f| f.id().parse().ok()).collect();
+                    if failed.is_empty() {
+                        break;
+                    }
+                    if attempt == 4 {
+                        return Err(QueueError(format!("{} messages refused by SQS", failed.len())));
+                    }
+                    pending = failed.into_iter().filter_map(|i| pending.get(i).copied()).collect();
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn send_finalize<'a>(&'a self, msg: &'a FinalizeMessage, delay_seconds: u32) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            self.client
+                .send_message()
+                .queue_url(&self.finalize_url)
+                .message_body(msg.encode())
+                .delay_seconds(delay_seconds.min(900) as i32)
+                .send()
+                .await
+                .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
+            Ok(())
+        })
+    }
+}

@@ -123,8 +123,12 @@ pub struct Continuation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FrontierEntry {
     pub block_id: String,
+    /// The cursor of the children page being read (none = the first page)...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
+    /// ...and how many of its results were already handled.
+    #[serde(default)]
+    pub skip: u32,
     pub depth: u32,
     /// Set for the children of a synced-block reference: their text goes into the page body but
     /// they are indexed under the original block's page, not here.

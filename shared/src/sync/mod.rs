@@ -1,0 +1,154 @@
+//! The sync itself: planning a run, running tasks, closing a run. Handlers are plain async
+//! functions over a `SyncContext`, called by the Lambda adapters and directly by tests.
+
+pub mod planner;
+pub mod reaper;
+pub mod walk;
+pub mod worker;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::config::ConnectorConfig;
+use crate::document::Document;
+use crate::extract::Downloader;
+use crate::index::{IndexError, SearchStore};
+use crate::notion::{NotionClient, NotionError};
+use crate::queue::{QueueError, TaskQueue};
+use crate::runs::{RunError, RunStore};
+
+/// Everything a handler needs, built once per Lambda container (outside the handler).
+pub struct SyncContext {
+    pub notion: NotionClient,
+    pub store: SearchStore,
+    pub runs: RunStore,
+    pub queue: Arc<dyn TaskQueue>,
+    pub config: ConnectorConfig,
+    pub downloader: Downloader,
+    pub limits: Limits,
+}
+
+/// Knobs that come from the deployment rather than the connector configuration.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The work queue's `maxReceiveCount`: on this attempt a failing task is recorded as failed.
+    pub max_receive_count: u32,
+    /// Delay of the finalize message and of the reaper's re-checks.
+    pub finalize_delay_seconds: u32,
+    /// Re-checks after which the reaper gives up on a run that never completes (lost messages).
+    pub max_finalize_checks: u32,
+    /// Time kept in reserve before the Lambda deadline: a walk stops and hands on after it.
+    pub deadline_margin: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_receive_count: 3,
+            finalize_delay_seconds: 60,
+            max_finalize_checks: 240,
+            deadline_margin: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Notion(NotionError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Runs(#[from] RunError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("{0}")]
+    Task(String),
+}
+
+impl SyncError {
+    /// Errors that will not go away by retrying: the task is recorded as failed at once.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            SyncError::Notion(err) => !err.is_retryable(),
+            SyncError::Config(_) | SyncError::Task(_) => true,
+            _ => false,
+        }
+    }
+
+    /// The token was rejected: the whole run is aborted (and deletes nothing).
+    pub fn is_auth(&self) -> bool {
+        matches!(self, SyncError::Notion(err) if err.is_auth())
+    }
+}
+
+/// Documents on their way to the index: filtered by the basic sync rules, flushed in bulk
+/// batches as they accumulate so a huge page never sits in memory.
+pub struct DocBuffer<'a> {
+    ctx: &'a SyncContext,
+    docs: Vec<Document>,
+    bytes: usize,
+    pub indexed: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub malformed: u64,
+    pub file_errors: u64,
+    pub errors: Vec<String>,
+}
+
+const FLUSH_DOCS: usize = 500;
+const FLUSH_BYTES: usize = 4 * 1024 * 1024;
+
+impl<'a> DocBuffer<'a> {
+    pub fn new(ctx: &'a SyncContext) -> Self {
+        DocBuffer {
+            ctx,
+            docs: Vec::new(),
+            bytes: 0,
+            indexed: 0,
+            skipped: 0,
+            failed: 0,
+            malformed: 0,
+            file_errors: 0,
+            errors: Vec::new(),
+        }
+    }
+
+    pub async fn push(&mut self, doc: Document) -> Result<(), SyncError> {
+        if !self.ctx.config.sync_rules.basic.allows(&doc.source) {
+            self.skipped += 1;
+            return Ok(());
+        }
+        self.bytes += doc.source.get("body").and_then(Value::as_str).map_or(0, str::len) + 512;
+        self.docs.push(doc);
+        if self.docs.len() >= FLUSH_DOCS || self.bytes >= FLUSH_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    pub async fn flush(&mut self) -> Result<(), SyncError> {
+        if self.docs.is_empty() {
+            return Ok(());
+        }
+        let docs = std::mem::take(&mut self.docs);
+        self.bytes = 0;
+        let report = self.ctx.store.bulk_index(docs).await?;
+        self.indexed += report.indexed as u64;
+        for failed in &report.failed {
+            self.failed += 1;
+            self.note_error(format!("document {} rejected: {}", failed.id, failed.reason));
+        }
+        Ok(())
+    }
+
+    pub fn note_error(&mut self, error: String) {
+        tracing::warn!(%error, "document error");
+        if self.errors.len() < 20 {
+            self.errors.push(error);
+        }
+    }
+}

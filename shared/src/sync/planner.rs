@@ -1,0 +1,210 @@
+//! The planner: enumerates what a run must visit and fans it out as tasks.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{json, Value};
+
+use crate::document::{is_row, parent_id, title_of};
+use crate::runs::RunRecord;
+use crate::task::{FinalizeMessage, RowsCursor, RunKind, Task, TaskMessage};
+
+use super::{SyncContext, SyncError};
+
+/// Objects larger than this travel by id only (the worker fetches them); SQS takes 256 KiB.
+const MAX_EMBEDDED_OBJECT: usize = 128 * 1024;
+
+/// What search found, before it becomes tasks.
+#[derive(Default)]
+pub struct Inventory {
+    /// Pages that are not database rows, in search order.
+    pub pages: Vec<Value>,
+    /// Data sources (2025-09-03+) or databases (2022-06-28): their rows come from queries.
+    pub sources: Vec<Value>,
+    /// Database containers (2025-09-03+), fetched once each.
+    pub databases: Vec<Value>,
+    /// Titles of every object seen, for breadcrumbs.
+    pub titles: HashMap<String, (String, Option<String>)>,
+    pub api_calls: u64,
+}
+
+/// Plans a full sync: records the run, enqueues every task, then the delayed finalize message.
+pub async fn plan_full(ctx: &SyncContext) -> Result<RunRecord, SyncError> {
+    let run = ctx.runs.create_run(RunKind::Full).await?;
+    tracing::info!(run_id = run.id, "planning full sync");
+    match plan_into(ctx, &run).await {
+        Ok(planned) => {
+            ctx.runs.planning_done(run.id, planned).await?;
+            ctx.queue.send_finalize(&FinalizeMessage::new(run.id), ctx.limits.finalize_delay_seconds).await?;
+            tracing::info!(run_id = run.id, planned, "planned");
+            Ok(ctx.runs.get(run.id).await?.unwrap_or(run))
+        }
+        Err(err) => {
+            // Nothing was deleted and nothing will be: the run is closed as failed, naming why.
+            let reason = format!("planning failed: {err}");
+            tracing::error!(run_id = run.id, error = %err, "planning failed");
+            ctx.runs.abort(run.id, &reason).await?;
+            ctx.runs.close(run.id, crate::runs::RunState::Failed, 0).await?;
+            Err(err)
+        }
+    }
+}
+
+async fn plan_into(ctx: &SyncContext, run: &RunRecord) -> Result<u64, SyncError> {
+    let inventory = enumerate(ctx).await?;
+    let tasks = tasks_for(&inventory, ctx.notion.version().has_data_sources());
+    let messages: Vec<TaskMessage> =
+        tasks.into_iter().map(|(id, task)| TaskMessage::new(run.id, RunKind::Full, id, task)).collect();
+    for chunk in messages.chunks(500) {
+        ctx.runs.tasks_queued(run.id, chunk).await?;
+        ctx.queue.send_tasks(chunk).await?;
+    }
+    Ok(messages.len() as u64)
+}
+
+/// Searches the whole workspace once (and fetches each database container on 2025-09-03+).
+pub async fn enumerate(ctx: &SyncContext) -> Result<Inventory, SyncError> {
+    let mut inv = Inventory::default();
+    let mut cursor: Option<String> = None;
+    let mut database_ids: Vec<String> = Vec::new();
+    loop {
+        let mut body = json!({"page_size": 100});
+        if let Some(c) = &cursor {
+            body["start_cursor"] = json!(c);
+        }
+        inv.api_calls += 1;
+        let page = ctx.notion.search(&body).await?;
+        for object in page.results {
+            let Some(id) = object.get("id").and_then(Value::as_str).map(str::to_string) else { continue };
+            inv.titles.insert(id.clone(), (title_of(&object), parent_id(&object)));
+            match object.get("object").and_then(Value::as_str) {
+                Some("page") if is_row(&object) => {}
+                Some("page") => inv.pages.push(object),
+                Some("data_source") => {
+                    let database = object
+                        .pointer("/parent/database_id")
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
+                    if let Some(db) = database {
+                        if !database_ids.contains(&db) {
+                            database_ids.push(db);
+                        }
+                    }
+                    inv.sources.push(object);
+                }
+                Some("database") => inv.sources.push(object),
+                _ => {}
+            }
+        }
+        match (page.has_more, page.next_cursor) {
+            (true, Some(next)) => cursor = Some(next),
+            _ => break,
+        }
+    }
+    for id in database_ids {
+        inv.api_calls += 1;
+        match ctx.notion.get_database(&id).await {
+            Ok(db) => {
+                inv.titles.insert(id.clone(), (title_of(&db), parent_id(&db)));
+                inv.databases.push(db);
+            }
+            Err(err) if err.is_not_found() => tracing::warn!(database_id = %id, "database not shared; skipped"),
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(inv)
+}
+
+/// Turns an inventory into tasks with stable ids: one per page, one rows task per data source,
+/// one objects task for the containers, one users task.
+pub fn tasks_for(inv: &Inventory, data_sources: bool) -> Vec<(String, Task)> {
+    let mut tasks = Vec::with_capacity(inv.pages.len() + inv.sources.len() + 2);
+    tasks.push(("users".to_string(), Task::Users));
+    let mut objects = Vec::new();
+    let mut paths = Vec::new();
+    for db in inv.databases.iter().chain(inv.sources.iter()) {
+        objects.push(db.clone());
+        paths.push(breadcrumb(&inv.titles, parent_id(db)));
+    }
+    for (i, chunk) in objects.chunks(50).enumerate() {
+        let chunk_paths = paths[i * 50..(i * 50 + chunk.len())].to_vec();
+        tasks.push((format!("objects:{i}"), Task::Objects { objects: chunk.to_vec(), paths: chunk_paths }));
+    }
+    for source in &inv.sources {
+        let Some(id) = source.get("id").and_then(Value::as_str) else { continue };
+        let mut path = breadcrumb(&inv.titles, parent_id(source));
+        path.push(title_of(source));
+        let database_id = if data_sources { source.pointer("/parent/database_id").and_then(Value::as_str).map(str::to_string) } else { None };
+        let cursor = RowsCursor {
+            source_id: id.to_string(),
+            database_id,
+            start_cursor: None,
+            after_created: None,
+            skip_ids: vec![],
+            filter: None,
+            path,
+            seq: 0,
+        };
+        tasks.push((format!("rows:{id}:0"), Task::Rows(cursor)));
+    }
+    for page in &inv.pages {
+        let Some(id) = page.get("id").and_then(Value::as_str) else { continue };
+        let embedded = page.to_string().len() <= MAX_EMBEDDED_OBJECT;
+        tasks.push((
+            format!("p:{id}"),
+            Task::Page { page_id: id.to_string(), page: embedded.then(|| page.clone()), path: breadcrumb(&inv.titles, parent_id(page)) },
+        ));
+    }
+    tasks
+}
+
+/// Ancestor titles, outermost first, following parents through the objects search returned.
+/// A parent search did not return (a block, the workspace) ends the chain.
+pub fn breadcrumb(titles: &HashMap<String, (String, Option<String>)>, mut parent: Option<String>) -> Vec<String> {
+    let mut path = Vec::new();
+    let mut seen = HashSet::new();
+    while let Some(id) = parent {
+        if !seen.insert(id.clone()) {
+            break;
+        }
+        match titles.get(&id) {
+            Some((title, grandparent)) => {
+                path.push(title.clone());
+                parent = grandparent.clone();
+            }
+            None => break,
+        }
+    }
+    path.reverse();
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn breadcrumb_follows_parents_and_stops_on_cycles() {
+        let mut titles = HashMap::new();
+        titles.insert("a".to_string(), ("A".to_string(), None));
+        titles.insert("b".to_string(), ("B".to_string(), Some("a".to_string())));
+        titles.insert("x".to_string(), ("X".to_string(), Some("y".to_string())));
+        titles.insert("y".to_string(), ("Y".to_string(), Some("x".to_string())));
+        assert_eq!(breadcrumb(&titles, Some("b".into())), vec!["A", "B"]);
+        assert_eq!(breadcrumb(&titles, Some("unknown".into())), Vec::<String>::new());
+        assert_eq!(breadcrumb(&titles, Some("x".into())).len(), 2);
+    }
+
+    #[test]
+    fn rows_are_left_to_their_data_source() {
+        let mut inv = Inventory::default();
+        inv.pages.push(json!({"object": "page", "id": "p1", "parent": {"type": "workspace", "workspace": true}}));
+        inv.sources.push(json!({"object": "data_source", "id": "ds1", "parent": {"type": "database_id", "database_id": "db1"}}));
+        let tasks = tasks_for(&inv, true);
+        let ids: Vec<&str> = tasks.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, vec!["users", "objects:0", "rows:ds1:0", "p:p1"]);
+        match &tasks[2].1 {
+            Task::Rows(c) => assert_eq!(c.database_id.as_deref(), Some("db1")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

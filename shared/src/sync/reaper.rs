@@ -1,0 +1,55 @@
+//! The reaper: closes a run once every task has ended, and only after a complete, failure-free
+//! full run deletes the documents that run did not see.
+
+use crate::runs::{is_complete, may_delete, RunState};
+use crate::task::FinalizeMessage;
+
+use super::{SyncContext, SyncError};
+
+/// What the reaper did with a finalize message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finalized {
+    /// Not finished yet: checked again after the delay.
+    Requeued { checks: u32 },
+    /// Closed; `deleted` stale documents removed.
+    Closed { state: RunState, deleted: u64 },
+    /// Already closed by an earlier delivery of the same message.
+    AlreadyClosed,
+}
+
+pub async fn finalize(ctx: &SyncContext, msg: &FinalizeMessage) -> Result<Finalized, SyncError> {
+    let Some(run) = ctx.runs.get(msg.run_id).await? else {
+        return Err(SyncError::Task(format!("unknown run {}", msg.run_id)));
+    };
+    if matches!(run.state, RunState::Completed | RunState::Failed) {
+        return Ok(Finalized::AlreadyClosed);
+    }
+    let status = ctx.runs.status(msg.run_id).await?;
+    if !is_complete(&status) {
+        if msg.checks + 1 >= ctx.limits.max_finalize_checks {
+            // Tasks that never report (a message lost to a DLQ before it could be recorded) must not
+            // keep a run open forever; it fails, so nothing is deleted.
+            let reason = format!("run did not complete after {} checks ({} tasks still queued)", msg.checks + 1, status.queued);
+            ctx.runs.abort(msg.run_id, &reason).await?;
+            ctx.runs.close(msg.run_id, RunState::Failed, 0).await?;
+            tracing::error!(run_id = msg.run_id, event = "run_closed", state = "failed", %reason, "run closed");
+            return Ok(Finalized::Closed { state: RunState::Failed, deleted: 0 });
+        }
+        let next = FinalizeMessage { checks: msg.checks + 1, ..msg.clone() };
+        ctx.queue.send_finalize(&next, ctx.limits.finalize_delay_seconds).await?;
+        tracing::info!(run_id = msg.run_id, queued = status.queued, done = status.done, checks = next.checks, "run not finished; checking again later");
+        return Ok(Finalized::Requeued { checks: next.checks });
+    }
+    let (state, deleted) = if may_delete(&status) {
+        let deleted = ctx.store.delete_stale(msg.run_id).await?;
+        (RunState::Completed, deleted)
+    } else if status.failed == 0 && status.abort_reason.is_none() {
+        // An incremental or webhook run that went well: complete, but it never deletes.
+        (RunState::Completed, 0)
+    } else {
+        (RunState::Failed, 0)
+    };
+    ctx.runs.close(msg.run_id, state, deleted).await?;
+    tracing::info!(run_id = msg.run_id, event = "run_closed", state = ?state, deleted, failed = status.failed, done = status.done, "run closed");
+    Ok(Finalized::Closed { state, deleted })
+}

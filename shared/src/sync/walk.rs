@@ -1,0 +1,200 @@
+//! Depth-first walk of a page's block tree: every block becomes a document, the page's text is
+//! gathered in reading order, and the walk can stop at a deadline and resume from a frontier.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::document::{block_text, to_document, Placement};
+use crate::notion::NotionError;
+use crate::task::FrontierEntry;
+
+use super::{DocBuffer, SyncContext, SyncError};
+
+/// A page's body is bounded so one enormous page cannot exhaust the worker or the index.
+pub const MAX_PAGE_TEXT: usize = 4 * 1024 * 1024;
+
+/// One level of the depth-first stack: a block whose children are being read.
+struct Frame {
+    block_id: String,
+    depth: u32,
+    text_only: bool,
+    /// Cursor of the page of children held in `items` (none = first page).
+    cursor: Option<String>,
+    /// How many of that page's results were handled before it was loaded (resuming).
+    skip: u32,
+    loaded: bool,
+    consumed: u32,
+    items: VecDeque<Value>,
+    next_cursor: Option<String>,
+}
+
+impl Frame {
+    fn new(entry: FrontierEntry) -> Self {
+        Frame {
+            block_id: entry.block_id,
+            depth: entry.depth,
+            text_only: entry.text_only,
+            cursor: entry.cursor,
+            skip: entry.skip,
+            loaded: false,
+            consumed: 0,
+            items: VecDeque::new(),
+            next_cursor: None,
+        }
+    }
+
+    fn to_entry(&self) -> FrontierEntry {
+        FrontierEntry {
+            block_id: self.block_id.clone(),
+            cursor: self.cursor.clone(),
+            skip: if self.loaded { self.skip + self.consumed } else { self.skip },
+            depth: self.depth,
+            text_only: self.text_only,
+        }
+    }
+}
+
+/// How a walk ended.
+pub enum WalkEnd {
+    Finished,
+    /// The deadline came first: the rest of the tree, to be handed on as a continuation.
+    Suspended(Vec<FrontierEntry>),
+}
+
+/// Walks one page. `text` accumulates the page's text (title and properties are added by the
+/// caller); `buffer` receives block documents as they are produced.
+pub struct PageWalk<'a> {
+    pub ctx: &'a SyncContext,
+    pub run_id: u64,
+    pub page_id: &'a str,
+    pub page_url: Option<&'a str>,
+    /// Breadcrumb for the page's blocks: the page's path plus its own title.
+    pub block_path: &'a [String],
+    pub text: String,
+    pub api_calls: u64,
+}
+
+impl<'a> PageWalk<'a> {
+    /// The frontier of a fresh walk: the page's own children.
+    pub fn start(page_id: &str) -> Vec<FrontierEntry> {
+        vec![FrontierEntry { block_id: page_id.to_string(), cursor: None, skip: 0, depth: 0, text_only: false }]
+    }
+
+    pub async fn run(
+        &mut self,
+        frontier: Vec<FrontierEntry>,
+        buffer: &mut DocBuffer<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<WalkEnd, SyncError> {
+        // The frontier is stored outermost first; the stack's top is its last entry.
+        let mut stack: Vec<Frame> = frontier.into_iter().map(Frame::new).collect();
+        while let Some(top) = stack.last_mut() {
+            if !top.loaded {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Ok(WalkEnd::Suspended(stack.iter().map(Frame::to_entry).collect()));
+                }
+                self.api_calls += 1;
+                match self.ctx.notion.list_children(&top.block_id, top.cursor.as_deref()).await {
+                    Ok(page) => {
+                        top.items = page.results.into_iter().skip(top.skip as usize).collect();
+                        top.next_cursor = if page.has_more { page.next_cursor } else { None };
+                        top.loaded = true;
+                    }
+                    // A block reached through the tree may have been deleted or unshared since
+                    // its parent was listed: skip it, as the Elastic connector does. The page
+                    // itself (depth 0) missing is an error for the caller.
+                    Err(err) if err.is_not_found() && top.depth > 0 => {
+                        tracing::warn!(block_id = %top.block_id, page_id = %self.page_id, "block vanished during the walk; skipped");
+                        stack.pop();
+                        continue;
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            if let Some(block) = top.items.pop_front() {
+                top.consumed += 1;
+                let (depth, text_only) = (top.depth, top.text_only);
+                if let Some(child) = self.visit(&block, depth, text_only, buffer).await? {
+                    stack.push(Frame::new(child));
+                }
+            } else if let Some(next) = top.next_cursor.take() {
+                top.cursor = Some(next);
+                top.skip = 0;
+                top.consumed = 0;
+                top.loaded = false;
+            } else {
+                stack.pop();
+            }
+        }
+        Ok(WalkEnd::Finished)
+    }
+
+    /// Indexes one block, adds its text to the page, and says whether to descend into it.
+    async fn visit(
+        &mut self,
+        block: &Value,
+        depth: u32,
+        text_only: bool,
+        buffer: &mut DocBuffer<'_>,
+    ) -> Result<Option<FrontierEntry>, SyncError> {
+        let kind = block.get("type").and_then(Value::as_str).unwrap_or_default();
+        let Some(id) = block.get("id").and_then(Value::as_str) else {
+            tracing::warn!(page_id = %self.page_id, "block without id skipped");
+            buffer.malformed += 1;
+            return Ok(None);
+        };
+        let mut text = block_text(block);
+        if !text_only && matches!(kind, "file" | "pdf") {
+            if let Some(extracted) = self.ctx.file_text(block, buffer).await {
+                text = if text.is_empty() { extracted } else { format!("{text}\n{extracted}") };
+            }
+        }
+        self.push_text(&text);
+        // Child pages and databases are their own objects (walked by their own tasks, under
+        // the same id), so their blocks are neither indexed here nor descended into.
+        let own_object = matches!(kind, "child_page" | "child_database");
+        if !text_only && !own_object {
+            let placement = Placement { page_id: Some(self.page_id), page_url: self.page_url, path: self.block_path };
+            if let Some(doc) = to_document(block, &placement, text, self.run_id) {
+                buffer.push(doc).await?;
+            }
+        }
+        let has_children = block.get("has_children").and_then(Value::as_bool).unwrap_or(false);
+        if !has_children || own_object {
+            return Ok(None);
+        }
+        // A synced-block reference lists the original's children: their text shows on this
+        // page, but their documents belong to the original's page.
+        let reference = kind == "synced_block" && block.pointer("/synced_block/synced_from").is_some_and(|v| !v.is_null());
+        Ok(Some(FrontierEntry {
+            block_id: id.to_string(),
+            cursor: None,
+            skip: 0,
+            depth: depth + 1,
+            text_only: text_only || reference,
+        }))
+    }
+
+    fn push_text(&mut self, text: &str) {
+        if text.is_empty() || self.text.len() >= MAX_PAGE_TEXT {
+            return;
+        }
+        if !self.text.is_empty() {
+            self.text.push('\n');
+        }
+        let room = MAX_PAGE_TEXT.saturating_sub(self.text.len());
+        let mut end = text.len().min(room);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.text.push_str(&text[..end]);
+    }
+}
+
+impl From<NotionError> for SyncError {
+    fn from(err: NotionError) -> Self {
+        SyncError::Notion(err)
+    }
+}

@@ -1,0 +1,403 @@
+//! The worker: one task message in, documents and follow-up tasks out, the task record updated.
+
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use tracing::Instrument;
+
+use crate::document::{is_row, properties_text, title_of, to_document, Placement};
+use crate::runs::TaskOutcome;
+use crate::task::{Continuation, FrontierEntry, RowsCursor, Task, TaskMessage};
+
+use super::walk::{PageWalk, WalkEnd};
+use super::{DocBuffer, SyncContext, SyncError};
+
+/// How one message went, for the SQS adapter: `Ok` deletes the message, `Err` leaves it for a
+/// retry (and, after `maxReceiveCount` attempts, the DLQ).
+#[derive(Debug)]
+pub enum MessageError {
+    /// The body is not a task this build understands. Logged; left to reach the DLQ.
+    Undecodable(String),
+    /// The task failed; `final_attempt` says whether it was recorded as failed.
+    Failed { error: String, recorded: bool },
+}
+
+impl std::fmt::Display for MessageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MessageError::Undecodable(e) => write!(f, "undecodable message: {e}"),
+            MessageError::Failed { error, .. } => write!(f, "task failed: {error}"),
+        }
+    }
+}
+
+/// Handles one SQS message body. `receive_count` is SQS's `ApproximateReceiveCount`;
+/// `deadline` is when the walk must stop and hand on the rest (Lambda deadline minus margin).
+pub async fn handle_message(
+    ctx: &SyncContext,
+    body: &str,
+    receive_count: u32,
+    deadline: Option<Instant>,
+) -> Result<(), MessageError> {
+    let msg = TaskMessage::decode(body).map_err(|e| {
+        tracing::error!(error = %e, receive_count, "undecodable task message; it will reach the DLQ");
+        MessageError::Undecodable(e.to_string())
+    })?;
+    let span = tracing::info_span!("task", run_id = msg.run_id, task_id = %msg.task_id, attempt = receive_count);
+    async {
+        let started = Instant::now();
+        match run_task(ctx, &msg, deadline).await {
+            Ok(outcome) => {
+                tracing::info!(indexed = outcome.indexed, skipped = outcome.skipped, api_calls = outcome.api_calls,
+                    elapsed_ms = started.elapsed().as_millis() as u64, "task done");
+                ctx.runs.task_done(&msg.task_id, msg.run_id, &outcome).await.map_err(|e| MessageError::Failed {
+                    error: format!("could not record task done: {e}"),
+                    recorded: false,
+                })
+            }
+            Err(err) => {
+                let error = err.to_string();
+                let last = receive_count >= ctx.limits.max_receive_count;
+                let record = last || err.is_permanent();
+                tracing::warn!(%error, last_attempt = last, permanent = err.is_permanent(), "task failed");
+                if err.is_auth() {
+                    let reason = format!("Notion rejected the token: {error}");
+                    if let Err(e) = ctx.runs.abort(msg.run_id, &reason).await {
+                        tracing::error!(error = %e, "could not abort the run");
+                    }
+                }
+                if record {
+                    if let Err(e) = ctx.runs.task_failed(&msg.task_id, msg.run_id, &error).await {
+                        tracing::error!(error = %e, "could not record task failure");
+                    }
+                }
+                Err(MessageError::Failed { error, recorded: record })
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Runs a decoded task. Follow-up tasks are recorded and sent before this returns, so the
+/// caller may then mark the task done (the run-completeness invariant).
+pub async fn run_task(ctx: &SyncContext, msg: &TaskMessage, deadline: Option<Instant>) -> Result<TaskOutcome, SyncError> {
+    let mut buffer = DocBuffer::new(ctx);
+    let mut outcome = TaskOutcome::default();
+    match &msg.task {
+        Task::Page { page_id, page, path } => {
+            let page = match page {
+                Some(page) => page.clone(),
+                None => {
+                    outcome.api_calls += 1;
+                    ctx.notion.get_page(page_id).await?
+                }
+            };
+            let start = PageWalk::start(page_id);
+            outcome.body_part = walk_page(ctx, msg, &page, path, start, 0, &mut buffer, &mut outcome, deadline).await?;
+        }
+        Task::Continuation(cont) => {
+            let page = cont.page.clone().unwrap_or_else(|| json!({"object": "page", "id": cont.page_id}));
+            outcome.segment = cont.segment;
+            outcome.body_part =
+                walk_page(ctx, msg, &page, &cont.path, cont.frontier.clone(), cont.segment, &mut buffer, &mut outcome, deadline)
+                    .await?;
+        }
+        Task::Rows(cursor) => rows(ctx, msg, cursor, &mut buffer, &mut outcome, deadline).await?,
+        Task::Objects { objects, paths } => {
+            for (i, object) in objects.iter().enumerate() {
+                let path = paths.get(i).map(Vec::as_slice).unwrap_or(&[]);
+                let body = object_body(object);
+                let page_id = crate::document::parent_id(object);
+                let placement = Placement { page_id: page_id.as_deref(), page_url: None, path };
+                if let Some(doc) = to_document(object, &placement, body, msg.run_id) {
+                    buffer.push(doc).await?;
+                }
+            }
+        }
+        Task::Users => {
+            let mut cursor: Option<String> = None;
+            loop {
+                outcome.api_calls += 1;
+                let page = ctx.notion.list_users(cursor.as_deref()).await?;
+                for user in &page.results {
+                    // Bots are integrations, not people: the Elastic connector skips them too.
+                    if user.get("type").and_then(Value::as_str) != Some("person") {
+                        continue;
+                    }
+                    let email = user.pointer("/person/email").and_then(Value::as_str).unwrap_or_default();
+                    let body = [title_of(user).as_str(), email].iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>().join("\n");
+                    if let Some(doc) = to_document(user, &Placement::default(), body, msg.run_id) {
+                        buffer.push(doc).await?;
+                    }
+                }
+                match (page.has_more, page.next_cursor) {
+                    (true, Some(next)) => cursor = Some(next),
+                    _ => break,
+                }
+            }
+        }
+        Task::Comments { block_ids, page_id } => {
+            for block_id in block_ids {
+                let mut cursor: Option<String> = None;
+                loop {
+                    outcome.api_calls += 1;
+                    let page = match ctx.notion.list_comments(block_id, cursor.as_deref()).await {
+                        Ok(page) => page,
+                        Err(err) if err.is_not_found() => break,
+                        Err(err) => return Err(err.into()),
+                    };
+                    for comment in &page.results {
+                        push_comment(ctx, msg.run_id, comment, page_id, &mut buffer).await?;
+                    }
+                    match (page.has_more, page.next_cursor) {
+                        (true, Some(next)) => cursor = Some(next),
+                        _ => break,
+                    }
+                }
+            }
+        }
+        Task::Comment { comment_id, page_id } => {
+            outcome.api_calls += 1;
+            match ctx.notion.get_comment(comment_id).await {
+                Ok(comment) => push_comment(ctx, msg.run_id, &comment, page_id, &mut buffer).await?,
+                Err(err) if err.is_not_found() => {
+                    outcome.deleted += ctx.store.delete_ids(&[comment_id.clone()]).await?;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Task::DeletePage { page_id } => {
+            outcome.deleted += ctx.store.delete_page(page_id).await?;
+        }
+    }
+    buffer.flush().await?;
+    outcome.indexed += buffer.indexed;
+    outcome.skipped += buffer.skipped;
+    outcome.errors += buffer.failed + buffer.malformed + buffer.file_errors;
+    outcome.error_samples = buffer.errors;
+    Ok(outcome)
+}
+
+async fn push_comment(ctx: &SyncContext, run_id: u64, comment: &Value, page_id: &str, buffer: &mut DocBuffer<'_>) -> Result<(), SyncError> {
+    let _ = ctx;
+    let body = crate::document::plain_text(&comment["rich_text"]);
+    let placement = Placement { page_id: Some(page_id), page_url: None, path: &[] };
+    if let Some(doc) = to_document(comment, &placement, body, run_id) {
+        buffer.push(doc).await?;
+    }
+    Ok(())
+}
+
+/// Text of a database or data source document: its title and description.
+fn object_body(object: &Value) -> String {
+    let title = title_of(object);
+    let description = crate::document::plain_text(&object["description"]);
+    [title, description].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("\n")
+}
+
+/// Walks a page (or the rest of it), writes its block documents, and either writes the page
+/// document (walk finished) or hands the rest on. Returns this segment's text when suspended.
+#[allow(clippy::too_many_arguments)]
+async fn walk_page(
+    ctx: &SyncContext,
+    msg: &TaskMessage,
+    page: &Value,
+    path: &[String],
+    frontier: Vec<FrontierEntry>,
+    segment: u32,
+    buffer: &mut DocBuffer<'_>,
+    outcome: &mut TaskOutcome,
+    deadline: Option<Instant>,
+) -> Result<Option<String>, SyncError> {
+    let page_id = page.get("id").and_then(Value::as_str).ok_or_else(|| SyncError::Task("page object without id".into()))?;
+    let title = title_of(page);
+    let block_path: Vec<String> = path.iter().cloned().chain(std::iter::once(title.clone())).collect();
+    let mut walk = PageWalk {
+        ctx,
+        run_id: msg.run_id,
+        page_id,
+        page_url: page.get("url").and_then(Value::as_str),
+        block_path: &block_path,
+        text: String::new(),
+        api_calls: 0,
+    };
+    if segment == 0 {
+        // The page's own text comes first: title, then (for rows) the property values.
+        walk.text = [title.clone(), properties_text(page)].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("\n");
+    }
+    let end = walk.run(frontier, buffer, deadline).await?;
+    outcome.api_calls += walk.api_calls;
+    let text = walk.text;
+    match end {
+        WalkEnd::Suspended(frontier) => {
+            let next = Continuation { page_id: page_id.to_string(), page: Some(page.clone()), path: path.to_vec(), segment: segment + 1, frontier };
+            let task_id = format!("{}:c{}", msg.task_id.split(":c").next().unwrap_or(&msg.task_id), segment + 1);
+            tracing::info!(page_id, segment = segment + 1, "deadline near: handing the rest of the page on");
+            enqueue(ctx, msg, vec![(task_id, Task::Continuation(next))]).await?;
+            Ok(Some(text))
+        }
+        WalkEnd::Finished => {
+            let mut body = String::new();
+            if segment > 0 {
+                for part in ctx.runs.body_parts(page_id, msg.run_id).await? {
+                    body.push_str(&part);
+                    body.push('\n');
+                }
+            }
+            body.push_str(&text);
+            let placement = Placement { page_id: Some(page_id), page_url: None, path };
+            if let Some(doc) = to_document(page, &placement, body, msg.run_id) {
+                buffer.push(doc).await?;
+            }
+            if ctx.config.index_comments {
+                let block_ids = vec![page_id.to_string()];
+                let task_id = format!("{}:comments", msg.task_id.split(":c").next().unwrap_or(&msg.task_id));
+                enqueue(ctx, msg, vec![(task_id, Task::Comments { block_ids, page_id: page_id.to_string() })]).await?;
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// One page of rows: the next query page is enqueued first, then each row is walked here.
+async fn rows(
+    ctx: &SyncContext,
+    msg: &TaskMessage,
+    cursor: &RowsCursor,
+    buffer: &mut DocBuffer<'_>,
+    outcome: &mut TaskOutcome,
+    deadline: Option<Instant>,
+) -> Result<(), SyncError> {
+    outcome.api_calls += 1;
+    let page = ctx.notion.query_rows(&cursor.source_id, &rows_query(cursor)).await?;
+    let rows: Vec<Value> = page
+        .results
+        .into_iter()
+        .filter(|row| row.get("id").and_then(Value::as_str).is_some_and(|id| !cursor.skip_ids.iter().any(|s| s == id)))
+        .collect();
+    if let Some(next) = next_rows_cursor(cursor, &rows, page.has_more, page.next_cursor.clone(), page.hit_row_cap()) {
+        let task_id = format!("rows:{}:{}", cursor.source_id, next.seq);
+        enqueue(ctx, msg, vec![(task_id, Task::Rows(next))]).await?;
+    }
+    let mut rows = rows.into_iter();
+    while let Some(row) = rows.next() {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            // Out of time: the rows not yet walked become page tasks of their own.
+            let rest: Vec<(String, Task)> = std::iter::once(row)
+                .chain(rows)
+                .filter_map(|row| {
+                    let id = row.get("id")?.as_str()?.to_string();
+                    Some((format!("p:{id}"), Task::Page { page_id: id, page: Some(row), path: cursor.path.clone() }))
+                })
+                .collect();
+            enqueue(ctx, msg, rest).await?;
+            break;
+        }
+        if !is_row(&row) && row.get("object").and_then(Value::as_str) != Some("page") {
+            continue;
+        }
+        let Some(page_id) = row.get("id").and_then(Value::as_str).map(str::to_string) else { continue };
+        outcome.body_part = walk_page(ctx, msg, &row, &cursor.path, PageWalk::start(&page_id), 0, buffer, outcome, None).await?;
+    }
+    Ok(())
+}
+
+/// The query body: rows oldest first (so the 10,000-row cap can be windowed by creation time),
+/// restricted to the current window and to the rule's filter if any.
+pub fn rows_query(cursor: &RowsCursor) -> Value {
+    let mut filters = Vec::new();
+    if let Some(after) = &cursor.after_created {
+        filters.push(json!({"timestamp": "created_time", "created_time": {"on_or_after": after}}));
+    }
+    if let Some(filter) = &cursor.filter {
+        filters.push(filter.clone());
+    }
+    let mut body = json!({"page_size": 100, "sorts": [{"timestamp": "created_time", "direction": "ascending"}]});
+    match filters.len() {
+        0 => {}
+        1 => body["filter"] = filters.remove(0),
+        _ => body["filter"] = json!({"and": filters}),
+    }
+    if let Some(start) = &cursor.start_cursor {
+        body["start_cursor"] = json!(start);
+    }
+    body
+}
+
+/// Where the next query page starts: the same window's next cursor, or (when the row cap cut
+/// the window short) a new window from the last row's creation minute, skipping the rows of that
+/// minute already seen.
+pub fn next_rows_cursor(cursor: &RowsCursor, rows: &[Value], has_more: bool, next: Option<String>, hit_cap: bool) -> Option<RowsCursor> {
+    let created = |row: &Value| row.get("created_time").and_then(Value::as_str).map(str::to_string);
+    if has_more {
+        return next.map(|start| RowsCursor { start_cursor: Some(start), seq: cursor.seq + 1, skip_ids: cursor.skip_ids.clone(), ..cursor.clone() });
+    }
+    if !hit_cap {
+        return None;
+    }
+    let last = rows.last().and_then(created)?;
+    let mut skip_ids: Vec<String> = rows
+        .iter()
+        .filter(|r| created(r).as_deref() == Some(last.as_str()))
+        .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    if cursor.after_created.as_deref() == Some(last.as_str()) {
+        // Still the same minute: keep what the earlier pages of this window skipped too.
+        skip_ids.extend(cursor.skip_ids.iter().cloned());
+    }
+    Some(RowsCursor { start_cursor: None, after_created: Some(last), skip_ids, seq: cursor.seq + 1, ..cursor.clone() })
+}
+
+/// Records follow-up tasks as queued, then sends them (in that order: see docs/DESIGN.md).
+pub async fn enqueue(ctx: &SyncContext, parent: &TaskMessage, tasks: Vec<(String, Task)>) -> Result<(), SyncError> {
+    if tasks.is_empty() {
+        return Ok(());
+    }
+    let messages: Vec<TaskMessage> =
+        tasks.into_iter().map(|(id, task)| TaskMessage::new(parent.run_id, parent.run_kind, id, task)).collect();
+    ctx.runs.tasks_queued(parent.run_id, &messages).await?;
+    ctx.queue.send_tasks(&messages).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, created: &str) -> Value {
+        json!({"object": "page", "id": id, "created_time": created})
+    }
+
+    fn cursor() -> RowsCursor {
+        RowsCursor { source_id: "ds".into(), database_id: None, start_cursor: None, after_created: None, skip_ids: vec![], filter: None, path: vec![], seq: 0 }
+    }
+
+    #[test]
+    fn next_page_of_the_same_window() {
+        let next = next_rows_cursor(&cursor(), &[row("a", "t1")], true, Some("c2".into()), false).unwrap();
+        assert_eq!(next.start_cursor.as_deref(), Some("c2"));
+        assert_eq!(next.seq, 1);
+        assert!(next_rows_cursor(&cursor(), &[row("a", "t1")], false, None, false).is_none());
+    }
+
+    #[test]
+    fn row_cap_opens_a_new_window_at_the_last_minute() {
+        let rows = [row("a", "t1"), row("b", "t2"), row("c", "t2")];
+        let next = next_rows_cursor(&cursor(), &rows, false, None, true).unwrap();
+        assert_eq!(next.after_created.as_deref(), Some("t2"));
+        assert_eq!(next.skip_ids, vec!["b".to_string(), "c".to_string()]);
+        assert_eq!(next.start_cursor, None);
+        let body = rows_query(&next);
+        assert_eq!(body["filter"]["created_time"]["on_or_after"], "t2");
+    }
+
+    #[test]
+    fn rule_filter_and_window_combine() {
+        let mut c = cursor();
+        c.filter = Some(json!({"property": "Done", "checkbox": {"equals": true}}));
+        assert_eq!(rows_query(&c)["filter"]["property"], "Done");
+        c.after_created = Some("t".into());
+        assert_eq!(rows_query(&c)["filter"]["and"].as_array().unwrap().len(), 2);
+    }
+}
