@@ -1,1 +1,42 @@
-fn main() {}
+//! Worker Lambda: SQS batch of task messages → documents; reports partial batch failures.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::{service_fn, LambdaEvent};
+use shared::sync::worker::{handle_batch, IncomingMessage};
+
+/// Messages of one batch handled at once; each one paces its Notion calls through the shared client.
+const MESSAGE_CONCURRENCY: usize = 10;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init();
+    let ctx = shared::bootstrap::context_from_env().await?;
+    let ctx = &ctx;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let deadline = deadline(event.context.deadline, ctx.limits.deadline_margin);
+        let messages = event.payload.records.into_iter().map(|r| IncomingMessage {
+            receive_count: r.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1),
+            message_id: r.message_id.unwrap_or_default(),
+            body: r.body.unwrap_or_default(),
+        });
+        let failed = handle_batch(ctx, messages.collect(), deadline, MESSAGE_CONCURRENCY).await;
+        let batch_item_failures = failed.into_iter().map(|id| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            f
+        });
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = batch_item_failures.collect();
+        Ok::<_, lambda_runtime::Error>(response)
+    }))
+    .await
+}
+
+/// The Lambda deadline (ms since the epoch) as an `Instant`, less the hand-on margin.
+fn deadline(deadline_ms: u64, margin: Duration) -> Option<Instant> {
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_millis() as u64;
+    let left = Duration::from_millis(deadline_ms.checked_sub(now_ms)?);
+    Some(Instant::now() + left.saturating_sub(margin))
+}

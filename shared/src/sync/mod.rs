@@ -1,6 +1,7 @@
 //! The sync itself: planning a run, running tasks, closing a run. Handlers are plain async
 //! functions over a `SyncContext`, called by the Lambda adapters and directly by tests.
 
+pub mod incremental;
 pub mod planner;
 pub mod reaper;
 pub mod walk;

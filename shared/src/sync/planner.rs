@@ -25,6 +25,38 @@ pub struct Inventory {
     /// Titles of every object seen, for breadcrumbs.
     pub titles: HashMap<String, (String, Option<String>)>,
     pub api_calls: u64,
+    /// The newest `last_edited_time` seen: where the next incremental sync starts.
+    pub newest: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The planner's input: `{"kind": "full" | "incremental"}` (a direct invoke or a schedule
+/// target's constant input), or a raw EventBridge scheduled event (`detail.kind`, default full).
+pub fn requested_kind(event: &Value) -> Result<RunKind, SyncError> {
+    let kind = if let Some(kind) = event.get("kind") {
+        Some(kind)
+    } else if event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
+        event.pointer("/detail/kind").or(Some(&Value::Null))
+    } else {
+        None
+    };
+    match kind {
+        Some(Value::Null) => Ok(RunKind::Full),
+        Some(Value::String(k)) if k == "full" => Ok(RunKind::Full),
+        Some(Value::String(k)) if k == "incremental" => Ok(RunKind::Incremental),
+        Some(other) => Err(SyncError::Config(format!("planner event: `kind` must be \"full\" or \"incremental\", got {other}"))),
+        None => Err(SyncError::Config(
+            "planner event not recognised: expected {\"kind\": \"full\"|\"incremental\"} or an EventBridge scheduled event".into(),
+        )),
+    }
+}
+
+/// Entry point of the planner function.
+pub async fn handle_event(ctx: &SyncContext, event: &Value) -> Result<RunRecord, SyncError> {
+    match requested_kind(event)? {
+        RunKind::Full => plan_full(ctx).await,
+        RunKind::Incremental => super::incremental::plan_incremental(ctx).await,
+        RunKind::Webhook => Err(SyncError::Config("webhook runs are started by the API".into())),
+    }
 }
 
 /// Plans a full sync: records the run, enqueues every task, then the delayed finalize message.
@@ -58,6 +90,9 @@ async fn plan_into(ctx: &SyncContext, run: &RunRecord) -> Result<u64, SyncError>
         ctx.runs.tasks_queued(run.id, chunk).await?;
         ctx.queue.send_tasks(chunk).await?;
     }
+    if let Some(newest) = inventory.newest {
+        ctx.runs.set_watermark(run.id, newest).await?;
+    }
     Ok(messages.len() as u64)
 }
 
@@ -76,6 +111,7 @@ pub async fn enumerate(ctx: &SyncContext) -> Result<Inventory, SyncError> {
         for object in page.results {
             let Some(id) = object.get("id").and_then(Value::as_str).map(str::to_string) else { continue };
             inv.titles.insert(id.clone(), (title_of(&object), parent_id(&object)));
+            inv.newest = inv.newest.max(super::incremental::edited_at(&object));
             match object.get("object").and_then(Value::as_str) {
                 Some("page") if is_row(&object) => {}
                 Some("page") => inv.pages.push(object),
@@ -181,6 +217,15 @@ pub fn breadcrumb(titles: &HashMap<String, (String, Option<String>)>, mut parent
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn planner_events_decode_or_name_the_problem() {
+        assert_eq!(requested_kind(&json!({"kind": "incremental"})).unwrap(), RunKind::Incremental);
+        let scheduled = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+        assert_eq!(requested_kind(&scheduled).unwrap(), RunKind::Full);
+        assert!(requested_kind(&json!({"kind": "weekly"})).unwrap_err().to_string().contains("\"weekly\""));
+        assert!(requested_kind(&json!({"hello": 1})).unwrap_err().to_string().contains("not recognised"));
+    }
 
     #[test]
     fn breadcrumb_follows_parents_and_stops_on_cycles() {

@@ -53,3 +53,12 @@ pub async fn finalize(ctx: &SyncContext, msg: &FinalizeMessage) -> Result<Finali
     tracing::info!(run_id = msg.run_id, event = "run_closed", state = ?state, deleted, failed = status.failed, done = status.done, "run closed");
     Ok(Finalized::Closed { state, deleted })
 }
+
+/// Decodes and handles one finalize message body; errors leave the message for a retry.
+pub async fn handle_message(ctx: &SyncContext, body: &str) -> Result<Finalized, SyncError> {
+    let msg = FinalizeMessage::decode(body).map_err(|e| {
+        tracing::error!(error = %e, "undecodable finalize message; it will reach the DLQ");
+        SyncError::Task(e.to_string())
+    })?;
+    finalize(ctx, &msg).await
+}

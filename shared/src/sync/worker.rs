@@ -401,3 +401,36 @@ mod tests {
         assert_eq!(rows_query(&c)["filter"]["and"].as_array().unwrap().len(), 2);
     }
 }
+
+/// One message of a batch, as the SQS adapter hands it over.
+#[derive(Debug, Clone)]
+pub struct IncomingMessage {
+    pub message_id: String,
+    pub body: String,
+    pub receive_count: u32,
+}
+
+/// Handles a batch with bounded concurrency; returns the ids of the messages that failed (the
+/// partial batch response). A panic in one message fails only that message.
+pub async fn handle_batch(ctx: &SyncContext, messages: Vec<IncomingMessage>, deadline: Option<Instant>, concurrency: usize) -> Vec<String> {
+    use futures::{FutureExt, StreamExt};
+    futures::stream::iter(messages)
+        .map(|m| async move {
+            let run = std::panic::AssertUnwindSafe(handle_message(ctx, &m.body, m.receive_count, deadline)).catch_unwind();
+            match run.await {
+                Ok(Ok(())) => None,
+                Ok(Err(err)) => {
+                    tracing::warn!(message_id = %m.message_id, error = %err, "message failed");
+                    Some(m.message_id)
+                }
+                Err(_) => {
+                    tracing::error!(message_id = %m.message_id, "task panicked; message failed");
+                    Some(m.message_id)
+                }
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .filter_map(|failed| async move { failed })
+        .collect()
+        .await
+}

@@ -1,0 +1,115 @@
+//! Incremental sync: only what changed since the last successful run. Search sorted by
+//! `last_edited_time` descending, stopping once past the watermark less an overlap (Notion
+//! rounds timestamps down to the minute, so an edit in the watermark's own minute must be seen).
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Value};
+
+use crate::document::{parent_id, title_of};
+use crate::runs::RunRecord;
+use crate::task::{FinalizeMessage, RunKind, Task, TaskMessage};
+
+use super::planner::{breadcrumb, plan_full};
+use super::{SyncContext, SyncError};
+
+/// How far before the watermark the scan goes again. Notion timestamps have minute precision.
+pub const OVERLAP: Duration = Duration::minutes(2);
+
+pub async fn plan_incremental(ctx: &SyncContext) -> Result<RunRecord, SyncError> {
+    let Some(watermark) = ctx.runs.last_watermark().await? else {
+        tracing::info!("no successful run yet: the incremental sync runs as a full sync");
+        return plan_full(ctx).await;
+    };
+    let run = ctx.runs.create_run(RunKind::Incremental).await?;
+    let since = watermark - OVERLAP;
+    tracing::info!(run_id = run.id, %watermark, "planning incremental sync");
+    let result = async {
+        let changes = changed_since(ctx, since).await?;
+        let new_watermark = changes.newest.unwrap_or(watermark);
+        let messages: Vec<TaskMessage> = changes
+            .tasks
+            .into_iter()
+            .map(|(id, task)| TaskMessage::new(run.id, RunKind::Incremental, id, task))
+            .collect();
+        for chunk in messages.chunks(500) {
+            ctx.runs.tasks_queued(run.id, chunk).await?;
+            ctx.queue.send_tasks(chunk).await?;
+        }
+        ctx.runs.set_watermark(run.id, new_watermark).await?;
+        Ok::<u64, SyncError>(messages.len() as u64)
+    }
+    .await;
+    match result {
+        Ok(planned) => {
+            ctx.runs.planning_done(run.id, planned).await?;
+            ctx.queue.send_finalize(&FinalizeMessage::new(run.id), ctx.limits.finalize_delay_seconds).await?;
+            tracing::info!(run_id = run.id, planned, "planned");
+            Ok(ctx.runs.get(run.id).await?.unwrap_or(run))
+        }
+        Err(err) => {
+            ctx.runs.abort(run.id, &format!("planning failed: {err}")).await?;
+            ctx.runs.close(run.id, crate::runs::RunState::Failed, 0).await?;
+            Err(err)
+        }
+    }
+}
+
+/// What changed: one task per changed page or row, one objects task for changed data sources.
+pub struct Changes {
+    pub tasks: Vec<(String, Task)>,
+    /// The newest `last_edited_time` seen: the next watermark.
+    pub newest: Option<DateTime<Utc>>,
+    pub api_calls: u64,
+}
+
+pub async fn changed_since(ctx: &SyncContext, since: DateTime<Utc>) -> Result<Changes, SyncError> {
+    let mut changes = Changes { tasks: Vec::new(), newest: None, api_calls: 0 };
+    let mut objects = Vec::new();
+    let mut found = Vec::new();
+    let mut titles = std::collections::HashMap::new();
+    let mut cursor: Option<String> = None;
+    'pages: loop {
+        let mut body = json!({"page_size": 100, "sort": {"timestamp": "last_edited_time", "direction": "descending"}});
+        if let Some(c) = &cursor {
+            body["start_cursor"] = json!(c);
+        }
+        changes.api_calls += 1;
+        let page = ctx.notion.search(&body).await?;
+        for object in page.results {
+            let Some(edited) = edited_at(&object) else { continue };
+            if edited < since {
+                break 'pages;
+            }
+            changes.newest = changes.newest.max(Some(edited));
+            if let Some(id) = object.get("id").and_then(Value::as_str) {
+                titles.insert(id.to_string(), (title_of(&object), parent_id(&object)));
+            }
+            found.push(object);
+        }
+        match (page.has_more, page.next_cursor) {
+            (true, Some(next)) => cursor = Some(next),
+            _ => break,
+        }
+    }
+    for object in found {
+        let Some(id) = object.get("id").and_then(Value::as_str).map(str::to_string) else { continue };
+        match object.get("object").and_then(Value::as_str) {
+            Some("page") => {
+                let path = breadcrumb(&titles, parent_id(&object));
+                changes.tasks.push((format!("p:{id}"), Task::Page { page_id: id, page: Some(object), path }));
+            }
+            Some("data_source") | Some("database") => objects.push(object),
+            _ => {}
+        }
+    }
+    if !objects.is_empty() {
+        let paths = objects.iter().map(|o| breadcrumb(&titles, parent_id(o))).collect();
+        changes.tasks.push(("objects:0".into(), Task::Objects { objects, paths }));
+    }
+    Ok(changes)
+}
+
+pub fn edited_at(object: &Value) -> Option<DateTime<Utc>> {
+    let text = object.get("last_edited_time")?.as_str()?;
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+}
