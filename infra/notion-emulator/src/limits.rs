@@ -1,0 +1,159 @@
+//! Rate limiting (token bucket), fault decisions and request statistics.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use rand::Rng;
+use serde::Serialize;
+
+use crate::config::RuntimeConfig;
+
+/// A token bucket: `rate` tokens per second, at most `burst` stored.
+#[derive(Debug)]
+pub struct Bucket {
+    tokens: f64,
+    last: Instant,
+    params: Option<(f64, f64)>,
+}
+
+impl Default for Bucket {
+    fn default() -> Self {
+        Bucket { tokens: 0.0, last: Instant::now(), params: None }
+    }
+}
+
+impl Bucket {
+    /// Take one token at `now`. `Err(seconds)` is how long until one is available.
+    pub fn take(&mut self, rate: f64, burst: f64, now: Instant) -> Result<(), f64> {
+        if self.params != Some((rate, burst)) {
+            // New settings start with a full bucket.
+            self.params = Some((rate, burst));
+            self.tokens = burst;
+            self.last = now;
+        }
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * rate).min(burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err((1.0 - self.tokens) / rate)
+        }
+    }
+}
+
+/// Whole seconds to send in `Retry-After` (at least 1).
+pub fn retry_after_secs(wait: f64) -> u64 {
+    (wait.ceil() as u64).max(1)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    Drop,
+    Status500,
+    Status502,
+    Status503,
+    Status529,
+}
+
+/// Pick a fault (or none) for a roll in [0, 1).
+pub fn pick_fault(cfg: &RuntimeConfig, roll: f64) -> Option<Fault> {
+    let table = [
+        (cfg.drop_connection, Fault::Drop),
+        (cfg.fault_500, Fault::Status500),
+        (cfg.fault_502, Fault::Status502),
+        (cfg.fault_503, Fault::Status503),
+        (cfg.fault_529, Fault::Status529),
+    ];
+    let mut acc = 0.0;
+    for (p, f) in table {
+        acc += p;
+        if p > 0.0 && roll < acc {
+            return Some(f);
+        }
+    }
+    None
+}
+
+pub fn latency_ms(cfg: &RuntimeConfig) -> u64 {
+    let jitter = if cfg.jitter_ms > 0 { rand::thread_rng().gen_range(0..=cfg.jitter_ms) } else { 0 };
+    cfg.latency_ms + jitter
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Faults {
+    pub status_500: u64,
+    pub status_502: u64,
+    pub status_503: u64,
+    pub status_529: u64,
+    pub dropped: u64,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Stats {
+    /// Every `/v1` request received (including those answered 429 or with a fault).
+    pub total: u64,
+    /// Per endpoint (`METHOD /v1/route/{param}`).
+    pub by_endpoint: BTreeMap<String, u64>,
+    /// Per response status.
+    pub by_status: BTreeMap<String, u64>,
+    pub rate_limited: u64,
+    pub faults: Faults,
+    /// Requests that got added latency.
+    pub delayed: u64,
+    pub file_downloads: u64,
+    pub files_expired: u64,
+    pub webhooks_sent: u64,
+}
+
+impl Stats {
+    pub fn count_request(&mut self, endpoint: &str) {
+        self.total += 1;
+        *self.by_endpoint.entry(endpoint.to_string()).or_default() += 1;
+    }
+
+    pub fn count_status(&mut self, status: u16) {
+        *self.by_status.entry(status.to_string()).or_default() += 1;
+    }
+
+    pub fn count_fault(&mut self, f: Fault) {
+        match f {
+            Fault::Drop => self.faults.dropped += 1,
+            Fault::Status500 => self.faults.status_500 += 1,
+            Fault::Status502 => self.faults.status_502 += 1,
+            Fault::Status503 => self.faults.status_503 += 1,
+            Fault::Status529 => self.faults.status_529 += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn bucket_allows_burst_then_paces() {
+        let mut b = Bucket::default();
+        let t = Instant::now();
+        for _ in 0..3 {
+            assert!(b.take(2.0, 3.0, t).is_ok());
+        }
+        let wait = b.take(2.0, 3.0, t).unwrap_err();
+        assert!((wait - 0.5).abs() < 1e-9);
+        assert!(b.take(2.0, 3.0, t + Duration::from_millis(500)).is_ok());
+        assert!(b.take(2.0, 3.0, t + Duration::from_millis(500)).is_err());
+        assert_eq!(retry_after_secs(0.01), 1);
+        assert_eq!(retry_after_secs(1.2), 2);
+    }
+
+    #[test]
+    fn faults_follow_cumulative_probabilities() {
+        let cfg = RuntimeConfig { fault_500: 0.25, fault_529: 0.25, ..RuntimeConfig::default() };
+        assert_eq!(pick_fault(&cfg, 0.1), Some(Fault::Status500));
+        assert_eq!(pick_fault(&cfg, 0.3), Some(Fault::Status529));
+        assert_eq!(pick_fault(&cfg, 0.6), None);
+        assert_eq!(pick_fault(&RuntimeConfig::default(), 0.0), None);
+    }
+}

@@ -1,0 +1,173 @@
+//! The search index: content documents, bulk indexing, deletions, and the connection shared with
+//! the run records (`crate::runs`).
+//!
+//! In parts, as `../shared/STYLE.md` habit 7 asks: [`mapping`] (index bodies), [`bulk`] (a pure
+//! encoder, batching, and the pure per-item retry decision), [`retry`] (backoff policy as data),
+//! [`client`] (the transport on the `elasticsearch` crate, retrying whole-request failures) and
+//! [`store`] (the content index operations). [`DocumentStore`] is the small trait the sync logic
+//! can be written against; [`memory::MemoryStore`] is an in-memory fake of it for unit tests.
+
+pub mod bulk;
+pub mod client;
+pub mod mapping;
+pub mod memory;
+pub mod retry;
+pub mod sender;
+pub mod store;
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+pub use bulk::{BulkLimits, BulkReport, FailedDoc};
+pub use client::SearchClient;
+pub use memory::MemoryStore;
+pub use retry::RetryPolicy;
+pub use store::SearchStore;
+
+use crate::document::Document;
+
+/// Errors of the index layer. Item-level rejections are not errors: they are reported in
+/// [`BulkReport::failed`].
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The client could not be built (bad URL, bad credentials).
+    #[error("search client set-up: {0}")]
+    Setup(String),
+    /// The engine did not answer usefully within the retry budget (connection refused, timeouts,
+    /// 429/5xx); worth retrying later (the task is redelivered).
+    #[error("search engine unavailable after {attempts} attempts over {elapsed_ms} ms: {last}")]
+    Unavailable { attempts: u32, elapsed_ms: u64, last: String },
+    /// A final, non-retryable answer (4xx other than 429).
+    #[error("search engine refused {what}: HTTP {status}: {reason}")]
+    Refused { what: String, status: u16, error_type: String, reason: String },
+    /// The engine answered something this layer does not understand.
+    #[error("unexpected search engine response to {what}: {detail}")]
+    Protocol { what: String, detail: String },
+    /// Some operations of a bulk deletion failed for good (the rest were applied).
+    #[error("{failed} of {total} deletions failed, first: {first}")]
+    DeleteFailed { failed: usize, total: usize, first: String },
+    /// `_delete_by_query` reported failures (what it could delete, it deleted).
+    #[error("delete by query on {index} deleted {deleted} documents but reported failures: {first}")]
+    DeleteByQuery { index: String, deleted: u64, first: String },
+}
+
+impl IndexError {
+    /// Whether a later retry of the whole operation may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, IndexError::Unavailable { .. } | IndexError::DeleteByQuery { .. } | IndexError::DeleteFailed { .. })
+    }
+}
+
+/// Credentials for the search engine: basic auth or an API key (`id:key`, or already
+/// base64-encoded). `Debug` never prints them.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SearchCredentials {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub api_key: Option<String>,
+}
+
+impl fmt::Debug for SearchCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = |v: &Option<String>| if v.is_some() { "<redacted>" } else { "<none>" };
+        f.debug_struct("SearchCredentials")
+            .field("username", &shown(&self.username))
+            .field("password", &shown(&self.password))
+            .field("api_key", &shown(&self.api_key))
+            .finish()
+    }
+}
+
+/// Where and how to reach the index. `SearchSettings::new(url, index)` gives the defaults.
+#[derive(Debug, Clone)]
+pub struct SearchSettings {
+    /// Engine URL, e.g. `http://127.0.0.1:9200`.
+    pub url: String,
+    /// Content index name; runs and tasks live in `{index}-runs` and `{index}-tasks`.
+    pub index: String,
+    pub credentials: SearchCredentials,
+    pub shards: u32,
+    pub replicas: u32,
+    /// Timeout of one HTTP request (long-running deletions get their own, longer one).
+    pub request_timeout: Duration,
+    pub retry: RetryPolicy,
+    pub bulk: BulkLimits,
+}
+
+impl SearchSettings {
+    pub fn new(url: impl Into<String>, index: impl Into<String>) -> Self {
+        SearchSettings {
+            url: url.into(),
+            index: index.into(),
+            credentials: SearchCredentials::default(),
+            shards: 1,
+            replicas: 0,
+            request_timeout: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
+            bulk: BulkLimits::default(),
+        }
+    }
+}
+
+/// The run records index beside a content index.
+pub fn runs_index(index: &str) -> String {
+    format!("{index}-runs")
+}
+
+/// The task records index beside a content index.
+pub fn tasks_index(index: &str) -> String {
+    format!("{index}-tasks")
+}
+
+/// What the sync logic needs from the content index, so it can be tested against
+/// [`MemoryStore`]. Implemented by [`SearchStore`].
+pub trait DocumentStore: Send + Sync {
+    /// Indexes (creates or replaces) documents by `_id`; rejected documents are reported, not errors.
+    fn bulk_index(&self, docs: Vec<Document>) -> impl Future<Output = Result<BulkReport, IndexError>> + Send;
+    /// Deletes documents by id; returns how many existed.
+    fn delete_ids(&self, ids: &[String]) -> impl Future<Output = Result<u64, IndexError>> + Send;
+    /// Deletes a page document and every document whose `page_id` is that page.
+    fn delete_page(&self, page_id: &str) -> impl Future<Output = Result<u64, IndexError>> + Send;
+    /// Deletes every document with `sync_run < before_run`.
+    fn delete_stale(&self, before_run: u64) -> impl Future<Output = Result<u64, IndexError>> + Send;
+}
+
+/// Percent-encodes one URL path segment (ids like `p:abc` or `rows:x:1` travel in paths).
+pub(crate) fn path_segment(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for byte in raw.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_show_in_debug() {
+        let creds = SearchCredentials {
+            username: Some("elastic".into()),
+            password: Some("hunter2".into()),
+            api_key: None,
+        };
+        let shown = format!("{creds:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("elastic"), "{shown}");
+        assert!(shown.contains("<redacted>") && shown.contains("<none>"));
+        let settings = SearchSettings { credentials: creds, ..SearchSettings::new("http://x:9200", "i") };
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn path_segments_are_escaped() {
+        assert_eq!(path_segment("p:ab-c_1.2"), "p%3Aab-c_1.2");
+        assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
+        assert_eq!(path_segment("é"), "%C3%A9");
+    }
+}

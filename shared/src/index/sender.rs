@@ -1,0 +1,109 @@
+//! The bulk retry loop: batches sent with bounded concurrency, each batch's 429/5xx items sent
+//! again with backoff until they succeed or run out of attempts. Whole-request failures are
+//! retried underneath, by [`SearchClient::send`].
+
+use elasticsearch::http::Method;
+use futures::stream::{self, StreamExt};
+
+use super::bulk::{plan_batches, plan_items, BulkLimits, BulkOp, BulkReport, FailedDoc};
+use super::client::{Payload, SearchClient};
+use super::retry::jitter;
+use super::{path_segment, IndexError};
+
+/// One encoded operation (action line + source line when there is one).
+#[derive(Debug, Clone)]
+pub struct EncodedOp {
+    pub id: String,
+    pub bytes: Vec<u8>,
+}
+
+/// What a bulk send did; `deleted` counts deletions that found their document.
+#[derive(Debug, Clone, Default)]
+pub struct BulkOutcome {
+    pub report: BulkReport,
+    pub deleted: u64,
+}
+
+const FILTER_PATH: &str = "errors,items.*._id,items.*.status,items.*.result,items.*.error";
+
+/// Sends `ops` to `index` in batches bounded by `limits`. Item failures are reported, not
+/// errors; an error means a whole request could not be completed within the retry budget.
+pub async fn send_bulk(
+    client: &SearchClient,
+    index: &str,
+    op: BulkOp,
+    ops: &[EncodedOp],
+    limits: &BulkLimits,
+) -> Result<BulkOutcome, IndexError> {
+    let sizes: Vec<usize> = ops.iter().map(|o| o.bytes.len()).collect();
+    let batches = plan_batches(&sizes, limits);
+    let results: Vec<Result<BulkOutcome, IndexError>> = stream::iter(batches)
+        .map(|range| send_batch(client, index, op, ops, range.collect()))
+        .buffer_unordered(limits.concurrency.max(1))
+        .collect()
+        .await;
+    let mut total = BulkOutcome::default();
+    for result in results {
+        let outcome = result?;
+        total.report.merge(outcome.report);
+        total.deleted += outcome.deleted;
+    }
+    Ok(total)
+}
+
+async fn send_batch(
+    client: &SearchClient,
+    index: &str,
+    op: BulkOp,
+    ops: &[EncodedOp],
+    mut pending: Vec<usize>,
+) -> Result<BulkOutcome, IndexError> {
+    let policy = client.retry_policy().clone();
+    let path = format!("{}/_bulk", path_segment(index));
+    let query = [("filter_path", FILTER_PATH.to_string())];
+    let mut out = BulkOutcome::default();
+    let mut attempt: u32 = 0;
+    while !pending.is_empty() {
+        let mut body = Vec::with_capacity(pending.iter().map(|&i| ops[i].bytes.len()).sum());
+        for &i in &pending {
+            body.extend_from_slice(&ops[i].bytes);
+        }
+        let reply = client.send(Method::Post, &path, &query, Some(Payload::NdJson(&body)), None).await?;
+        if reply.status == 413 {
+            // Too large for the engine's http.max_content_length: sending it again cannot help.
+            let reason = format!("request of {} bytes too large for the engine (HTTP 413)", body.len());
+            out.report.failed.extend(pending.iter().map(|&i| FailedDoc { id: ops[i].id.clone(), status: 413, reason: reason.clone() }));
+            break;
+        }
+        if !reply.is_success() {
+            return Err(reply.refused(&format!("bulk request to {index}")));
+        }
+        out.report.requests += 1;
+        let plan = plan_items(op, &reply.body, &pending)
+            .map_err(|detail| IndexError::Protocol { what: format!("bulk request to {index}"), detail })?;
+        out.report.indexed += plan.done.len() as u64;
+        out.deleted += plan.deleted;
+        for (i, status, reason) in plan.failed {
+            tracing::warn!(index, id = %ops[i].id, status, %reason, "document rejected");
+            out.report.failed.push(FailedDoc { id: ops[i].id.clone(), status, reason });
+        }
+        if plan.retry.is_empty() {
+            break;
+        }
+        attempt += 1;
+        if attempt >= policy.item_attempts {
+            for (i, status, reason) in plan.retry {
+                let reason = format!("gave up after {attempt} attempts: {reason}");
+                tracing::warn!(index, id = %ops[i].id, status, %reason, "document not indexed");
+                out.report.failed.push(FailedDoc { id: ops[i].id.clone(), status, reason });
+            }
+            break;
+        }
+        out.report.retried_items += plan.retry.len() as u64;
+        let delay = policy.backoff(attempt - 1, jitter());
+        tracing::info!(index, items = plan.retry.len(), attempt, delay_ms = delay.as_millis() as u64, "retrying bulk items");
+        tokio::time::sleep(delay).await;
+        pending = plan.retry.into_iter().map(|(i, _, _)| i).collect();
+    }
+    Ok(out)
+}

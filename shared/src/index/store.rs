@@ -1,0 +1,235 @@
+//! The content index: creation, bulk indexing, deletions, and small read helpers for tests and
+//! the demo.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use elasticsearch::http::Method;
+use serde_json::{json, Map, Value};
+
+use super::bulk::{encode_action, encode_source, BulkLimits, BulkOp, BulkReport, FailedDoc};
+use super::client::{Payload, SearchClient};
+use super::mapping::{content_mappings, index_body, runs_mappings, tasks_mappings};
+use super::sender::{send_bulk, EncodedOp};
+use super::{path_segment, runs_index, tasks_index, DocumentStore, IndexError, SearchSettings};
+use crate::document::Document;
+
+/// `_delete_by_query` runs synchronously; it may take longer than an ordinary request.
+const DELETE_BY_QUERY_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// The content index `{index}` (and the creation of its `-runs` and `-tasks` companions).
+#[derive(Debug, Clone)]
+pub struct SearchStore {
+    client: SearchClient,
+    index: String,
+    limits: BulkLimits,
+    shards: u32,
+    replicas: u32,
+}
+
+impl SearchStore {
+    /// Builds the client and the store (no I/O).
+    pub fn connect(settings: &SearchSettings) -> Result<Self, IndexError> {
+        Ok(Self::new(SearchClient::new(settings)?, settings))
+    }
+
+    pub fn new(client: SearchClient, settings: &SearchSettings) -> Self {
+        SearchStore {
+            client,
+            index: settings.index.clone(),
+            limits: settings.bulk.clone(),
+            shards: settings.shards,
+            replicas: settings.replicas,
+        }
+    }
+
+    pub fn client(&self) -> &SearchClient {
+        &self.client
+    }
+
+    pub fn index(&self) -> &str {
+        &self.index
+    }
+
+    /// Creates the content, runs and tasks indices when missing (idempotent; a concurrent
+    /// creation is fine). On an existing index the mapping is updated with any new fields; a
+    /// conflicting existing mapping is logged, not fatal.
+    pub async fn ensure_indices(&self) -> Result<(), IndexError> {
+        let wanted = [
+            (self.index.clone(), content_mappings()),
+            (runs_index(&self.index), runs_mappings()),
+            (tasks_index(&self.index), tasks_mappings()),
+        ];
+        for (name, mappings) in wanted {
+            let path = path_segment(&name);
+            let exists = self.client.json(Method::Head, &path, &[], None).await?;
+            if exists.is_success() {
+                let reply = self.client.json(Method::Put, &format!("{path}/_mapping"), &[], Some(&mappings)).await?;
+                if !reply.is_success() {
+                    tracing::warn!(index = %name, error = %reply.refused("mapping update"), "existing index keeps its mapping");
+                }
+                continue;
+            }
+            let body = index_body(mappings, self.shards, self.replicas);
+            let reply = self.client.json(Method::Put, &path, &[], Some(&body)).await?;
+            if reply.is_success() {
+                tracing::info!(index = %name, "index created");
+            } else if reply.error_type() != Some("resource_already_exists_exception") {
+                return Err(reply.refused(&format!("creating index {name}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the three indices (tests, resets). Missing ones are fine.
+    pub async fn delete_indices(&self) -> Result<(), IndexError> {
+        for name in [self.index.clone(), runs_index(&self.index), tasks_index(&self.index)] {
+            let reply = self.client.json(Method::Delete, &path_segment(&name), &[], None).await?;
+            if !reply.is_success() && reply.status != 404 {
+                return Err(reply.refused(&format!("deleting index {name}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Indexes documents by `_id` (create or replace). When the same id appears twice, the last
+    /// one wins. A rejected document is reported in `failed`; the others are indexed regardless.
+    pub async fn bulk_index(&self, docs: Vec<Document>) -> Result<BulkReport, IndexError> {
+        let mut seen = HashSet::with_capacity(docs.len());
+        let mut ops = Vec::with_capacity(docs.len());
+        let mut unencodable = Vec::new();
+        for doc in docs.iter().rev() {
+            if !seen.insert(doc.id.as_str()) {
+                continue;
+            }
+            match encode_source(BulkOp::Index, &doc.id, &doc.source) {
+                Ok(bytes) => ops.push(EncodedOp { id: doc.id.clone(), bytes }),
+                Err(e) => unencodable.push(FailedDoc { id: doc.id.clone(), status: 0, reason: format!("not encodable: {e}") }),
+            }
+        }
+        ops.reverse();
+        let mut outcome = send_bulk(&self.client, &self.index, BulkOp::Index, &ops, &self.limits).await?;
+        outcome.report.failed.extend(unencodable);
+        tracing::debug!(index = %self.index, indexed = outcome.report.indexed, failed = outcome.report.failed.len(),
+            requests = outcome.report.requests, retried = outcome.report.retried_items, "bulk indexed");
+        Ok(outcome.report)
+    }
+
+    /// Deletes documents by id; returns how many existed. Absent ids are fine; an operation that
+    /// fails for good makes the call fail (after the others were applied).
+    pub async fn delete_ids(&self, ids: &[String]) -> Result<u64, IndexError> {
+        let ops: Vec<EncodedOp> =
+            ids.iter().map(|id| EncodedOp { id: id.clone(), bytes: encode_action(BulkOp::Delete, id) }).collect();
+        let outcome = send_bulk(&self.client, &self.index, BulkOp::Delete, &ops, &self.limits).await?;
+        if let Some(first) = outcome.report.failed.first() {
+            return Err(IndexError::DeleteFailed {
+                failed: outcome.report.failed.len(),
+                total: ids.len(),
+                first: format!("{}: {}", first.id, first.reason),
+            });
+        }
+        Ok(outcome.deleted)
+    }
+
+    /// Deletes a page's document and every document whose `page_id` is the page (its blocks,
+    /// comments); returns how many were deleted.
+    pub async fn delete_page(&self, page_id: &str) -> Result<u64, IndexError> {
+        let query = json!({"bool": {"should": [{"ids": {"values": [page_id]}}, {"term": {"page_id": page_id}}], "minimum_should_match": 1}});
+        delete_by_query(&self.client, &self.index, &query).await
+    }
+
+    /// Stale removal: deletes every document with `sync_run < before_run`; returns how many.
+    pub async fn delete_stale(&self, before_run: u64) -> Result<u64, IndexError> {
+        let query = json!({"range": {"sync_run": {"lt": before_run}}});
+        let deleted = delete_by_query(&self.client, &self.index, &query).await?;
+        tracing::info!(index = %self.index, before_run, deleted, "stale documents deleted");
+        Ok(deleted)
+    }
+
+    /// Makes everything indexed so far searchable.
+    pub async fn refresh(&self) -> Result<(), IndexError> {
+        refresh(&self.client, &self.index).await
+    }
+
+    /// A document's `_source`, if it exists.
+    pub async fn get(&self, id: &str) -> Result<Option<Map<String, Value>>, IndexError> {
+        get_source(&self.client, &self.index, id).await
+    }
+
+    /// How many documents match `query` (all when `None`).
+    pub async fn count(&self, query: Option<&Value>) -> Result<u64, IndexError> {
+        let body = query.map(|q| json!({"query": q}));
+        let reply = self.client.json(Method::Post, &format!("{}/_count", path_segment(&self.index)), &[], body.as_ref()).await?;
+        let body = reply.ok(&format!("count on {}", self.index))?;
+        body.get("count").and_then(Value::as_u64).ok_or_else(|| IndexError::Protocol {
+            what: format!("count on {}", self.index),
+            detail: "no count".into(),
+        })
+    }
+
+    /// A raw `_search` (tests, the demo): the engine's response as is.
+    pub async fn search(&self, body: &Value) -> Result<Value, IndexError> {
+        let reply = self.client.json(Method::Post, &format!("{}/_search", path_segment(&self.index)), &[], Some(body)).await?;
+        reply.ok(&format!("search on {}", self.index))
+    }
+}
+
+impl DocumentStore for SearchStore {
+    async fn bulk_index(&self, docs: Vec<Document>) -> Result<BulkReport, IndexError> {
+        SearchStore::bulk_index(self, docs).await
+    }
+
+    async fn delete_ids(&self, ids: &[String]) -> Result<u64, IndexError> {
+        SearchStore::delete_ids(self, ids).await
+    }
+
+    async fn delete_page(&self, page_id: &str) -> Result<u64, IndexError> {
+        SearchStore::delete_page(self, page_id).await
+    }
+
+    async fn delete_stale(&self, before_run: u64) -> Result<u64, IndexError> {
+        SearchStore::delete_stale(self, before_run).await
+    }
+}
+
+/// `POST {index}/_refresh`.
+pub(crate) async fn refresh(client: &SearchClient, index: &str) -> Result<(), IndexError> {
+    let reply = client.json(Method::Post, &format!("{}/_refresh", path_segment(index)), &[], None).await?;
+    reply.ok(&format!("refresh of {index}")).map(|_| ())
+}
+
+/// `GET {index}/_doc/{id}` → `_source`, `None` when absent.
+pub(crate) async fn get_source(client: &SearchClient, index: &str, id: &str) -> Result<Option<Map<String, Value>>, IndexError> {
+    let path = format!("{}/_doc/{}", path_segment(index), path_segment(id));
+    let reply = client.json(Method::Get, &path, &[], None).await?;
+    if reply.status == 404 {
+        return Ok(None);
+    }
+    let mut body = reply.ok(&format!("get {id} from {index}"))?;
+    match body.get_mut("_source").map(Value::take) {
+        Some(Value::Object(source)) => Ok(Some(source)),
+        _ => Err(IndexError::Protocol { what: format!("get {id} from {index}"), detail: "no _source".into() }),
+    }
+}
+
+/// Synchronous `_delete_by_query` with `conflicts=proceed` and a refresh; returns the deleted
+/// count. A missing index has nothing to delete.
+pub(crate) async fn delete_by_query(client: &SearchClient, index: &str, query: &Value) -> Result<u64, IndexError> {
+    let path = format!("{}/_delete_by_query", path_segment(index));
+    let params = [
+        ("conflicts", "proceed".to_string()),
+        ("refresh", "true".to_string()),
+        ("wait_for_completion", "true".to_string()),
+    ];
+    let body = json!({"query": query});
+    let reply = client.send(Method::Post, &path, &params, Some(Payload::Json(&body)), Some(DELETE_BY_QUERY_TIMEOUT)).await?;
+    if reply.status == 404 && reply.error_type() == Some("index_not_found_exception") {
+        return Ok(0);
+    }
+    let body = reply.ok(&format!("delete by query on {index}"))?;
+    let deleted = body.get("deleted").and_then(Value::as_u64).unwrap_or(0);
+    if let Some(first) = body.get("failures").and_then(Value::as_array).and_then(|f| f.first()) {
+        return Err(IndexError::DeleteByQuery { index: index.to_string(), deleted, first: first.to_string() });
+    }
+    Ok(deleted)
+}

@@ -1,0 +1,195 @@
+//! List responses and the one cursor loop: [`paginate`] turns a page fetcher into a lazy stream.
+
+use std::future::Future;
+
+use futures::stream::{self, Stream, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::error::NotionError;
+
+/// Notion's maximum (and our only) page size.
+pub const PAGE_SIZE: u32 = 100;
+
+/// One page of a list response (`{object:"list", results, next_cursor, has_more, request_status?}`); unknown fields
+/// are ignored, objects are kept as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListPage {
+    #[serde(default)]
+    pub results: Vec<Value>,
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+    #[serde(default)]
+    pub has_more: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_status: Option<Value>,
+}
+
+impl ListPage {
+    /// Decodes a list body leniently (missing `results` = empty, `results: null` = empty).
+    pub fn from_value(value: Value) -> Result<ListPage, serde_json::Error> {
+        let mut value = value;
+        if let Some(obj) = value.as_object_mut() {
+            if obj.get("results").is_some_and(Value::is_null) {
+                obj.remove("results");
+            }
+        }
+        serde_json::from_value(value)
+    }
+
+    /// The cursor of the next page, if there is one.
+    pub fn next(&self) -> Option<&str> {
+        if self.has_more {
+            self.next_cursor.as_deref().filter(|c| !c.is_empty())
+        } else {
+            None
+        }
+    }
+
+    /// True when a query stopped at Notion's 10,000-row cap
+    /// (`request_status.incomplete_reason == "query_result_limit_reached"`; `has_more` is then false).
+    pub fn hit_result_limit(&self) -> bool {
+        self.request_status
+            .as_ref()
+            .and_then(|s| s.get("incomplete_reason"))
+            .and_then(Value::as_str)
+            .is_some_and(|r| r == "query_result_limit_reached")
+    }
+}
+
+/// A lazy stream of pages: calls `fetch(None)`, then `fetch(Some(next_cursor))` while `has_more`. Stops after the
+/// first error (which it yields), and if the server repeats a cursor.
+pub fn paginate_pages<F, Fut>(fetch: F) -> impl Stream<Item = Result<ListPage, NotionError>>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<ListPage, NotionError>>,
+{
+    enum Next {
+        Fetch(Option<String>),
+        Done,
+    }
+    stream::try_unfold((fetch, Next::Fetch(None)), |(mut fetch, next)| async move {
+        let cursor = match next {
+            Next::Fetch(cursor) => cursor,
+            Next::Done => return Ok(None),
+        };
+        let page = fetch(cursor.clone()).await?;
+        let next = match page.next() {
+            Some(c) if cursor.as_deref() == Some(c) => {
+                tracing::warn!(cursor = c, "notion returned the same cursor again; stopping pagination");
+                Next::Done
+            }
+            Some(c) => Next::Fetch(Some(c.to_string())),
+            None => Next::Done,
+        };
+        Ok(Some((page, (fetch, next))))
+    })
+}
+
+/// A lazy stream of every result over all pages (see [`paginate_pages`]).
+pub fn paginate<F, Fut>(fetch: F) -> impl Stream<Item = Result<Value, NotionError>>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<ListPage, NotionError>>,
+{
+    paginate_pages(fetch).map_ok(|page| stream::iter(page.results.into_iter().map(Ok))).try_flatten()
+}
+
+/// Collects a stream of results (convenience for small lists such as users).
+pub async fn collect_all<S>(stream: S) -> Result<Vec<Value>, NotionError>
+where
+    S: Stream<Item = Result<Value, NotionError>>,
+{
+    stream.try_collect().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+    use serde_json::json;
+    use std::sync::{Arc, Mutex};
+
+    fn page(ids: std::ops::Range<u32>, next: Option<&str>) -> ListPage {
+        ListPage {
+            results: ids.map(|i| json!({ "id": i })).collect(),
+            next_cursor: next.map(str::to_string),
+            has_more: next.is_some(),
+            request_status: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn streams_all_pages_lazily() {
+        let calls = Arc::new(Mutex::new(Vec::<Option<String>>::new()));
+        let log = Arc::clone(&calls);
+        let stream = paginate(move |cursor| {
+            log.lock().unwrap().push(cursor.clone());
+            async move {
+                Ok(match cursor.as_deref() {
+                    None => page(0..100, Some("c1")),
+                    Some("c1") => page(100..200, Some("c2")),
+                    _ => page(200..250, None),
+                })
+            }
+        });
+        let first: Vec<Value> = stream.take(3).try_collect().await.unwrap();
+        assert_eq!(first.len(), 3);
+        assert_eq!(calls.lock().unwrap().len(), 1, "lazy: one page fetched for three items");
+
+        let log = Arc::clone(&calls);
+        let all = collect_all(paginate(move |cursor| {
+            log.lock().unwrap().push(cursor.clone());
+            async move {
+                Ok(match cursor.as_deref() {
+                    None => page(0..100, Some("c1")),
+                    Some("c1") => page(100..200, Some("c2")),
+                    _ => page(200..250, None),
+                })
+            }
+        }))
+        .await
+        .unwrap();
+        assert_eq!(all.len(), 250);
+        assert_eq!(all[249]["id"], 249);
+        let calls = calls.lock().unwrap();
+        assert_eq!(calls[1..], [None, Some("c1".into()), Some("c2".into())]);
+    }
+
+    #[tokio::test]
+    async fn stops_on_error_and_on_repeated_cursor() {
+        let results: Vec<Result<Value, NotionError>> = paginate(|cursor: Option<String>| async move {
+            match cursor {
+                None => Ok(page(0..2, Some("c1"))),
+                Some(_) => Err(NotionError::Config("boom".into())),
+            }
+        })
+        .collect()
+        .await;
+        assert_eq!(results.len(), 3);
+        assert!(results[2].is_err());
+
+        let pages: Vec<_> = paginate_pages(|_cursor| async { Ok(page(0..1, Some("same"))) }).collect().await;
+        assert_eq!(pages.len(), 2, "first page, then the page for `same`, which repeats itself");
+    }
+
+    #[test]
+    fn decodes_leniently_and_detects_row_cap() {
+        let p = ListPage::from_value(json!({
+            "object": "list", "results": [{"id": "a", "new_field": 1}], "next_cursor": null, "has_more": false,
+            "type": "page_or_data_source", "page_or_data_source": {},
+            "request_status": {"type": "incomplete", "incomplete_reason": "query_result_limit_reached"}
+        }))
+        .unwrap();
+        assert!(p.hit_result_limit());
+        assert_eq!(p.next(), None);
+        assert_eq!(p.results[0]["new_field"], 1);
+        let p = ListPage::from_value(json!({"results": null, "has_more": true, "next_cursor": "x"})).unwrap();
+        assert!(p.results.is_empty());
+        assert_eq!(p.next(), Some("x"));
+        assert!(!p.hit_result_limit());
+        let p = ListPage::from_value(json!({"has_more": true, "next_cursor": ""})).unwrap();
+        assert_eq!(p.next(), None);
+        assert!(ListPage::from_value(json!([1])).is_err());
+    }
+}
