@@ -207,7 +207,7 @@ def localstack() -> None:
     import boto3
     from botocore.config import Config
 
-    url = os.environ.get("LOCALSTACK_URL", "http://127.0.0.1:4566")
+    url = os.environ.get("LOCALSTACK_URL") or f"http://127.0.0.1:{os.environ.get('LOCALSTACK_PORT', '4566')}"
     stack = os.environ.get("TEMPLATE_CHECK_STACK", "notion-es-tplcheck")
     kw = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test",
               config=Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=60))

@@ -10,14 +10,15 @@ set -euo pipefail
 LOCALSTACK_SPEC=("localstack-core[runtime]==2026.3.0" "cbor2<6" "pyopenssl<26" "cryptography<47" "service_identity")
 TOOLS_SPEC=("cargo-lambda==1.9.2" "aws-sam-cli" "cfn-lint")
 
-# ensure_venv NAME CHECK-COMMAND SPEC...
-#   CHECK-COMMAND is run with the venv's bin/ first on PATH and must succeed after the install.
+# ensure_venv NAME QUICK-CHECK CHECK-COMMAND SPEC...
+#   QUICK-CHECK (cheap, no Python start-up) decides, with the stamp, whether the venv is up to date;
+#   CHECK-COMMAND is run with the venv's bin/ first on PATH and must succeed after an install.
 ensure_venv() {
-  local name="$1" check="$2"; shift 2
+  local name="$1" quick="$2" check="$3"; shift 3
   local dir="$CACHE/venv-$name" stamp="$CACHE/venv-$name/.notion-es-installed" log="$CACHE/pip-$name.log"
   local want; want="$(printf '%s\n' "$@")"
   if [ -x "$dir/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] &&
-     PATH="$dir/bin:$PATH" bash -c "$check" >/dev/null 2>&1; then
+     (cd "$dir" && bash -c "$quick") >/dev/null 2>&1; then
     info "venv-$name: up to date"
     return 0
   fi
@@ -42,11 +43,14 @@ ensure_venv() {
 }
 
 install_localstack() {
-  ensure_venv localstack "python -c 'import localstack, localstack.runtime, boto3, hypercorn'" "${LOCALSTACK_SPEC[@]}"
+  ensure_venv localstack \
+    "test -f lib/python3*/site-packages/localstack/runtime/main.py -a -f lib/python3*/site-packages/boto3/__init__.py" \
+    "python -c 'import localstack, localstack.runtime.main, boto3, hypercorn'" "${LOCALSTACK_SPEC[@]}"
 }
 
 install_tools() {
-  ensure_venv tools "cargo-lambda lambda --version && sam --version && cfn-lint --version" "${TOOLS_SPEC[@]}"
+  ensure_venv tools "test -x bin/cargo-lambda -a -x bin/sam -a -x bin/cfn-lint" \
+    "cargo-lambda lambda --version && sam --version && cfn-lint --version" "${TOOLS_SPEC[@]}"
 }
 
 install_search() {

@@ -79,7 +79,8 @@ start_bg() {
   local log; log="$(log_file "$name")"
   [ -f "$log" ] && mv -f "$log" "$log.prev"
   printf '# %s started %s: %s\n' "$name" "$(date -Is)" "$*" >"$log"
-  setsid "$@" >>"$log" 2>&1 </dev/null &
+  # 9>&-: the service must not inherit the stack lock (it would hold it for its whole life)
+  setsid "$@" >>"$log" 2>&1 </dev/null 9>&- &
   local pid=$!
   echo "$pid" >"$(pid_file "$name")"
   echo "$pid"
@@ -119,7 +120,10 @@ rss_mb() {
 # ---- locking (two `make up` at once must not start everything twice) ----------------------------------------------------
 with_lock() {
   exec 9>"$LOCAL/stack.lock"
-  if ! flock -w 600 9; then die "timed out waiting for $LOCAL/stack.lock (another make up/down running?)"; fi
+  if ! flock -n 9; then
+    info "waiting for $LOCAL/stack.lock (another up/down is running)"
+  fi
+  if ! flock -w "${STACK_LOCK_TIMEOUT:-600}" 9; then die "timed out waiting for $LOCAL/stack.lock (another make up/down running?)"; fi
 }
 
 # ---- toolchain lookups --------------------------------------------------------------------------------------------------

@@ -160,7 +160,7 @@ T0=$SECONDS
 INSTALL=()
 if wants search; then INSTALL+=(search); fi
 if wants localstack; then INSTALL+=(localstack); fi
-if [ ${#INSTALL[@]} -gt 0 ]; then "$ROOT/infra/scripts/install.sh" "${INSTALL[@]}"; fi
+if [ ${#INSTALL[@]} -gt 0 ] && [ -z "${NOTION_ES_INSTALLED:-}" ]; then "$ROOT/infra/scripts/install.sh" "${INSTALL[@]}"; fi
 BOOTSTRAP_OUT=""
 # launch the slow starters first, build the emulator while they boot, then wait for all
 if wants search; then start_search; fi

@@ -1,6 +1,7 @@
 //! notion-es domain library. Everything the Lambda functions do lives here, free of Lambda types,
 //! so it can be tested without AWS. See docs/DESIGN.md for the contracts.
 
+pub mod api;
 pub mod aws;
 pub mod config;
 pub mod document;
@@ -14,3 +15,4 @@ pub mod secrets;
 // pub mod sync; (enabled once the client, store and config APIs land)
 pub mod task;
 pub mod telemetry;
+pub mod webhook;

@@ -1,1 +1,704 @@
-//! (in progress)
+//! Sync run records (`{index}-runs`, `_id` = run id) and task records (`{index}-tasks`, `_id` =
+//! `{run_id}:{task_id}`, since task ids repeat from run to run), stored beside the content index.
+//!
+//! Concurrency: each worker writes only its own task record; run-level fields are written by the
+//! planner and the reaper (and `abort`, a script that keeps the first reason). Run counts are sums
+//! over task records, so a task delivered twice is counted once. A run is complete when planning
+//! has finished and no task record of the run is `queued` (docs/DESIGN.md "Sync runs").
+
+use chrono::{DateTime, Utc};
+use elasticsearch::http::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::index::bulk::{encode_source, BulkLimits, BulkOp};
+use crate::index::client::{Reply, SearchClient};
+use crate::index::sender::{send_bulk, EncodedOp};
+use crate::index::store::{delete_by_query, get_source, refresh};
+use crate::index::{path_segment, runs_index, tasks_index, IndexError, SearchStore};
+use crate::task::{RunKind, Task, TaskMessage};
+
+/// Most entries kept in a run's `errors` list.
+pub const MAX_RUN_ERRORS: usize = 50;
+/// Longest error message stored (longer ones are cut).
+const MAX_ERROR_LEN: usize = 2000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("run {0} not found")]
+    NotFound(u64),
+    #[error("{what}: malformed record: {detail}")]
+    Malformed { what: String, detail: String },
+    #[error("{failed} of {total} task records could not be written, first: {first}")]
+    Unrecorded { failed: usize, total: usize, first: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Planning,
+    Running,
+    Completed,
+    Failed,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Planning => "planning",
+            RunState::Running => "running",
+            RunState::Completed => "completed",
+            RunState::Failed => "failed",
+        }
+    }
+
+    pub fn is_closed(self) -> bool {
+        matches!(self, RunState::Completed | RunState::Failed)
+    }
+}
+
+/// Final counts of a run, written when it is closed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunCounts {
+    /// Tasks done / failed.
+    pub done: u64,
+    pub failed: u64,
+    pub indexed: u64,
+    pub skipped: u64,
+    /// Documents deleted by tasks plus stale documents deleted by the reaper.
+    pub deleted: u64,
+    pub errors: u64,
+    pub api_calls: u64,
+    pub retries: u64,
+}
+
+/// One sync run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Milliseconds since the epoch when planning started, bumped past the newest existing run.
+    pub id: u64,
+    pub kind: RunKind,
+    pub state: RunState,
+    #[serde(default)]
+    pub planning_done: bool,
+    /// Tasks the planner queued.
+    #[serde(default)]
+    pub planned: u64,
+    pub started_at: DateTime<Utc>,
+    #[serde(default)]
+    pub planned_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Incremental runs: the newest `last_edited_time` seen.
+    #[serde(default)]
+    pub watermark: Option<String>,
+    /// Set when the run must not delete anything (token revoked, planning failed, ...).
+    #[serde(default)]
+    pub abort_reason: Option<String>,
+    /// At most [`MAX_RUN_ERRORS`] messages.
+    #[serde(default)]
+    pub errors: Vec<String>,
+    #[serde(default)]
+    pub counts: RunCounts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    Queued,
+    Done,
+    Failed,
+}
+
+/// One task's record. Its `_id` is `{run_id}:{task_id}`: task ids are stable across runs
+/// (`p:{page}`), so they are only unique within one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub run_id: u64,
+    #[serde(default)]
+    pub task_id: Option<String>,
+    pub state: TaskState,
+    #[serde(default)]
+    pub indexed: u64,
+    #[serde(default)]
+    pub skipped: u64,
+    #[serde(default)]
+    pub deleted: u64,
+    #[serde(default)]
+    pub errors: u64,
+    #[serde(default)]
+    pub api_calls: u64,
+    #[serde(default)]
+    pub retries: u64,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub error_samples: Vec<String>,
+    /// A continuation segment's text, joined into the page body by the last segment.
+    #[serde(default)]
+    pub body_part: Option<String>,
+    #[serde(default)]
+    pub page_id: Option<String>,
+    #[serde(default)]
+    pub segment: Option<u32>,
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// What a finished task reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskOutcome {
+    pub indexed: u64,
+    pub skipped: u64,
+    pub deleted: u64,
+    pub errors: u64,
+    pub api_calls: u64,
+    pub retries: u64,
+    /// This segment's page text when the walk was handed on (continuations).
+    pub body_part: Option<String>,
+    /// The segment number of a page walk (0 for the page task itself).
+    pub segment: u32,
+    pub error_samples: Vec<String>,
+}
+
+/// A run as the reaper sees it: the record's flags plus sums over its task records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunStatus {
+    pub run_id: u64,
+    pub kind: RunKind,
+    pub state: RunState,
+    pub planning_done: bool,
+    pub planned: u64,
+    pub abort_reason: Option<String>,
+    pub queued: u64,
+    pub done: u64,
+    pub failed: u64,
+    pub indexed: u64,
+    pub skipped: u64,
+    pub deleted: u64,
+    pub errors: u64,
+    pub api_calls: u64,
+    pub retries: u64,
+}
+
+impl RunStatus {
+    /// A status with no tasks, from a record (the sums are filled by `RunStore::status`).
+    pub fn of(run: &RunRecord) -> Self {
+        RunStatus {
+            run_id: run.id,
+            kind: run.kind,
+            state: run.state,
+            planning_done: run.planning_done,
+            planned: run.planned,
+            abort_reason: run.abort_reason.clone(),
+            queued: 0,
+            done: 0,
+            failed: 0,
+            indexed: 0,
+            skipped: 0,
+            deleted: 0,
+            errors: 0,
+            api_calls: 0,
+            retries: 0,
+        }
+    }
+}
+
+/// Planning has finished, no task is still queued, and every planned task has a record.
+pub fn is_complete(status: &RunStatus) -> bool {
+    status.planning_done && status.queued == 0 && status.done + status.failed >= status.planned
+}
+
+/// Stale removal is allowed only after a complete full run with no failed task and no abort.
+pub fn may_delete(status: &RunStatus) -> bool {
+    status.kind == RunKind::Full
+        && is_complete(status)
+        && status.failed == 0
+        && status.abort_reason.is_none()
+        && status.state != RunState::Failed
+}
+
+/// The id of a new run: now, or one past the newest existing run if the clock went back.
+pub fn next_run_id(now_ms: u64, newest: Option<u64>) -> u64 {
+    match newest {
+        Some(newest) if newest >= now_ms => newest + 1,
+        _ => now_ms,
+    }
+}
+
+/// The page and segment a task walks, recorded so `body_parts` can find continuation texts.
+pub fn task_page(task: &Task) -> Option<(&str, u32)> {
+    match task {
+        Task::Page { page_id, .. } => Some((page_id.as_str(), 0)),
+        Task::Continuation(c) => Some((c.page_id.as_str(), c.segment)),
+        _ => None,
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0)
+}
+
+/// Run and task records over the same client as the content index.
+#[derive(Debug, Clone)]
+pub struct RunStore {
+    client: SearchClient,
+    runs: String,
+    tasks: String,
+    limits: BulkLimits,
+}
+
+impl RunStore {
+    /// The stores of content index `index` (`{index}-runs`, `{index}-tasks`).
+    pub fn new(client: SearchClient, index: &str) -> Self {
+        RunStore { client, runs: runs_index(index), tasks: tasks_index(index), limits: BulkLimits::default() }
+    }
+
+    /// The run store beside a content store, sharing its client.
+    pub fn beside(store: &SearchStore) -> Self {
+        Self::new(store.client().clone(), store.index())
+    }
+
+    fn run_path(&self, op: &str, run_id: u64) -> String {
+        format!("{}/{op}/{run_id}", path_segment(&self.runs))
+    }
+
+    fn task_path(&self, op: &str, run_id: u64, task_id: &str) -> String {
+        format!("{}/{op}/{}", path_segment(&self.tasks), path_segment(&task_record_id(run_id, task_id)))
+    }
+
+    async fn post(&self, path: &str, query: &[(&str, String)], body: &Value) -> Result<Reply, RunError> {
+        Ok(self.client.json(Method::Post, path, query, Some(body)).await?)
+    }
+
+    /// A partial update or script on a run record; 404 means the run does not exist.
+    async fn update_run(&self, run_id: u64, body: Value, what: &str) -> Result<(), RunError> {
+        let reply = self.post(&self.run_path("_update", run_id), &[("retry_on_conflict", "5".into())], &body).await?;
+        if reply.status == 404 {
+            return Err(RunError::NotFound(run_id));
+        }
+        reply.ok(&format!("{what} of run {run_id}"))?;
+        Ok(())
+    }
+
+    async fn update_task(&self, run_id: u64, task_id: &str, body: Value, what: &str) -> Result<(), RunError> {
+        let reply = self.post(&self.task_path("_update", run_id, task_id), &[("retry_on_conflict", "5".into())], &body).await?;
+        reply.ok(&format!("{what} of task {task_id}"))?;
+        Ok(())
+    }
+
+    async fn search(&self, index: &str, body: &Value) -> Result<Value, RunError> {
+        let reply = self.post(&format!("{}/_search", path_segment(index)), &[], body).await?;
+        Ok(reply.ok(&format!("search on {index}"))?)
+    }
+
+    async fn search_runs(&self, query: Value, size: usize) -> Result<Vec<RunRecord>, RunError> {
+        refresh(&self.client, &self.runs).await?;
+        let body = json!({"query": query, "size": size, "sort": [{"id": "desc"}]});
+        let response = self.search(&self.runs, &body).await?;
+        hits(&response)
+            .into_iter()
+            .map(|source| parse_run(source, "run search"))
+            .collect()
+    }
+
+    /// The id for a new run (see [`next_run_id`]).
+    pub async fn next_run_id(&self) -> Result<u64, RunError> {
+        let newest = self.search_runs(json!({"match_all": {}}), 1).await?.first().map(|r| r.id);
+        Ok(next_run_id(now_ms(), newest))
+    }
+
+    /// Records a new run in state `planning`.
+    pub async fn create_run(&self, kind: RunKind) -> Result<RunRecord, RunError> {
+        let mut id = self.next_run_id().await?;
+        for _ in 0..5 {
+            let run = RunRecord {
+                id,
+                kind,
+                state: RunState::Planning,
+                planning_done: false,
+                planned: 0,
+                started_at: Utc::now(),
+                planned_at: None,
+                finished_at: None,
+                watermark: None,
+                abort_reason: None,
+                errors: Vec::new(),
+                counts: RunCounts::default(),
+            };
+            let body = serde_json::to_value(&run).map_err(|e| malformed("new run", e))?;
+            let reply = self.client.json(Method::Put, &self.run_path("_create", id), &[], Some(&body)).await?;
+            if reply.status == 409 {
+                // Another planner took this id: take the next one.
+                id = next_run_id(now_ms(), Some(id));
+                continue;
+            }
+            reply.ok(&format!("creating run {id}"))?;
+            tracing::info!(run_id = id, kind = kind.as_str(), "run created");
+            return Ok(run);
+        }
+        Err(RunError::Malformed { what: "creating a run".into(), detail: "run ids kept colliding".into() })
+    }
+
+    pub async fn get(&self, run_id: u64) -> Result<Option<RunRecord>, RunError> {
+        match get_source(&self.client, &self.runs, &run_id.to_string()).await? {
+            Some(source) => Ok(Some(parse_run(source, &format!("run {run_id}"))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// One task's record.
+    pub async fn task(&self, run_id: u64, task_id: &str) -> Result<Option<TaskRecord>, RunError> {
+        match get_source(&self.client, &self.tasks, &task_record_id(run_id, task_id)).await? {
+            Some(source) => Ok(Some(
+                serde_json::from_value(Value::Object(source)).map_err(|e| malformed(&format!("task {task_id}"), e))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Records tasks as `queued` before they are sent. A record that already exists (the task is
+    /// done, or this is a redelivery) is left as it is.
+    pub async fn tasks_queued(&self, run_id: u64, tasks: &[TaskMessage]) -> Result<(), RunError> {
+        let now = Utc::now();
+        let mut ops = Vec::with_capacity(tasks.len());
+        for msg in tasks {
+            let (page_id, segment) = match task_page(&msg.task) {
+                Some((page, segment)) => (Some(page), Some(segment)),
+                None => (None, None),
+            };
+            let record = json!({"run_id": run_id, "task_id": msg.task_id, "state": TaskState::Queued, "page_id": page_id,
+                "segment": segment, "has_body_part": false, "updated_at": now});
+            let record_id = task_record_id(run_id, &msg.task_id);
+            let bytes = encode_source(BulkOp::Create, &record_id, &record).map_err(|e| malformed("task record", e))?;
+            ops.push(EncodedOp { id: msg.task_id.clone(), bytes });
+        }
+        let outcome = send_bulk(&self.client, &self.tasks, BulkOp::Create, &ops, &self.limits).await?;
+        if let Some(first) = outcome.report.failed.first() {
+            return Err(RunError::Unrecorded {
+                failed: outcome.report.failed.len(),
+                total: tasks.len(),
+                first: format!("{}: {}", first.id, first.reason),
+            });
+        }
+        Ok(())
+    }
+
+    /// Marks a task done with its counts (creating the record if it is missing). Writing the
+    /// same outcome twice leaves the same record.
+    pub async fn task_done(&self, task_id: &str, run_id: u64, outcome: &TaskOutcome) -> Result<(), RunError> {
+        let mut doc = json!({
+            "run_id": run_id,
+            "task_id": task_id,
+            "state": TaskState::Done,
+            "indexed": outcome.indexed,
+            "skipped": outcome.skipped,
+            "deleted": outcome.deleted,
+            "errors": outcome.errors,
+            "api_calls": outcome.api_calls,
+            "retries": outcome.retries,
+            "error": null,
+            "error_samples": outcome.error_samples.iter().take(20).map(|e| truncate(e, MAX_ERROR_LEN)).collect::<Vec<_>>(),
+            "has_body_part": outcome.body_part.is_some(),
+            "body_part": outcome.body_part,
+            "updated_at": Utc::now(),
+        });
+        if outcome.body_part.is_some() {
+            doc["segment"] = json!(outcome.segment);
+        }
+        self.update_task(run_id, task_id, json!({"doc": doc, "doc_as_upsert": true}), "marking done").await
+    }
+
+    /// Marks a task failed, unless it is already done (a late failing duplicate must not undo a
+    /// success).
+    pub async fn task_failed(&self, task_id: &str, run_id: u64, error: &str) -> Result<(), RunError> {
+        let error = truncate(error, MAX_ERROR_LEN);
+        let now = Utc::now();
+        let body = json!({
+            "script": {
+                "lang": "painless",
+                "source": "if (ctx._source.state == 'done') { ctx.op = 'noop'; } else { ctx._source.state = 'failed'; ctx._source.error = params.error; ctx._source.run_id = params.run_id; ctx._source.updated_at = params.at; }",
+                "params": {"error": error, "run_id": run_id, "at": now}
+            },
+            "upsert": {"run_id": run_id, "task_id": task_id, "state": TaskState::Failed, "error": error, "has_body_part": false, "updated_at": now}
+        });
+        self.update_task(run_id, task_id, body, "marking failed").await
+    }
+
+    /// Planning has finished: `planned` tasks were queued. The run moves to `running`.
+    pub async fn planning_done(&self, run_id: u64, planned: u64) -> Result<(), RunError> {
+        let body = json!({"script": {
+            "lang": "painless",
+            "source": "ctx._source.planning_done = true; ctx._source.planned = params.planned; ctx._source.planned_at = params.at; if (ctx._source.state == 'planning') { ctx._source.state = 'running'; }",
+            "params": {"planned": planned, "at": Utc::now()}
+        }});
+        self.update_run(run_id, body, "planning done").await
+    }
+
+    /// Records the incremental watermark (the newest `last_edited_time` seen).
+    pub async fn set_watermark(&self, run_id: u64, watermark: &str) -> Result<(), RunError> {
+        self.update_run(run_id, json!({"doc": {"watermark": watermark}}), "watermark").await
+    }
+
+    /// Appends a message to the run's errors (kept to the first [`MAX_RUN_ERRORS`]).
+    pub async fn add_error(&self, run_id: u64, error: &str) -> Result<(), RunError> {
+        let body = json!({"script": {
+            "lang": "painless",
+            "source": "if (ctx._source.errors == null) { ctx._source.errors = []; } if (ctx._source.errors.size() < params.max) { ctx._source.errors.add(params.error); } else { ctx.op = 'noop'; }",
+            "params": {"error": truncate(error, MAX_ERROR_LEN), "max": MAX_RUN_ERRORS}
+        }});
+        self.update_run(run_id, body, "error").await
+    }
+
+    /// Marks the run as aborted: it will delete nothing. The first reason is kept.
+    pub async fn abort(&self, run_id: u64, reason: &str) -> Result<(), RunError> {
+        let body = json!({"script": {
+            "lang": "painless",
+            "source": "if (ctx._source.abort_reason != null) { ctx.op = 'noop'; } else { ctx._source.abort_reason = params.reason; if (ctx._source.errors == null) { ctx._source.errors = []; } if (ctx._source.errors.size() < params.max) { ctx._source.errors.add(params.reason); } }",
+            "params": {"reason": truncate(reason, MAX_ERROR_LEN), "max": MAX_RUN_ERRORS}
+        }});
+        self.update_run(run_id, body, "abort").await?;
+        tracing::warn!(run_id, reason, "run aborted");
+        Ok(())
+    }
+
+    /// The run's flags and the sums over its task records (the tasks index is refreshed first,
+    /// so every record written before this call is counted).
+    pub async fn status(&self, run_id: u64) -> Result<RunStatus, RunError> {
+        let run = self.get(run_id).await?.ok_or(RunError::NotFound(run_id))?;
+        refresh(&self.client, &self.tasks).await?;
+        let sum = |field: &str| json!({"sum": {"field": field}});
+        let body = json!({
+            "size": 0,
+            "track_total_hits": true,
+            "query": {"term": {"run_id": run_id}},
+            "aggs": {
+                "states": {"terms": {"field": "state", "size": 10}},
+                "indexed": sum("indexed"), "skipped": sum("skipped"), "deleted": sum("deleted"),
+                "errors": sum("errors"), "api_calls": sum("api_calls"), "retries": sum("retries")
+            }
+        });
+        let response = self.search(&self.tasks, &body).await?;
+        let aggs = &response["aggregations"];
+        let total = |name: &str| aggs[name]["value"].as_f64().map_or(0, |v| v.max(0.0).round() as u64);
+        let mut status = RunStatus::of(&run);
+        for bucket in aggs["states"]["buckets"].as_array().into_iter().flatten() {
+            let count = bucket["doc_count"].as_u64().unwrap_or(0);
+            match bucket["key"].as_str() {
+                Some("queued") => status.queued = count,
+                Some("done") => status.done = count,
+                Some("failed") => status.failed = count,
+                _ => {}
+            }
+        }
+        status.indexed = total("indexed");
+        status.skipped = total("skipped");
+        status.deleted = total("deleted");
+        status.errors = total("errors");
+        status.api_calls = total("api_calls");
+        status.retries = total("retries");
+        Ok(status)
+    }
+
+    /// Closes the run: state, finish time, final counts (`deleted` = stale documents removed, on
+    /// top of the tasks' own deletions) and the first errors of failed tasks.
+    pub async fn close(&self, run_id: u64, state: RunState, deleted: u64) -> Result<RunRecord, RunError> {
+        let status = self.status(run_id).await?;
+        let run = self.get(run_id).await?.ok_or(RunError::NotFound(run_id))?;
+        let mut errors = run.errors.clone();
+        if status.failed > 0 && errors.len() < MAX_RUN_ERRORS {
+            let body = json!({
+                "size": MAX_RUN_ERRORS - errors.len(),
+                "query": {"bool": {"filter": [{"term": {"run_id": run_id}}, {"term": {"state": "failed"}}]}},
+                "_source": ["error", "task_id"],
+                "sort": [{"updated_at": "asc"}]
+            });
+            let response = self.search(&self.tasks, &body).await?;
+            for hit in response.pointer("/hits/hits").and_then(Value::as_array).into_iter().flatten() {
+                let id = hit.pointer("/_source/task_id").or_else(|| hit.get("_id")).and_then(Value::as_str).unwrap_or("?");
+                let error = hit.pointer("/_source/error").and_then(Value::as_str).unwrap_or("failed");
+                errors.push(format!("task {id}: {error}"));
+            }
+        }
+        errors.truncate(MAX_RUN_ERRORS);
+        let counts = RunCounts {
+            done: status.done,
+            failed: status.failed,
+            indexed: status.indexed,
+            skipped: status.skipped,
+            deleted: status.deleted + deleted,
+            errors: status.errors,
+            api_calls: status.api_calls,
+            retries: status.retries,
+        };
+        let finished_at = Utc::now();
+        let doc = json!({"state": state, "finished_at": finished_at, "counts": counts, "errors": errors});
+        self.update_run(run_id, json!({"doc": doc}), "close").await?;
+        Ok(RunRecord { state, finished_at: Some(finished_at), counts, errors, ..run })
+    }
+
+    /// The newest `n` runs, newest first.
+    pub async fn recent(&self, n: usize) -> Result<Vec<RunRecord>, RunError> {
+        self.search_runs(json!({"match_all": {}}), n).await
+    }
+
+    /// The newest completed run of this kind.
+    pub async fn last_completed(&self, kind: RunKind) -> Result<Option<RunRecord>, RunError> {
+        let query = json!({"bool": {"filter": [{"term": {"kind": kind.as_str()}}, {"term": {"state": "completed"}}]}});
+        Ok(self.search_runs(query, 1).await?.into_iter().next())
+    }
+
+    /// The texts handed on by the earlier segments of a page walk in this run, in segment order.
+    pub async fn body_parts(&self, page_id: &str, run_id: u64) -> Result<Vec<String>, RunError> {
+        refresh(&self.client, &self.tasks).await?;
+        let body = json!({
+            "size": 10_000,
+            "query": {"bool": {"filter": [
+                {"term": {"run_id": run_id}}, {"term": {"page_id": page_id}}, {"term": {"has_body_part": true}}
+            ]}},
+            "_source": ["body_part", "segment"],
+            "sort": [{"segment": "asc"}]
+        });
+        let response = self.search(&self.tasks, &body).await?;
+        Ok(hits(&response)
+            .into_iter()
+            .filter_map(|mut source| match source.remove("body_part") {
+                Some(Value::String(text)) => Some(text),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Deletes the task records of all but the newest `keep_runs` runs (at least one is kept);
+    /// returns how many were deleted.
+    pub async fn prune_tasks(&self, keep_runs: usize) -> Result<u64, RunError> {
+        let kept = self.recent(keep_runs.max(1)).await?;
+        if kept.len() < keep_runs.max(1) {
+            return Ok(0);
+        }
+        let Some(oldest_kept) = kept.last().map(|r| r.id) else { return Ok(0) };
+        Ok(delete_by_query(&self.client, &self.tasks, &json!({"range": {"run_id": {"lt": oldest_kept}}})).await?)
+    }
+}
+
+/// The `_id` of a task record.
+pub fn task_record_id(run_id: u64, task_id: &str) -> String {
+    format!("{run_id}:{task_id}")
+}
+
+fn malformed(what: &str, err: impl std::fmt::Display) -> RunError {
+    RunError::Malformed { what: what.to_string(), detail: err.to_string() }
+}
+
+fn parse_run(source: Map<String, Value>, what: &str) -> Result<RunRecord, RunError> {
+    serde_json::from_value(Value::Object(source)).map_err(|e| malformed(what, e))
+}
+
+/// The `_source`s of a search response's hits.
+fn hits(response: &Value) -> Vec<Map<String, Value>> {
+    response
+        .pointer("/hits/hits")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|hit| hit.get("_source").and_then(Value::as_object).cloned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(kind: RunKind, planning_done: bool, planned: u64, queued: u64, done: u64, failed: u64, abort: bool) -> RunStatus {
+        RunStatus {
+            run_id: 1,
+            kind,
+            state: RunState::Running,
+            planning_done,
+            planned,
+            abort_reason: abort.then(|| "token revoked".to_string()),
+            queued,
+            done,
+            failed,
+            indexed: 0,
+            skipped: 0,
+            deleted: 0,
+            errors: 0,
+            api_calls: 0,
+            retries: 0,
+        }
+    }
+
+    #[test]
+    fn completeness_and_deletion_table() {
+        use RunKind::*;
+        // (status, complete, may delete)
+        let cases = [
+            (status(Full, false, 0, 0, 0, 0, false), false, false),
+            (status(Full, false, 3, 0, 3, 0, false), false, false),
+            (status(Full, true, 3, 1, 2, 0, false), false, false),
+            (status(Full, true, 3, 0, 3, 0, false), true, true),
+            (status(Full, true, 3, 0, 5, 0, false), true, true),
+            (status(Full, true, 3, 0, 2, 1, false), true, false),
+            (status(Full, true, 3, 0, 3, 0, true), true, false),
+            (status(Full, true, 4, 0, 3, 0, false), false, false),
+            (status(Full, true, 0, 0, 0, 0, false), true, true),
+            (status(Incremental, true, 3, 0, 3, 0, false), true, false),
+            (status(Webhook, true, 1, 0, 1, 0, false), true, false),
+        ];
+        for (i, (s, complete, delete)) in cases.iter().enumerate() {
+            assert_eq!(is_complete(s), *complete, "case {i}: {s:?}");
+            assert_eq!(may_delete(s), *delete, "case {i}: {s:?}");
+        }
+        let closed_failed = RunStatus { state: RunState::Failed, ..status(Full, true, 1, 0, 1, 0, false) };
+        assert!(is_complete(&closed_failed) && !may_delete(&closed_failed));
+    }
+
+    #[test]
+    fn run_ids_are_monotonic() {
+        assert_eq!(next_run_id(1000, None), 1000);
+        assert_eq!(next_run_id(1000, Some(999)), 1000);
+        assert_eq!(next_run_id(1000, Some(1000)), 1001);
+        assert_eq!(next_run_id(1000, Some(5000)), 5001);
+    }
+
+    #[test]
+    fn run_record_round_trips_and_tolerates_missing_fields() {
+        let record: RunRecord = serde_json::from_value(json!({
+            "id": 5, "kind": "full", "state": "running", "started_at": "2026-01-01T00:00:00Z"
+        }))
+        .unwrap();
+        assert_eq!(record.counts, RunCounts::default());
+        assert!(!record.planning_done && record.errors.is_empty());
+        let back: RunRecord = serde_json::from_value(serde_json::to_value(&record).unwrap()).unwrap();
+        assert_eq!(back, record);
+        assert_eq!(serde_json::to_value(RunState::Completed).unwrap(), "completed");
+    }
+
+    #[test]
+    fn long_errors_are_cut_on_char_boundaries() {
+        assert_eq!(truncate("abc", 5), "abc");
+        assert_eq!(truncate("ééé", 3), "é…");
+    }
+
+    #[test]
+    fn page_tasks_name_their_page_and_segment() {
+        let page = Task::Page { page_id: "p".into(), page: None, path: vec![] };
+        assert_eq!(task_page(&page), Some(("p", 0)));
+        assert_eq!(task_page(&Task::Users), None);
+    }
+}

@@ -149,7 +149,10 @@ impl Secrets {
     }
 
     fn from_object(object: &Map<String, Value>) -> Result<Self, SecretsError> {
-        if let Some(key) = object.keys().find(|k| !KEYS.iter().any(|(name, _)| name == k)) {
+        if let Some(key) = object
+            .keys()
+            .find(|k| !KEYS.iter().any(|(name, _)| name == k))
+        {
             return Err(SecretsError::UnknownKey {
                 key: key.clone(),
                 known: KEYS.map(|(name, _)| name).join(", "),
@@ -310,13 +313,31 @@ mod tests {
     fn errors_name_key_not_value() {
         let cases = [
             (r#"{}"#.to_string(), "`notion_token` is missing"),
-            (r#"{"notion_token":"  "}"#.to_string(), "`notion_token` is empty"),
-            (r#"{"notion_token":42}"#.to_string(), "`notion_token` must be a string, found a number"),
-            (format!(r#"{{"notion_token":"{TOKEN}","api_key":["{TOKEN}"]}}"#), "`api_key` must be a string"),
-            (format!(r#"{{"notion_token":"{TOKEN}","search_pasword":"x"}}"#), "`search_pasword` is not known"),
-            (format!(r#"{{"notion_token":"{TOKEN}","search_username":"x"}}"#), "`search_password` is not"),
+            (
+                r#"{"notion_token":"  "}"#.to_string(),
+                "`notion_token` is empty",
+            ),
+            (
+                r#"{"notion_token":42}"#.to_string(),
+                "`notion_token` must be a string, found a number",
+            ),
+            (
+                format!(r#"{{"notion_token":"{TOKEN}","api_key":["{TOKEN}"]}}"#),
+                "`api_key` must be a string",
+            ),
+            (
+                format!(r#"{{"notion_token":"{TOKEN}","search_pasword":"x"}}"#),
+                "`search_pasword` is not known",
+            ),
+            (
+                format!(r#"{{"notion_token":"{TOKEN}","search_username":"x"}}"#),
+                "`search_password` is not",
+            ),
             (format!(r#"{{"notion_token":"{TOKEN}""#), "not valid JSON"),
-            (format!(r#""{TOKEN}""#), "must be a JSON object, found a string"),
+            (
+                format!(r#""{TOKEN}""#),
+                "must be a JSON object, found a string",
+            ),
         ];
         for (input, expected) in cases {
             let err = Secrets::from_json(&input).unwrap_err().to_string();

@@ -1,1 +1,89 @@
-fn main() {}
+//! API Lambda: HTTP (API Gateway HTTP API, or a function URL under cargo lambda watch) →
+//! `shared::api::handle`. Notion webhooks on `POST /webhooks/notion`, on-demand syncs on `/syncs`.
+
+mod aws;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use lambda_http::request::RequestContext;
+use lambda_http::{service_fn, Body, Request, RequestExt, Response};
+use shared::api::{ApiContext, ApiRequest, ApiResponse, SearchEventLog, SearchRunBook, TokenCache};
+use shared::index::{SearchCredentials, SearchSettings, SearchStore};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let ctx = context().await?;
+    let ctx = &ctx;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        let response = shared::api::handle(ctx, api_request(&req)).await;
+        http_response(response)
+    }))
+    .await
+}
+
+/// Built once per container. (The API needs no Notion client, so it does not use the workers'
+/// `SyncContext`.)
+async fn context() -> anyhow::Result<ApiContext> {
+    let settings = shared::config::Settings::from_env()?;
+    let sdk = shared::aws::sdk_config().await;
+    let secret_store = aws::SecretsManagerStore::new(&sdk, settings.secret_id.clone());
+    let secrets = secret_store.load().await?;
+    let expose = |s: &Option<shared::secrets::SecretString>| s.as_ref().map(|v| v.expose().to_string());
+    let mut search = SearchSettings::new(settings.search_url.as_str(), &settings.index_name);
+    search.credentials = SearchCredentials {
+        username: expose(&secrets.search_username),
+        password: expose(&secrets.search_password),
+        api_key: expose(&secrets.search_api_key),
+    };
+    let store = SearchStore::connect(&search)?;
+    store.ensure_indices().await?;
+    let client = store.client().clone();
+    Ok(ApiContext {
+        runs: Arc::new(SearchRunBook::new(client.clone(), &settings.index_name)),
+        queue: Arc::new(shared::aws::SqsQueues::new(
+            &sdk,
+            settings.work_queue_url.clone(),
+            settings.finalize_queue_url.clone(),
+        )),
+        planner: Arc::new(aws::LambdaPlanner::new(&sdk, aws::planner_function_name())),
+        secrets: Arc::new(secret_store),
+        events: Arc::new(SearchEventLog::new(client, &settings.index_name)),
+        api_key: secrets.api_key,
+        webhook_token: TokenCache::new(secrets.webhook_verification_token),
+        finalize_delay_seconds: settings.finalize_delay_seconds,
+    })
+}
+
+/// The request as the handler sees it: the body's raw bytes (a re-serialized body would not
+/// verify), lower-case header names, the path without the stage.
+fn api_request(req: &Request) -> ApiRequest {
+    let mut headers = HashMap::new();
+    for (name, value) in req.headers() {
+        if let Ok(value) = value.to_str() {
+            headers.entry(name.as_str().to_ascii_lowercase()).or_insert_with(|| value.to_string());
+        }
+    }
+    let raw_path = req.raw_http_path();
+    let path = if raw_path.is_empty() { req.uri().path() } else { raw_path };
+    let iam_authenticated = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(c)) => c.authorizer.as_ref().is_some_and(|a| a.iam.is_some()),
+        _ => false,
+    };
+    ApiRequest {
+        method: req.method().as_str().to_string(),
+        path: path.to_string(),
+        headers,
+        body: req.body().as_ref().to_vec(),
+        iam_authenticated,
+    }
+}
+
+fn http_response(resp: ApiResponse) -> Result<Response<Body>, lambda_http::Error> {
+    let mut builder = Response::builder().status(resp.status).header("content-type", "application/json");
+    for (name, value) in &resp.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    Ok(builder.body(Body::Text(resp.body.to_string()))?)
+}

@@ -196,6 +196,45 @@ pub struct FileAsset {
     pub expectation: String,
     /// Served from `/external/{id}` without a signature instead of a signed URL.
     pub external: bool,
+    /// Content built on first download (expensive files such as the zip bomb); `bytes` is empty then.
+    pub lazy: Option<LazyBytes>,
+}
+
+/// Bytes made once, on first use.
+#[derive(Clone)]
+pub struct LazyBytes {
+    cell: std::sync::Arc<std::sync::OnceLock<Bytes>>,
+    make: fn() -> Vec<u8>,
+}
+
+impl std::fmt::Debug for LazyBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LazyBytes(ready: {})", self.cell.get().is_some())
+    }
+}
+
+impl LazyBytes {
+    pub fn new(make: fn() -> Vec<u8>) -> LazyBytes {
+        LazyBytes { cell: Default::default(), make }
+    }
+
+    pub fn get(&self) -> Bytes {
+        self.cell.get_or_init(|| Bytes::from((self.make)())).clone()
+    }
+
+    pub fn ready(&self) -> Option<&Bytes> {
+        self.cell.get()
+    }
+}
+
+impl FileAsset {
+    /// Size in bytes, when known (a lazy file is sized once made).
+    pub fn size(&self) -> Option<usize> {
+        match &self.lazy {
+            Some(l) => l.ready().map(|b| b.len()),
+            None => Some(self.bytes.len()),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]

@@ -85,7 +85,7 @@ fn option(name: &str) -> Value {
 }
 
 /// A row's property value object (without the envelope id/type).
-pub fn prop_value(ctx: &Ctx, page: &Page, schema: &PropSchema, value: &PropValue, people_cap: usize) -> Value {
+pub fn prop_value(_ctx: &Ctx, page: &Page, schema: &PropSchema, value: &PropValue, people_cap: usize) -> Value {
     match (&schema.kind, value) {
         (PropKind::Title, _) => rich_text(&page.title),
         (PropKind::RichText, PropValue::Text(t)) => rich_text(t),

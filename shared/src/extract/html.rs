@@ -5,9 +5,45 @@
 use super::{Budget, ExtractError, TextSink};
 
 const BLOCK_TAGS: &[&str] = &[
-    "p", "div", "br", "li", "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "thead",
-    "tbody", "section", "article", "header", "footer", "nav", "aside", "main", "blockquote", "pre", "hr", "form",
-    "figure", "figcaption", "title", "address", "details", "summary", "body", "head", "html",
+    "p",
+    "div",
+    "br",
+    "li",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "tr",
+    "table",
+    "thead",
+    "tbody",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "nav",
+    "aside",
+    "main",
+    "blockquote",
+    "pre",
+    "hr",
+    "form",
+    "figure",
+    "figcaption",
+    "title",
+    "address",
+    "details",
+    "summary",
+    "body",
+    "head",
+    "html",
 ];
 const CELL_TAGS: &[&str] = &["td", "th"];
 const RAW_TEXT_TAGS: &[&str] = &["script", "style", "noscript", "template"];
@@ -20,7 +56,7 @@ pub(crate) fn strip(src: &str, sink: &mut TextSink, budget: &Budget) -> Result<(
     let mut steps = 0usize;
     while i < len {
         steps += 1;
-        if steps % 4096 == 0 {
+        if steps.is_multiple_of(4096) {
             budget.check()?;
             if sink.is_full() {
                 return Ok(());
@@ -199,13 +235,22 @@ fn decode_entity(s: &str) -> Option<(char, usize)> {
 }
 
 fn find_byte(b: &[u8], from: usize, needle: u8) -> Option<usize> {
-    b.get(from..)?.iter().position(|&c| c == needle).map(|p| p + from)
+    b.get(from..)?
+        .iter()
+        .position(|&c| c == needle)
+        .map(|p| p + from)
 }
 
 fn find(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    b.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    b.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
 }
 
 fn find_ci(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    b.get(from..)?.windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle)).map(|p| p + from)
+    b.get(from..)?
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+        .map(|p| p + from)
 }

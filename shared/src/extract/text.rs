@@ -10,8 +10,18 @@ pub(crate) fn decode(bytes: &[u8]) -> Cow<'_, str> {
         return String::from_utf8_lossy(rest);
     }
     let utf16 = |rest: &[u8], le: bool| {
-        let units = rest.chunks_exact(2).map(|c| if le { u16::from_le_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], c[1]]) });
-        Cow::Owned(char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)).collect())
+        let units = rest.chunks_exact(2).map(|c| {
+            if le {
+                u16::from_le_bytes([c[0], c[1]])
+            } else {
+                u16::from_be_bytes([c[0], c[1]])
+            }
+        });
+        Cow::Owned(
+            char::decode_utf16(units)
+                .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
+                .collect(),
+        )
     };
     if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE") {
         return utf16(rest, true);
@@ -29,7 +39,11 @@ pub(crate) fn plain(bytes: &[u8], sink: &mut TextSink) {
 /// CSV/TSV: fields unquoted, separated by a tab, one row a line. Not recursive.
 pub(crate) fn csv(bytes: &[u8], sink: &mut TextSink, budget: &Budget) -> Result<(), ExtractError> {
     let text = decode(bytes);
-    let delimiter = if !text.lines().next().unwrap_or("").contains(',') && text.contains('\t') { '\t' } else { ',' };
+    let delimiter = if !text.lines().next().unwrap_or("").contains(',') && text.contains('\t') {
+        '\t'
+    } else {
+        ','
+    };
     let mut field = String::new();
     let mut in_quotes = false;
     let mut chars = text.chars().peekable();
@@ -37,7 +51,7 @@ pub(crate) fn csv(bytes: &[u8], sink: &mut TextSink, budget: &Budget) -> Result<
     let mut n = 0usize;
     while let Some(c) = chars.next() {
         n += 1;
-        if n % 65536 == 0 {
+        if n.is_multiple_of(65536) {
             budget.check()?;
             if sink.is_full() {
                 return Ok(());
@@ -116,7 +130,8 @@ pub(crate) fn json(bytes: &[u8], sink: &mut TextSink, budget: &Budget) -> Result
         }
         let is_key = bytes.get(k) == Some(&b':');
         if !is_key {
-            let value: String = serde_json::from_slice(literal).map_err(|e| ExtractError::corrupt(FileKind::Json, e))?;
+            let value: String = serde_json::from_slice(literal)
+                .map_err(|e| ExtractError::corrupt(FileKind::Json, e))?;
             let value = value.trim();
             if !value.is_empty() {
                 sink.newline();
@@ -124,7 +139,7 @@ pub(crate) fn json(bytes: &[u8], sink: &mut TextSink, budget: &Budget) -> Result
             }
         }
         strings += 1;
-        if strings % 4096 == 0 {
+        if strings.is_multiple_of(4096) {
             budget.check()?;
             if sink.is_full() {
                 return Ok(());

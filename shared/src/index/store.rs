@@ -213,8 +213,15 @@ pub(crate) async fn get_source(client: &SearchClient, index: &str, id: &str) -> 
 }
 
 /// Synchronous `_delete_by_query` with `conflicts=proceed` and a refresh; returns the deleted
-/// count. A missing index has nothing to delete.
+/// count. The index is refreshed first so the query sees every write acknowledged before the
+/// call (a document re-indexed meanwhile is a version conflict, skipped). A missing index has
+/// nothing to delete.
 pub(crate) async fn delete_by_query(client: &SearchClient, index: &str, query: &Value) -> Result<u64, IndexError> {
+    let reply = client.json(Method::Post, &format!("{}/_refresh", path_segment(index)), &[], None).await?;
+    if reply.status == 404 && reply.error_type() == Some("index_not_found_exception") {
+        return Ok(0);
+    }
+    reply.ok(&format!("refresh of {index}"))?;
     let path = format!("{}/_delete_by_query", path_segment(index));
     let params = [
         ("conflicts", "proceed".to_string()),

@@ -26,7 +26,10 @@ impl NotionClient {
     }
 
     /// Every direct child of a block or page, lazily.
-    pub fn children(&self, block_id: impl Into<BlockId>) -> impl Stream<Item = Result<Value, NotionError>> + Send + 'static {
+    pub fn children(
+        &self,
+        block_id: impl Into<BlockId>,
+    ) -> impl Stream<Item = Result<Value, NotionError>> + Send + 'static {
         let client = self.clone();
         let id = block_id.into();
         paginate(move |cursor| {

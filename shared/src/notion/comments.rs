@@ -21,7 +21,10 @@ impl NotionClient {
     }
 
     /// Every unresolved comment on a page or block, lazily.
-    pub fn comments(&self, block_id: impl Into<BlockId>) -> impl Stream<Item = Result<Value, NotionError>> + Send + 'static {
+    pub fn comments(
+        &self,
+        block_id: impl Into<BlockId>,
+    ) -> impl Stream<Item = Result<Value, NotionError>> + Send + 'static {
         let client = self.clone();
         let id = block_id.into();
         paginate(move |cursor| {

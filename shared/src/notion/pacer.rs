@@ -18,7 +18,13 @@ use tokio::time::Instant;
 pub struct PacerConfig {
     /// Average requests per second (e.g. `NOTION_RATE / WORKER_CONCURRENCY`). `f64::INFINITY` disables pacing.
     pub rate: f64,
-    /// Requests allowed back to back after an idle period (at full pace; 1 while backed off).
+    /// Share of `rate` actually used (0.97: 3 % below it). Clients that split one budget exactly (N workers at
+    /// rate / N against a server bucket of the same rate) never let the server's bucket refill, so any arrival
+    /// jitter becomes a 429; a little headroom lets the server's burst absorb it.
+    pub headroom: f64,
+    /// Requests allowed back to back after an idle period (1 while backed off). 1 = no burst: with several clients
+    /// sharing one budget, the sum of their bursts must fit the server's burst, and catching up after idle gaps is
+    /// exactly what overruns a shared budget.
     pub burst: u32,
     /// Rate multiplier applied on a rate-limit response (once per episode).
     pub backoff_factor: f64,
@@ -32,30 +38,56 @@ pub struct PacerConfig {
 
 impl Default for PacerConfig {
     fn default() -> Self {
-        PacerConfig { rate: 3.0, burst: 2, backoff_factor: 0.5, min_factor: 0.05, recover_after: 20, recover_step: 1.25 }
+        PacerConfig {
+            rate: 3.0,
+            headroom: 0.97,
+            burst: 1,
+            backoff_factor: 0.5,
+            min_factor: 0.05,
+            recover_after: 20,
+            recover_step: 1.25,
+        }
     }
 }
 
 impl PacerConfig {
     pub fn with_rate(rate: f64) -> Self {
-        PacerConfig { rate, ..Self::default() }
+        PacerConfig {
+            rate,
+            ..Self::default()
+        }
     }
 
     pub fn validate(&self) -> Result<(), String> {
         if self.rate.is_nan() || self.rate <= 0.0 {
-            return Err(format!("rate must be a positive number of requests per second, got {}", self.rate));
+            return Err(format!(
+                "rate must be a positive number of requests per second, got {}",
+                self.rate
+            ));
+        }
+        if !(self.headroom > 0.0 && self.headroom <= 1.0) {
+            return Err(format!("headroom must be in (0, 1], got {}", self.headroom));
         }
         if self.burst == 0 {
             return Err("burst must be at least 1".into());
         }
         if !(self.backoff_factor > 0.0 && self.backoff_factor <= 1.0) {
-            return Err(format!("backoff_factor must be in (0, 1], got {}", self.backoff_factor));
+            return Err(format!(
+                "backoff_factor must be in (0, 1], got {}",
+                self.backoff_factor
+            ));
         }
         if !(self.min_factor > 0.0 && self.min_factor <= 1.0) {
-            return Err(format!("min_factor must be in (0, 1], got {}", self.min_factor));
+            return Err(format!(
+                "min_factor must be in (0, 1], got {}",
+                self.min_factor
+            ));
         }
         if !(self.recover_step.is_finite() && self.recover_step >= 1.0) {
-            return Err(format!("recover_step must be at least 1, got {}", self.recover_step));
+            return Err(format!(
+                "recover_step must be at least 1, got {}",
+                self.recover_step
+            ));
         }
         Ok(())
     }
@@ -92,17 +124,32 @@ pub struct Pacer {
 
 impl std::fmt::Debug for Pacer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pacer").field("config", &self.config).field("factor", &self.factor()).finish()
+        f.debug_struct("Pacer")
+            .field("config", &self.config)
+            .field("factor", &self.factor())
+            .finish()
     }
 }
 
 impl Pacer {
     pub fn new(config: PacerConfig) -> Result<Self, String> {
         config.validate()?;
-        let clock = TokioClock { origin: Instant::now() };
+        let clock = TokioClock {
+            origin: Instant::now(),
+        };
         let limiter = build_limiter(&config, 1.0, clock, false);
-        let state = State { limiter, factor: 1.0, paused_until: None, successes: 0, last_backoff: None };
-        Ok(Pacer { config, clock, state: Mutex::new(state) })
+        let state = State {
+            limiter,
+            factor: 1.0,
+            paused_until: None,
+            successes: 0,
+            last_backoff: None,
+        };
+        Ok(Pacer {
+            config,
+            clock,
+            state: Mutex::new(state),
+        })
     }
 
     pub fn config(&self) -> &PacerConfig {
@@ -114,9 +161,9 @@ impl Pacer {
         self.lock().factor
     }
 
-    /// Current pace in requests per second.
+    /// Current pace in requests per second (headroom and back-off applied).
     pub fn current_rate(&self) -> f64 {
-        self.config.rate * self.factor()
+        self.config.rate * self.config.headroom * self.factor()
     }
 
     /// Waits for a slot (and for any rate-limit pause to end). Returns the time waited.
@@ -157,7 +204,11 @@ impl Pacer {
             state.successes = 0;
             state.factor = (state.factor * self.config.recover_step).min(1.0);
             state.limiter = build_limiter(&self.config, state.factor, self.clock, true);
-            tracing::debug!(factor = state.factor, rate = self.config.rate * state.factor, "notion pace recovering");
+            tracing::debug!(
+                factor = state.factor,
+                rate = self.config.rate * self.config.headroom * state.factor,
+                "notion pace recovering"
+            );
         }
     }
 
@@ -175,7 +226,7 @@ impl Pacer {
             state.last_backoff = Some(now);
             tracing::warn!(
                 factor = state.factor,
-                rate = self.config.rate * state.factor,
+                rate = self.config.rate * self.config.headroom * state.factor,
                 pause_ms = wait.as_millis() as u64,
                 "notion rate limited: pausing and slowing down"
             );
@@ -185,17 +236,30 @@ impl Pacer {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-fn build_limiter(config: &PacerConfig, factor: f64, clock: TokioClock, drained: bool) -> Arc<Limiter> {
-    let rate = config.rate * factor;
-    let period = if rate.is_finite() { Duration::try_from_secs_f64(1.0 / rate).unwrap_or(Duration::MAX) } else { Duration::ZERO };
+fn build_limiter(
+    config: &PacerConfig,
+    factor: f64,
+    clock: TokioClock,
+    drained: bool,
+) -> Arc<Limiter> {
+    let rate = config.rate * config.headroom * factor;
+    let period = if rate.is_finite() {
+        Duration::try_from_secs_f64(1.0 / rate).unwrap_or(Duration::MAX)
+    } else {
+        Duration::ZERO
+    };
     let period = period.max(Duration::from_nanos(1));
     let burst = if factor < 1.0 { 1 } else { config.burst.max(1) };
     let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-    let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX)).allow_burst(burst);
+    let quota = Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+        .allow_burst(burst);
     let limiter = RateLimiter::direct_with_clock(quota, clock);
     if drained {
         let _ = limiter.check_n(burst);
@@ -208,7 +272,13 @@ mod tests {
     use super::*;
 
     fn pacer(rate: f64, burst: u32) -> Pacer {
-        Pacer::new(PacerConfig { rate, burst, ..PacerConfig::default() }).unwrap()
+        Pacer::new(PacerConfig {
+            rate,
+            burst,
+            headroom: 1.0,
+            ..PacerConfig::default()
+        })
+        .unwrap()
     }
 
     #[tokio::test(start_paused = true)]
@@ -220,7 +290,10 @@ mod tests {
         }
         // 2 immediately, then 20 at 100 ms.
         let elapsed = start.elapsed();
-        assert!(elapsed >= Duration::from_millis(1990) && elapsed <= Duration::from_millis(2100), "{elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_millis(1990) && elapsed <= Duration::from_millis(2100),
+            "{elapsed:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -231,7 +304,10 @@ mod tests {
             p.acquire().await;
         }
         let elapsed = start.elapsed();
-        assert!(elapsed >= Duration::from_secs(4) && elapsed <= Duration::from_millis(4100), "{elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_secs(4) && elapsed <= Duration::from_millis(4100),
+            "{elapsed:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -253,7 +329,10 @@ mod tests {
         }
         // 40 slots at 50 ms: the first is free.
         let elapsed = start.elapsed();
-        assert!(elapsed >= Duration::from_millis(1950) && elapsed <= Duration::from_millis(2200), "{elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_millis(1950) && elapsed <= Duration::from_millis(2200),
+            "{elapsed:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -265,7 +344,11 @@ mod tests {
         assert_eq!(p.factor(), 0.5);
         let start = Instant::now();
         let waited = p.acquire().await;
-        assert!(start.elapsed() >= Duration::from_secs(3), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
         assert!(waited >= Duration::from_secs(3));
         // Then 5/s with no burst.
         let start = Instant::now();
@@ -273,7 +356,10 @@ mod tests {
             p.acquire().await;
         }
         let elapsed = start.elapsed();
-        assert!(elapsed >= Duration::from_millis(990) && elapsed <= Duration::from_millis(1100), "{elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_millis(990) && elapsed <= Duration::from_millis(1100),
+            "{elapsed:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -288,7 +374,11 @@ mod tests {
         // The longest pause wins.
         let start = Instant::now();
         p.acquire().await;
-        assert!(start.elapsed() >= Duration::from_millis(1990), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(1990),
+            "{:?}",
+            start.elapsed()
+        );
         // A request sent after the back-off that is still limited slows down again.
         p.on_rate_limited(Duration::from_secs(1), Instant::now());
         assert_eq!(p.factor(), 0.25);
@@ -296,8 +386,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn recovers_gradually_and_has_a_floor() {
-        let p = Pacer::new(PacerConfig { rate: 10.0, recover_after: 3, recover_step: 2.0, ..PacerConfig::default() })
-            .unwrap();
+        let p = Pacer::new(PacerConfig {
+            rate: 10.0,
+            headroom: 1.0,
+            recover_after: 3,
+            recover_step: 2.0,
+            ..PacerConfig::default()
+        })
+        .unwrap();
         for _ in 0..10 {
             tokio::time::advance(Duration::from_millis(1)).await;
             p.on_rate_limited(Duration::ZERO, Instant::now());
@@ -319,7 +415,21 @@ mod tests {
         assert!(Pacer::new(PacerConfig::with_rate(0.0)).is_err());
         assert!(Pacer::new(PacerConfig::with_rate(-1.0)).is_err());
         assert!(Pacer::new(PacerConfig::with_rate(f64::NAN)).is_err());
-        assert!(Pacer::new(PacerConfig { burst: 0, ..PacerConfig::default() }).is_err());
+        assert!(Pacer::new(PacerConfig {
+            burst: 0,
+            ..PacerConfig::default()
+        })
+        .is_err());
+        assert!(Pacer::new(PacerConfig {
+            headroom: 0.0,
+            ..PacerConfig::default()
+        })
+        .is_err());
+        assert!(Pacer::new(PacerConfig {
+            headroom: 1.5,
+            ..PacerConfig::default()
+        })
+        .is_err());
         assert!(Pacer::new(PacerConfig::with_rate(f64::INFINITY)).is_ok());
     }
 
@@ -330,6 +440,10 @@ mod tests {
         for _ in 0..100 {
             p.acquire().await;
         }
-        assert!(start.elapsed() < Duration::from_millis(5), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_millis(5),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

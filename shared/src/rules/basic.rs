@@ -121,8 +121,18 @@ pub struct BasicRules {
     rules: Vec<BasicRule>,
 }
 
-const KNOWN_KEYS: [&str; 8] = ["id", "policy", "field", "rule", "value", "order", "created_at", "updated_at"];
-const OPERATORS: &str = "equals, contains, starts_with, ends_with, regex, <, >, greater_than, less_than";
+const KNOWN_KEYS: [&str; 8] = [
+    "id",
+    "policy",
+    "field",
+    "rule",
+    "value",
+    "order",
+    "created_at",
+    "updated_at",
+];
+const OPERATORS: &str =
+    "equals, contains, starts_with, ends_with, regex, <, >, greater_than, less_than";
 
 /// Texts a match-everything regex matches; a pattern matching all of them is treated as a catch-all.
 const PROBES: [&str; 6] = ["", "a", "Z", "Notion page 42", "-_/.:", "été ✓"];
@@ -146,10 +156,16 @@ impl BasicRule {
         let regex = match rule {
             Operator::Regex => {
                 Regex::new(&value).map_err(|e| {
-                    RulesError::invalid("/value", format!("invalid regex {value:?}: {}", first_line(&e)))
+                    RulesError::invalid(
+                        "/value",
+                        format!("invalid regex {value:?}: {}", first_line(&e)),
+                    )
                 })?;
                 let anchored = Regex::new(&format!(r"\A(?:{value})")).map_err(|e| {
-                    RulesError::invalid("/value", format!("invalid regex {value:?}: {}", first_line(&e)))
+                    RulesError::invalid(
+                        "/value",
+                        format!("invalid regex {value:?}: {}", first_line(&e)),
+                    )
                 })?;
                 Some(anchored)
             }
@@ -191,7 +207,11 @@ impl BasicRule {
         let text = value_text(field);
         match self.rule {
             Operator::Equals => match field {
-                Value::Bool(b) => self.value.trim().eq_ignore_ascii_case(if *b { "true" } else { "false" }),
+                Value::Bool(b) => {
+                    self.value
+                        .trim()
+                        .eq_ignore_ascii_case(if *b { "true" } else { "false" })
+                }
                 _ => compare(&text, &self.value) == Some(Ordering::Equal),
             },
             Operator::Contains => text.contains(self.value.as_str()),
@@ -261,7 +281,10 @@ impl BasicRules {
             other => {
                 return Err(RulesError::invalid(
                     "",
-                    format!("basic rules must be an array of rules, found {}", json_type(other)),
+                    format!(
+                        "basic rules must be an array of rules, found {}",
+                        json_type(other)
+                    ),
                 ))
             }
         };
@@ -359,6 +382,11 @@ impl BasicRules {
     pub fn includes(&self, doc: &Map<String, Value>) -> bool {
         self.decide(doc).included()
     }
+
+    /// Same as [`BasicRules::includes`].
+    pub fn allows(&self, doc: &Map<String, Value>) -> bool {
+        self.includes(doc)
+    }
 }
 
 fn str_field<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, RulesError> {
@@ -373,18 +401,25 @@ fn str_field<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<Option<&'a st
 }
 
 fn required<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<&'a str, RulesError> {
-    str_field(obj, key)?.ok_or_else(|| RulesError::invalid("", format!("\"{key}\" is a required property")))
+    str_field(obj, key)?
+        .ok_or_else(|| RulesError::invalid("", format!("\"{key}\" is a required property")))
 }
 
 /// Parses one rule object; returns its `order` too. Paths are relative to the rule.
 fn parse_rule(item: &Value) -> Result<(Option<i64>, BasicRule), RulesError> {
     let obj = item.as_object().ok_or_else(|| {
-        RulesError::invalid("", format!("a rule must be an object, found {}", json_type(item)))
+        RulesError::invalid(
+            "",
+            format!("a rule must be an object, found {}", json_type(item)),
+        )
     })?;
     if let Some(key) = obj.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
         return Err(RulesError::invalid(
             pointer("", key),
-            format!("unknown key {key:?} (known keys: {})", KNOWN_KEYS.join(", ")),
+            format!(
+                "unknown key {key:?} (known keys: {})",
+                KNOWN_KEYS.join(", ")
+            ),
         ));
     }
     let id = str_field(obj, "id")?.map(str::to_owned);
@@ -394,14 +429,17 @@ fn parse_rule(item: &Value) -> Result<(Option<i64>, BasicRule), RulesError> {
         other => {
             return Err(RulesError::invalid(
                 "/policy",
-                format!("{other:?} is not one of [\"include\",\"exclude\"]"),
+                format!("{other:?} is not one of \"include\" or \"exclude\""),
             ))
         }
     };
     let field = required(obj, "field")?;
     let op_name = required(obj, "rule")?;
     let rule = Operator::parse(op_name).ok_or_else(|| {
-        RulesError::invalid("/rule", format!("{op_name:?} is not a known rule (known: {OPERATORS})"))
+        RulesError::invalid(
+            "/rule",
+            format!("{op_name:?} is not a known rule (known: {OPERATORS})"),
+        )
     })?;
     let value = match obj.get("value") {
         None => return Err(RulesError::invalid("", "\"value\" is a required property")),
@@ -410,7 +448,10 @@ fn parse_rule(item: &Value) -> Result<(Option<i64>, BasicRule), RulesError> {
         Some(other) => {
             return Err(RulesError::invalid(
                 "/value",
-                format!("must be a string, number or boolean, found {}", json_type(other)),
+                format!(
+                    "must be a string, number or boolean, found {}",
+                    json_type(other)
+                ),
             ))
         }
     };
@@ -466,14 +507,22 @@ mod tests {
         assert!(!r.includes(&doc(json!({"object": "block", "type": "paragraph"}))));
         assert!(r.includes(&doc(json!({"object": "page"}))));
         assert_eq!(r.decide(&doc(json!({"object": "page"}))).rule, None);
-        assert_eq!(r.decide(&doc(json!({"object": "block", "type": "x"}))).rule, Some(1));
+        assert_eq!(
+            r.decide(&doc(json!({"object": "block", "type": "x"}))).rule,
+            Some(1)
+        );
     }
 
     #[test]
     fn operators() {
-        let d = doc(json!({"title": "Quarterly report", "n": 42, "flag": true, "when": "2024-03-01T00:00:00.000Z"}));
+        let d = doc(
+            json!({"title": "Quarterly report", "n": 42, "flag": true, "when": "2024-03-01T00:00:00.000Z"}),
+        );
         let m = |field: &str, op: &str, value: Value| {
-            rules(json!([{"policy": "exclude", "field": field, "rule": op, "value": value}])).decide(&d).rule == Some(0)
+            rules(json!([{"policy": "exclude", "field": field, "rule": op, "value": value}]))
+                .decide(&d)
+                .rule
+                == Some(0)
         };
         assert!(m("title", "equals", json!("Quarterly report")));
         assert!(!m("title", "equals", json!("quarterly report")));
@@ -481,7 +530,10 @@ mod tests {
         assert!(m("title", "starts_with", json!("Quarterly")));
         assert!(m("title", "ends_with", json!("report")));
         assert!(m("title", "regex", json!("Q.*rt")));
-        assert!(!m("title", "regex", json!("report")), "regex is anchored at the start, like re.match");
+        assert!(
+            !m("title", "regex", json!("report")),
+            "regex is anchored at the start, like re.match"
+        );
         assert!(m("title", "regex", json!(".*report$")));
         assert!(m("n", ">", json!("9")), "numeric, not text, comparison");
         assert!(m("n", "greater_than", json!(41.5)));
@@ -500,7 +552,10 @@ mod tests {
     fn numeric_strings_compare_numerically() {
         let r = rules(json!([{"policy": "exclude", "field": "size", "rule": ">", "value": "100"}]));
         assert!(!r.includes(&doc(json!({"size": "250"}))));
-        assert!(r.includes(&doc(json!({"size": "99"}))), "99 < 100 numerically although \"99\" > \"100\" as text");
+        assert!(
+            r.includes(&doc(json!({"size": "99"}))),
+            "99 < 100 numerically although \"99\" > \"100\" as text"
+        );
     }
 
     #[test]

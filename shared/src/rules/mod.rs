@@ -13,11 +13,11 @@ pub mod basic;
 pub mod titles;
 
 pub use advanced::{
-    normalize_database_id, validate_against_workspace, validate_database_ids, validate_searches, AdvancedRules,
-    DatabaseQueryFilter, SearchObject, SearchRule, ADVANCED_RULES_SCHEMA,
+    normalize_database_id, validate_against_workspace, validate_database_ids, validate_searches,
+    AdvancedRules, DatabaseQueryFilter, SearchObject, SearchRule, ADVANCED_RULES_SCHEMA,
 };
 pub use basic::{BasicRule, BasicRules, Decision, Operator, Policy};
-pub use titles::{missing_titles, notion_title, normalize_title};
+pub use titles::{missing_titles, normalize_title, notion_title};
 
 /// An invalid rule. Messages name the place (a JSON pointer) and what is wrong; they never hold document content.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,7 +29,10 @@ pub enum RulesError {
     #[error("{}: invalid database id {database_id:?}: no database with this id is shared with the integration", display_path(path))]
     UnknownDatabase { path: String, database_id: String },
     /// A `searches[]` query that found nothing of its type in the workspace.
-    #[error("{}: query {query:?} finds no {object} whose title contains it", display_path(path))]
+    #[error(
+        "{}: query {query:?} finds no {object} whose title contains it",
+        display_path(path)
+    )]
     NoSearchMatch {
         path: String,
         query: String,

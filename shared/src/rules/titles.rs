@@ -56,9 +56,11 @@ pub fn notion_title(object: &Value) -> String {
             parts
                 .iter()
                 .filter_map(|part| {
-                    part.get("plain_text")
-                        .and_then(Value::as_str)
-                        .or_else(|| part.get("text").and_then(|t| t.get("content")).and_then(Value::as_str))
+                    part.get("plain_text").and_then(Value::as_str).or_else(|| {
+                        part.get("text")
+                            .and_then(|t| t.get("content"))
+                            .and_then(Value::as_str)
+                    })
                 })
                 .collect()
         })
@@ -82,7 +84,10 @@ mod tests {
             ("Team Wiki".to_string(), s(&["Team Wiki Archive", ""])),
             ("roadmap".to_string(), s(&["Roadmap"])),
         ]);
-        assert_eq!(missing_titles(&configured, &found), s(&["Team Wiki", "Ghost"]));
+        assert_eq!(
+            missing_titles(&configured, &found),
+            s(&["Team Wiki", "Ghost"])
+        );
     }
 
     #[test]
@@ -93,7 +98,12 @@ mod tests {
             "Status": {"type": "select"},
             "Name": {"type": "title", "title": [{"text": {"content": "Ünïcode"}}]}}});
         assert_eq!(notion_title(&row), "Ünïcode");
-        assert_eq!(notion_title(&json!({"object": "page", "properties": {"title": {"type": "title", "title": []}}})), "");
+        assert_eq!(
+            notion_title(
+                &json!({"object": "page", "properties": {"title": {"type": "title", "title": []}}})
+            ),
+            ""
+        );
         assert_eq!(notion_title(&json!({"object": "page"})), "");
         assert_eq!(notion_title(&json!(null)), "");
     }

@@ -1,6 +1,6 @@
 //! Low-level construction of a workspace: ids, pages, blocks, databases, rows.
 
-use rand::rngs::StdRng;
+use crate::gen::rng::SplitMix64 as StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value};
 
@@ -212,7 +212,10 @@ impl Builder {
                 63..=68 => self.one(container, "to_do", sentence, ts),
                 69..=71 => self.one(container, "quote", sentence, ts),
                 72..=74 => self.one(container, "callout", sentence, ts),
-                75..=77 => self.one(container, "code", format!("fn main() {{ println!(\"{}\"); }}", text::word(&mut self.rng)), ts),
+                75..=77 => {
+                    let code = format!("fn main() {{ println!(\"{}\"); }}", text::word(&mut self.rng));
+                    self.one(container, "code", code, ts)
+                }
                 78..=83 if left >= 2 => {
                     let t = self.child(container, "toggle", sentence, None, ts);
                     let k = self.rng.gen_range(1..=4.min(left - 1));

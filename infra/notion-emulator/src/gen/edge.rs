@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 use crate::files;
 use crate::gen::builder::{Builder, BASE_TS, DAY};
 use crate::gen::{file_extra, standard_files, text};
-use crate::model::{FileAsset, Id, Parent, PropValue};
+use crate::model::{FileAsset, Id, LazyBytes, Parent, PropValue};
 
 /// Rows of the big data source (three rows per minute of `created_time`).
 pub const BIG_ROWS: usize = 10_250;
@@ -34,6 +34,7 @@ fn asset(b: &mut Builder, name: &str, ct: &str, bytes: Vec<u8>, text: Option<&st
             expected_text: text.map(str::to_string),
             expectation: expectation.to_string(),
             external,
+            lazy: None,
         },
     );
     id
@@ -51,11 +52,15 @@ pub fn generate(seed: u64) -> crate::model::Store {
         &mut b,
         "bomb.docx",
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        files::docx_bomb(64),
+        Vec::new(),
         None,
         "within_budget",
         false,
     );
+    if let Some(f) = b.store.files.get_mut(&bomb) {
+        // 256 MiB of document.xml once inflated; built on first download.
+        f.lazy = Some(LazyBytes::new(|| files::docx_bomb(256)));
+    }
     let deep_html = asset(&mut b, "deep.html", "text/html", files::nested_html(100_000, "deephtml marker"), None, "within_budget", false);
     let external = asset(
         &mut b,

@@ -2,6 +2,7 @@
 
 pub mod builder;
 pub mod edge;
+pub mod rng;
 pub mod text;
 
 use rand::Rng;
@@ -74,6 +75,7 @@ pub fn standard_files(b: &mut Builder) -> Vec<Id> {
                 expected_text: Some(text.to_string()),
                 expectation: "extract".to_string(),
                 external: false,
+                lazy: None,
             },
         );
         ids.push(id);
@@ -103,7 +105,8 @@ fn sized(name: &str, seed: u64, p: &Params) -> Store {
             let host = pages[b.rng.gen_range(0..pages.len())];
             if b.rng.gen_bool(0.1) {
                 // Inside a toggle of the host page (parent type block_id).
-                let toggle = b.child(host, "toggle", format!("Subpages of {}", text::word(&mut b.rng)), None, created);
+                let label = format!("Subpages of {}", text::word(&mut b.rng));
+                let toggle = b.child(host, "toggle", label, None, created);
                 Parent::Block(toggle)
             } else {
                 Parent::Page(host)

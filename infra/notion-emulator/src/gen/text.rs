@@ -1,6 +1,6 @@
 //! Deterministic filler text.
 
-use rand::rngs::StdRng;
+use crate::gen::rng::SplitMix64 as StdRng;
 use rand::Rng;
 
 const WORDS: &[&str] = &[

@@ -1,0 +1,49 @@
+# notion-es — local stack and tests. See infra/README.md.
+#
+#   make install   install everything the local stack needs (venvs, OpenSearch jars, cargo-lambda/SAM/cfn-lint)
+#   make up        install what is missing, start search engine + LocalStack + emulated Notion (idempotent)
+#   make down      stop the services started by these scripts (by PID)
+#   make status    health, PID and RSS of each service
+#   make test      bring up what is missing, cargo test --workspace, stop what this run started
+#
+# Knobs (environment): NOTION_WORKSPACE=small|medium|large|edge  NOTION_SEED=42  NOTION_EMULATOR_ARGS="..."
+#                      SEARCH_HEAP=768m  WORK_VISIBILITY_TIMEOUT=30  STOP_TIMEOUT=30  CARGO_TEST_ARGS="..."
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+SCRIPTS := infra/scripts
+
+.PHONY: help install up down restart status test demo bench
+
+help:
+	@sed -n '3,11p' Makefile | sed 's/^# \{0,1\}//'
+
+install:
+	@$(SCRIPTS)/install.sh all
+
+# .local/started-by-make lists the services *this* `make up` started (empty when all were already up)
+up:
+	@mkdir -p .local && : > .local/started-by-make
+	@$(SCRIPTS)/install.sh all
+	@NOTION_ES_INSTALLED=1 $(SCRIPTS)/up.sh --record .local/started-by-make
+
+down:
+	@$(SCRIPTS)/down.sh
+	@rm -f .local/started-by-make
+
+restart: down up
+
+status:
+	@$(SCRIPTS)/status.sh
+
+test:
+	@$(SCRIPTS)/test.sh
+
+# TODO(lead): end-to-end demo (cargo lambda watch + local runner + a full sync against the emulator)
+demo:
+	@echo "TODO: make demo is not written yet (lead)"
+
+# TODO(lead): sync benchmark against the large workspace
+bench:
+	@echo "TODO: make bench is not written yet (lead)"

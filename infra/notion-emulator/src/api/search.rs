@@ -1,0 +1,142 @@
+//! `POST /v1/search`: pages and data sources (databases before 2025-09-03), title match, last_edited_time sort.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::{Extension, Json};
+use serde_json::{Map, Value};
+
+use crate::api::parse_body;
+use crate::cursor::{self, cursor_from_json, page_size_from_json};
+use crate::error::{ApiError, ApiResult};
+use crate::model::{Id, Store, Ts};
+use crate::shapes::{self, Ctx};
+use crate::state::App;
+use crate::version::ApiVersion;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Page,
+    Database,
+    DataSource,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Item {
+    pub kind: Kind,
+    pub id: Id,
+    pub last_edited: Ts,
+}
+
+/// What a search with no query and no filter can return, for a version, unordered.
+pub fn searchable(store: &Store, v: ApiVersion, only: Option<Kind>, query: &str) -> Vec<Item> {
+    let q = query.trim().to_lowercase();
+    let title_ok = |t: &str| q.is_empty() || t.to_lowercase().contains(&q);
+    let mut out = Vec::new();
+    if only.is_none_or(|k| k == Kind::Page) {
+        for p in store.pages.values() {
+            if store.page_listed(p) && title_ok(&p.title) {
+                out.push(Item { kind: Kind::Page, id: p.id, last_edited: p.last_edited });
+            }
+        }
+    }
+    if v.has_data_sources() {
+        if only.is_none_or(|k| k == Kind::DataSource) {
+            for ds in store.data_sources.values() {
+                if store.data_source_listed(&ds.id) && title_ok(&ds.name) {
+                    out.push(Item { kind: Kind::DataSource, id: ds.id, last_edited: ds.last_edited });
+                }
+            }
+        }
+    } else if only.is_none_or(|k| k == Kind::Database) {
+        for db in store.databases.values() {
+            if store.database_listed(&db.id) && title_ok(&db.title) {
+                out.push(Item { kind: Kind::Database, id: db.id, last_edited: db.last_edited });
+            }
+        }
+    }
+    out
+}
+
+fn parse_filter(v: ApiVersion, f: Option<&Value>) -> ApiResult<Option<Kind>> {
+    let Some(f) = f.filter(|f| !f.is_null()) else { return Ok(None) };
+    let obj = f.as_object().ok_or_else(|| ApiError::validation("body failed validation: body.filter should be an object."))?;
+    if obj.get("property").and_then(Value::as_str) != Some("object") {
+        return Err(ApiError::validation("body failed validation: body.filter.property should be `\"object\"`."));
+    }
+    let value = obj.get("value").and_then(Value::as_str).unwrap_or("");
+    match (value, v.has_data_sources()) {
+        ("page", _) => Ok(Some(Kind::Page)),
+        ("data_source", true) => Ok(Some(Kind::DataSource)),
+        ("database", false) => Ok(Some(Kind::Database)),
+        (other, true) => Err(ApiError::validation(format!(
+            "body failed validation: body.filter.value should be `\"page\"` or `\"data_source\"`, instead was `\"{other}\"`."
+        ))),
+        (other, false) => Err(ApiError::validation(format!(
+            "body failed validation: body.filter.value should be `\"page\"` or `\"database\"`, instead was `\"{other}\"`."
+        ))),
+    }
+}
+
+/// `true` for descending (the default).
+fn parse_sort(s: Option<&Value>) -> ApiResult<bool> {
+    let Some(s) = s.filter(|s| !s.is_null()) else { return Ok(true) };
+    let obj = s.as_object().ok_or_else(|| ApiError::validation("body failed validation: body.sort should be an object."))?;
+    if obj.get("property").and_then(Value::as_str) == Some("relevance") {
+        return Ok(true);
+    }
+    if obj.get("timestamp").and_then(Value::as_str) != Some("last_edited_time") {
+        return Err(ApiError::validation("body failed validation: body.sort.timestamp should be `\"last_edited_time\"`."));
+    }
+    match obj.get("direction").and_then(Value::as_str) {
+        Some("ascending") => Ok(false),
+        Some("descending") => Ok(true),
+        _ => Err(ApiError::validation(
+            "body failed validation: body.sort.direction should be `\"ascending\"` or `\"descending\"`.",
+        )),
+    }
+}
+
+pub fn sorted(mut items: Vec<Item>, descending: bool) -> Vec<Item> {
+    items.sort_by(|a, b| {
+        let o = a.last_edited.cmp(&b.last_edited).then(a.id.cmp(&b.id));
+        if descending {
+            o.reverse()
+        } else {
+            o
+        }
+    });
+    items
+}
+
+pub fn run(ctx: &Ctx, body: &Map<String, Value>) -> ApiResult<Value> {
+    let query = match body.get("query") {
+        None | Some(Value::Null) => "",
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(ApiError::validation("body failed validation: body.query should be a string.")),
+    };
+    let only = parse_filter(ctx.v, body.get("filter"))?;
+    let descending = parse_sort(body.get("sort"))?;
+    let page_size = page_size_from_json(body.get("page_size"))?;
+    let start = cursor_from_json(body.get("start_cursor"))?;
+    let items = sorted(searchable(ctx.store, ctx.v, only, query), descending);
+    let ids: Vec<Id> = items.iter().map(|i| i.id).collect();
+    let slice = cursor::slice('s', &ids, start.as_deref(), page_size)?;
+    let results: Vec<Value> = items[slice.start..slice.end]
+        .iter()
+        .filter_map(|i| match i.kind {
+            Kind::Page => ctx.store.pages.get(&i.id).map(|p| shapes::page(ctx, p)),
+            Kind::Database => ctx.store.databases.get(&i.id).map(|d| shapes::database(ctx, d)),
+            Kind::DataSource => ctx.store.data_sources.get(&i.id).map(|d| shapes::data_source(ctx, d)),
+        })
+        .collect();
+    let list_type = if ctx.v.has_data_sources() { "page_or_data_source" } else { "page_or_database" };
+    Ok(cursor::list(list_type, results, slice.next_cursor))
+}
+
+pub async fn search(State(app): State<App>, Extension(v): Extension<ApiVersion>, body: Bytes) -> ApiResult<Json<Value>> {
+    let body = parse_body(&body)?;
+    let links = app.file_links();
+    let store = app.store();
+    let ctx = Ctx { v, store: &store, files: &links };
+    Ok(Json(run(&ctx, &body)?))
+}

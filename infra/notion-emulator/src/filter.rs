@@ -1,0 +1,379 @@
+//! Data source query filters and sorts: parsed (and validated) up front, evaluated per row.
+
+use std::cmp::Ordering;
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::model::{Page, PropKind, PropSchema, PropValue, Ts};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TsField {
+    Created,
+    LastEdited,
+}
+
+/// A moment or a whole day (date-only values).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DateArg {
+    pub start: Ts,
+    pub end: Ts,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum DateCond {
+    Equals(DateArg),
+    Before(DateArg),
+    After(DateArg),
+    OnOrBefore(DateArg),
+    OnOrAfter(DateArg),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum PropCond {
+    TextEquals(String),
+    TextNotEquals(String),
+    TextContains(String),
+    TextNotContains(String),
+    TextStartsWith(String),
+    TextEndsWith(String),
+    IsEmpty,
+    IsNotEmpty,
+    Checkbox(bool, bool),
+    NumberCmp(&'static str, f64),
+    MultiContains(String),
+    MultiNotContains(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Filter {
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
+    Timestamp(TsField, DateCond),
+    Prop(usize, PropCond),
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::validation(format!("body failed validation: {}", msg.into()))
+}
+
+pub fn parse_date(s: &str) -> Option<DateArg> {
+    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(s) {
+        let t = dt.timestamp();
+        return Some(DateArg { start: t, end: t });
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let start = Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0)?).timestamp();
+        return Some(DateArg { start, end: start + 86_400 - 1 });
+    }
+    if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
+        let t = Utc.from_utc_datetime(&dt).timestamp();
+        return Some(DateArg { start: t, end: t });
+    }
+    None
+}
+
+fn parse_date_cond(v: &Value) -> ApiResult<DateCond> {
+    let obj = v.as_object().ok_or_else(|| bad("date filter should be an object"))?;
+    if obj.len() != 1 {
+        return Err(bad("date filter should have exactly one condition"));
+    }
+    let (k, val) = obj.iter().next().ok_or_else(|| bad("empty date filter"))?;
+    let s = val.as_str().ok_or_else(|| bad(format!("date filter `{k}` should be an ISO 8601 string")))?;
+    let d = parse_date(s).ok_or_else(|| bad(format!("`{s}` is not a valid ISO 8601 date")))?;
+    Ok(match k.as_str() {
+        "equals" => DateCond::Equals(d),
+        "before" => DateCond::Before(d),
+        "after" => DateCond::After(d),
+        "on_or_before" => DateCond::OnOrBefore(d),
+        "on_or_after" => DateCond::OnOrAfter(d),
+        other => return Err(bad(format!("unsupported date condition `{other}`"))),
+    })
+}
+
+fn text_cond(k: &str, val: &Value) -> ApiResult<PropCond> {
+    if k == "is_empty" || k == "is_not_empty" {
+        if val != &Value::Bool(true) {
+            return Err(bad(format!("`{k}` should be true")));
+        }
+        return Ok(if k == "is_empty" { PropCond::IsEmpty } else { PropCond::IsNotEmpty });
+    }
+    let s = val.as_str().ok_or_else(|| bad(format!("`{k}` should be a string")))?.to_string();
+    Ok(match k {
+        "equals" => PropCond::TextEquals(s),
+        "does_not_equal" => PropCond::TextNotEquals(s),
+        "contains" => PropCond::TextContains(s),
+        "does_not_contain" => PropCond::TextNotContains(s),
+        "starts_with" => PropCond::TextStartsWith(s),
+        "ends_with" => PropCond::TextEndsWith(s),
+        other => return Err(bad(format!("unsupported condition `{other}`"))),
+    })
+}
+
+fn parse_prop(schema: &[PropSchema], obj: &Map<String, Value>) -> ApiResult<Filter> {
+    let name = obj.get("property").and_then(Value::as_str).ok_or_else(|| bad("`property` should be a string"))?;
+    let idx = schema
+        .iter()
+        .position(|s| s.name == name || s.id == name)
+        .ok_or_else(|| ApiError::validation(format!("Could not find property with name or id: {name}")))?;
+    let kind = &schema[idx].kind;
+    let type_key = obj.keys().find(|k| k.as_str() != "property").ok_or_else(|| bad("property filter needs a condition"))?;
+    let cond_obj = obj.get(type_key).and_then(Value::as_object).ok_or_else(|| bad(format!("`{type_key}` should be an object")))?;
+    if cond_obj.len() != 1 {
+        return Err(bad(format!("`{type_key}` should have exactly one condition")));
+    }
+    let (k, val) = cond_obj.iter().next().ok_or_else(|| bad("empty condition"))?;
+    let matches_kind = type_key == kind.type_name()
+        || (matches!(kind, PropKind::Title | PropKind::RichText | PropKind::Url) && matches!(type_key.as_str(), "rich_text" | "title" | "url"));
+    if !matches_kind {
+        return Err(ApiError::validation(format!(
+            "body failed validation: property `{name}` is of type `{}`, not `{type_key}`",
+            kind.type_name()
+        )));
+    }
+    let cond = match kind {
+        PropKind::Title | PropKind::RichText | PropKind::Url | PropKind::Select(_) => text_cond(k, val)?,
+        PropKind::Checkbox => {
+            let b = val.as_bool().ok_or_else(|| bad("checkbox condition should be a boolean"))?;
+            match k.as_str() {
+                "equals" => PropCond::Checkbox(true, b),
+                "does_not_equal" => PropCond::Checkbox(false, b),
+                other => return Err(bad(format!("unsupported checkbox condition `{other}`"))),
+            }
+        }
+        PropKind::Number => match k.as_str() {
+            "is_empty" => PropCond::IsEmpty,
+            "is_not_empty" => PropCond::IsNotEmpty,
+            op @ ("equals" | "does_not_equal" | "greater_than" | "less_than" | "greater_than_or_equal_to" | "less_than_or_equal_to") => {
+                let n = val.as_f64().ok_or_else(|| bad("number condition should be a number"))?;
+                let op: &'static str = match op {
+                    "equals" => "eq",
+                    "does_not_equal" => "ne",
+                    "greater_than" => "gt",
+                    "less_than" => "lt",
+                    "greater_than_or_equal_to" => "ge",
+                    _ => "le",
+                };
+                PropCond::NumberCmp(op, n)
+            }
+            other => return Err(bad(format!("unsupported number condition `{other}`"))),
+        },
+        PropKind::MultiSelect(_) => match k.as_str() {
+            "contains" => PropCond::MultiContains(val.as_str().ok_or_else(|| bad("should be a string"))?.to_string()),
+            "does_not_contain" => PropCond::MultiNotContains(val.as_str().ok_or_else(|| bad("should be a string"))?.to_string()),
+            "is_empty" => PropCond::IsEmpty,
+            "is_not_empty" => PropCond::IsNotEmpty,
+            other => return Err(bad(format!("unsupported multi_select condition `{other}`"))),
+        },
+        PropKind::CreatedTime => return Ok(Filter::Timestamp(TsField::Created, parse_date_cond(&Value::Object(cond_obj.clone()))?)),
+        PropKind::LastEditedTime => {
+            return Ok(Filter::Timestamp(TsField::LastEdited, parse_date_cond(&Value::Object(cond_obj.clone()))?))
+        }
+        _ => return Err(ApiError::validation(format!("Filtering on property type `{}` is not supported by the emulator.", kind.type_name()))),
+    };
+    Ok(Filter::Prop(idx, cond))
+}
+
+pub fn parse_filter(v: &Value, schema: &[PropSchema], depth: usize) -> ApiResult<Filter> {
+    if depth > 3 {
+        return Err(bad("filter nesting is too deep"));
+    }
+    let obj = v.as_object().ok_or_else(|| bad("body.filter should be an object"))?;
+    for key in ["and", "or"] {
+        if let Some(list) = obj.get(key) {
+            let arr = list.as_array().ok_or_else(|| bad(format!("body.filter.{key} should be an array")))?;
+            let parts = arr.iter().map(|f| parse_filter(f, schema, depth + 1)).collect::<ApiResult<Vec<_>>>()?;
+            return Ok(if key == "and" { Filter::And(parts) } else { Filter::Or(parts) });
+        }
+    }
+    if let Some(ts) = obj.get("timestamp") {
+        let field = match ts.as_str() {
+            Some("created_time") => TsField::Created,
+            Some("last_edited_time") => TsField::LastEdited,
+            _ => return Err(bad("body.filter.timestamp should be `created_time` or `last_edited_time`")),
+        };
+        let key = if field == TsField::Created { "created_time" } else { "last_edited_time" };
+        let cond = obj.get(key).ok_or_else(|| bad(format!("body.filter.{key} should be defined")))?;
+        return Ok(Filter::Timestamp(field, parse_date_cond(cond)?));
+    }
+    if obj.contains_key("property") {
+        return parse_prop(schema, obj);
+    }
+    Err(bad("body.filter should have `property`, `timestamp`, `and` or `or`"))
+}
+
+fn date_matches(t: Ts, c: &DateCond) -> bool {
+    match c {
+        DateCond::Equals(d) => t >= d.start && t <= d.end,
+        DateCond::Before(d) => t < d.start,
+        DateCond::After(d) => t > d.end,
+        DateCond::OnOrBefore(d) => t <= d.end,
+        DateCond::OnOrAfter(d) => t >= d.start,
+    }
+}
+
+fn text_of<'a>(page: &'a Page, kind: &PropKind, v: &'a PropValue) -> Option<&'a str> {
+    match (kind, v) {
+        (PropKind::Title, _) => Some(page.title.as_str()),
+        (_, PropValue::Text(t)) => Some(t.as_str()),
+        (_, PropValue::Select(s)) => s.as_deref(),
+        (_, PropValue::Url(u)) => u.as_deref(),
+        _ => None,
+    }
+}
+
+pub fn matches(f: &Filter, page: &Page, schema: &[PropSchema]) -> bool {
+    match f {
+        Filter::And(parts) => parts.iter().all(|p| matches(p, page, schema)),
+        Filter::Or(parts) => parts.iter().any(|p| matches(p, page, schema)),
+        Filter::Timestamp(TsField::Created, c) => date_matches(page.created, c),
+        Filter::Timestamp(TsField::LastEdited, c) => date_matches(page.last_edited, c),
+        Filter::Prop(idx, cond) => {
+            let Some(s) = schema.get(*idx) else { return false };
+            let v = page.props.get(*idx).unwrap_or(&PropValue::None);
+            let text = text_of(page, &s.kind, v).unwrap_or("");
+            let lower = text.to_lowercase();
+            match cond {
+                PropCond::TextEquals(x) => text == x,
+                PropCond::TextNotEquals(x) => text != x,
+                PropCond::TextContains(x) => lower.contains(&x.to_lowercase()),
+                PropCond::TextNotContains(x) => !lower.contains(&x.to_lowercase()),
+                PropCond::TextStartsWith(x) => lower.starts_with(&x.to_lowercase()),
+                PropCond::TextEndsWith(x) => lower.ends_with(&x.to_lowercase()),
+                PropCond::IsEmpty | PropCond::IsNotEmpty => {
+                    let empty = match v {
+                        PropValue::Number(n) => n.is_none(),
+                        PropValue::MultiSelect(m) => m.is_empty(),
+                        _ => text.is_empty(),
+                    };
+                    empty == matches!(cond, PropCond::IsEmpty)
+                }
+                PropCond::Checkbox(eq, b) => {
+                    let val = matches!(v, PropValue::Checkbox(true));
+                    (val == *b) == *eq
+                }
+                PropCond::NumberCmp(op, n) => match v {
+                    PropValue::Number(Some(x)) => match *op {
+                        "eq" => x == n,
+                        "ne" => x != n,
+                        "gt" => x > n,
+                        "lt" => x < n,
+                        "ge" => x >= n,
+                        _ => x <= n,
+                    },
+                    _ => false,
+                },
+                PropCond::MultiContains(x) => matches!(v, PropValue::MultiSelect(m) if m.contains(x)),
+                PropCond::MultiNotContains(x) => !matches!(v, PropValue::MultiSelect(m) if m.contains(x)),
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SortKey {
+    Timestamp(TsField),
+    Prop(usize),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sort {
+    pub key: SortKey,
+    pub descending: bool,
+}
+
+pub fn parse_sorts(v: &Value, schema: &[PropSchema]) -> ApiResult<Vec<Sort>> {
+    let arr = v.as_array().ok_or_else(|| bad("body.sorts should be an array"))?;
+    let mut out = Vec::new();
+    for s in arr {
+        let obj = s.as_object().ok_or_else(|| bad("each sort should be an object"))?;
+        let descending = match obj.get("direction").and_then(Value::as_str) {
+            Some("ascending") => false,
+            Some("descending") => true,
+            _ => return Err(bad("sort direction should be `ascending` or `descending`")),
+        };
+        let key = if let Some(ts) = obj.get("timestamp") {
+            match ts.as_str() {
+                Some("created_time") => SortKey::Timestamp(TsField::Created),
+                Some("last_edited_time") => SortKey::Timestamp(TsField::LastEdited),
+                _ => return Err(bad("sort timestamp should be `created_time` or `last_edited_time`")),
+            }
+        } else if let Some(p) = obj.get("property").and_then(Value::as_str) {
+            let idx = schema
+                .iter()
+                .position(|s| s.name == p || s.id == p)
+                .ok_or_else(|| ApiError::validation(format!("Could not find sort property with name or id: {p}")))?;
+            SortKey::Prop(idx)
+        } else {
+            return Err(bad("each sort needs `timestamp` or `property`"));
+        };
+        out.push(Sort { key, descending });
+    }
+    Ok(out)
+}
+
+fn prop_cmp(a: &Page, b: &Page, idx: usize, schema: &[PropSchema]) -> Ordering {
+    let Some(s) = schema.get(idx) else { return Ordering::Equal };
+    let va = a.props.get(idx).unwrap_or(&PropValue::None);
+    let vb = b.props.get(idx).unwrap_or(&PropValue::None);
+    match (&s.kind, va, vb) {
+        (PropKind::CreatedTime, _, _) => a.created.cmp(&b.created),
+        (PropKind::LastEditedTime, _, _) => a.last_edited.cmp(&b.last_edited),
+        (_, PropValue::Number(x), PropValue::Number(y)) => {
+            x.unwrap_or(f64::MAX).partial_cmp(&y.unwrap_or(f64::MAX)).unwrap_or(Ordering::Equal)
+        }
+        (_, PropValue::Checkbox(x), PropValue::Checkbox(y)) => x.cmp(y),
+        _ => text_of(a, &s.kind, va).unwrap_or("").cmp(text_of(b, &s.kind, vb).unwrap_or("")),
+    }
+}
+
+/// Order rows by the sorts, then by created time and id (stable, deterministic).
+pub fn compare(a: &Page, b: &Page, sorts: &[Sort], schema: &[PropSchema]) -> Ordering {
+    for s in sorts {
+        let o = match s.key {
+            SortKey::Timestamp(TsField::Created) => a.created.cmp(&b.created),
+            SortKey::Timestamp(TsField::LastEdited) => a.last_edited.cmp(&b.last_edited),
+            SortKey::Prop(idx) => prop_cmp(a, b, idx, schema),
+        };
+        let o = if s.descending { o.reverse() } else { o };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    a.created.cmp(&b.created).then(a.id.cmp(&b.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gen::builder::Builder;
+    use serde_json::json;
+
+    #[test]
+    fn parses_and_rejects_filters() {
+        let schema = Builder::standard_schema();
+        let f = parse_filter(&json!({"timestamp": "created_time", "created_time": {"on_or_after": "2025-01-02T00:00:00.000Z"}}), &schema, 0).unwrap();
+        assert!(matches!(f, Filter::Timestamp(TsField::Created, DateCond::OnOrAfter(_))));
+        assert!(parse_filter(&json!({"and": [{"property": "Done", "checkbox": {"equals": true}}, {"property": "Name", "title": {"contains": "x"}}]}), &schema, 0).is_ok());
+        for bad in [
+            json!("nope"),
+            json!({"property": "Nope", "checkbox": {"equals": true}}),
+            json!({"property": "Done", "checkbox": {"equals": "yes"}}),
+            json!({"property": "Done", "title": {"equals": "x"}}),
+            json!({"timestamp": "created_time", "created_time": {"on_or_after": "yesterday"}}),
+            json!({"and": {"property": "Done"}}),
+            json!({"foo": 1}),
+        ] {
+            assert!(parse_filter(&bad, &schema, 0).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn date_only_values_cover_the_day() {
+        let d = parse_date("2025-01-02").unwrap();
+        assert_eq!(d.end - d.start, 86_399);
+        assert!(date_matches(d.start + 3600, &DateCond::Equals(d)));
+        assert!(!date_matches(d.start - 60, &DateCond::OnOrAfter(d)));
+    }
+}

@@ -1,0 +1,182 @@
+//! Run and task records against the real engine (SEARCH_URL, default http://127.0.0.1:9200).
+//! These tests fail, not skip, when the engine is absent.
+
+use std::time::Duration;
+
+use serde_json::json;
+use shared::index::{RetryPolicy, SearchSettings, SearchStore};
+use shared::runs::{is_complete, may_delete, RunState, RunStore, TaskOutcome, TaskState};
+use shared::task::{RunKind, Task, TaskMessage};
+
+async fn stores(name: &str) -> (SearchStore, RunStore) {
+    let url = std::env::var("SEARCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9200".into());
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let index = format!("test-runs-{name}-{}-{nanos}", std::process::id());
+    let retry = RetryPolicy {
+        initial: Duration::from_millis(50),
+        max_delay: Duration::from_secs(1),
+        max_elapsed: Duration::from_secs(20),
+        item_attempts: 6,
+    };
+    let store = SearchStore::connect(&SearchSettings { retry, ..SearchSettings::new(url, index) }).expect("client");
+    store.ensure_indices().await.expect("engine reachable at SEARCH_URL (run `make up`)");
+    let runs = RunStore::beside(&store);
+    (store, runs)
+}
+
+fn page_task(run_id: u64, page: &str) -> TaskMessage {
+    TaskMessage::new(run_id, RunKind::Full, format!("p:{page}"), Task::Page { page_id: page.into(), page: None, path: vec![] })
+}
+
+fn continuation(run_id: u64, page: &str, segment: u32) -> TaskMessage {
+    let task: Task = serde_json::from_value(json!({"type": "continuation", "page_id": page, "segment": segment, "frontier": []})).unwrap();
+    TaskMessage::new(run_id, RunKind::Full, format!("p:{page}:c{segment}"), task)
+}
+
+fn outcome(indexed: u64) -> TaskOutcome {
+    TaskOutcome { indexed, api_calls: 2, ..Default::default() }
+}
+
+#[tokio::test]
+async fn counts_are_sums_over_task_records_and_completion_waits_for_planning() {
+    let (store, runs) = stores("counting").await;
+    let run = runs.create_run(RunKind::Full).await.unwrap();
+    assert_eq!(run.state, RunState::Planning);
+    let tasks = vec![page_task(run.id, "a"), page_task(run.id, "b"), page_task(run.id, "c")];
+    runs.tasks_queued(run.id, &tasks).await.unwrap();
+    let status = runs.status(run.id).await.unwrap();
+    assert_eq!((status.queued, status.done, status.failed), (3, 0, 0));
+    assert!(!is_complete(&status));
+
+    // Done twice (a duplicate delivery): counted once.
+    runs.task_done("p:a", run.id, &outcome(5)).await.unwrap();
+    runs.task_done("p:a", run.id, &outcome(5)).await.unwrap();
+    runs.task_done("p:b", run.id, &outcome(7)).await.unwrap();
+    runs.task_done("p:c", run.id, &outcome(1)).await.unwrap();
+    let status = runs.status(run.id).await.unwrap();
+    assert_eq!((status.queued, status.done, status.indexed, status.api_calls), (0, 3, 13, 6));
+    assert!(!is_complete(&status), "planning has not finished");
+
+    runs.planning_done(run.id, 3).await.unwrap();
+    let status = runs.status(run.id).await.unwrap();
+    assert_eq!(status.state, RunState::Running);
+    assert!(is_complete(&status) && may_delete(&status));
+
+    // A follow-up queued later reopens completion until it ends.
+    runs.tasks_queued(run.id, &[page_task(run.id, "d")]).await.unwrap();
+    let status = runs.status(run.id).await.unwrap();
+    assert!(!is_complete(&status));
+    runs.task_failed("p:d", run.id, "boom").await.unwrap();
+    let status = runs.status(run.id).await.unwrap();
+    assert_eq!((status.done, status.failed, status.queued), (3, 1, 0));
+    assert!(is_complete(&status) && !may_delete(&status));
+
+    let closed = runs.close(run.id, RunState::Failed, 0).await.unwrap();
+    assert_eq!(closed.counts.indexed, 13);
+    assert_eq!(closed.counts.failed, 1);
+    assert!(closed.errors.iter().any(|e| e.contains("p:d") && e.contains("boom")), "{:?}", closed.errors);
+    let stored = runs.get(run.id).await.unwrap().unwrap();
+    assert_eq!(stored.state, RunState::Failed);
+    assert_eq!(stored.counts, closed.counts);
+    assert!(stored.finished_at.is_some());
+    store.delete_indices().await.unwrap();
+}
+
+#[tokio::test]
+async fn records_never_regress() {
+    let (store, runs) = stores("regress").await;
+    let run = runs.create_run(RunKind::Full).await.unwrap();
+    runs.tasks_queued(run.id, &[page_task(run.id, "a"), page_task(run.id, "b")]).await.unwrap();
+    runs.task_done("p:a", run.id, &outcome(2)).await.unwrap();
+    // Re-queued by a redelivered parent: stays done.
+    runs.tasks_queued(run.id, &[page_task(run.id, "a")]).await.unwrap();
+    // A late failing duplicate: stays done.
+    runs.task_failed("p:a", run.id, "late duplicate").await.unwrap();
+    let a = runs.task(run.id, "p:a").await.unwrap().unwrap();
+    assert_eq!((a.state, a.indexed, a.error), (TaskState::Done, 2, None));
+    // Done after failed (a retry that finally worked) wins.
+    runs.task_failed("p:b", run.id, "first try").await.unwrap();
+    runs.task_done("p:b", run.id, &outcome(1)).await.unwrap();
+    assert_eq!(runs.task(run.id, "p:b").await.unwrap().unwrap().state, TaskState::Done);
+    // A record missing entirely is created by task_done / task_failed.
+    runs.task_done("p:unqueued", run.id, &outcome(1)).await.unwrap();
+    runs.task_failed("p:unqueued2", run.id, "x").await.unwrap();
+    let status = runs.status(run.id).await.unwrap();
+    assert_eq!((status.done, status.failed, status.queued), (3, 1, 0));
+    store.delete_indices().await.unwrap();
+}
+
+#[tokio::test]
+async fn abort_keeps_the_first_reason_and_forbids_deletion() {
+    let (store, runs) = stores("abort").await;
+    let run = runs.create_run(RunKind::Full).await.unwrap();
+    runs.planning_done(run.id, 0).await.unwrap();
+    assert!(may_delete(&runs.status(run.id).await.unwrap()));
+    runs.abort(run.id, "token revoked").await.unwrap();
+    runs.abort(run.id, "second reason").await.unwrap();
+    let status = runs.status(run.id).await.unwrap();
+    assert_eq!(status.abort_reason.as_deref(), Some("token revoked"));
+    assert!(is_complete(&status) && !may_delete(&status));
+    let record = runs.get(run.id).await.unwrap().unwrap();
+    assert_eq!(record.errors, vec!["token revoked".to_string()]);
+    assert!(runs.abort(42, "no such run").await.is_err());
+    store.delete_indices().await.unwrap();
+}
+
+#[tokio::test]
+async fn run_ids_history_and_last_completed() {
+    let (store, runs) = stores("history").await;
+    let first = runs.create_run(RunKind::Full).await.unwrap();
+    let second = runs.create_run(RunKind::Incremental).await.unwrap();
+    let third = runs.create_run(RunKind::Full).await.unwrap();
+    assert!(first.id < second.id && second.id < third.id);
+    assert!(runs.next_run_id().await.unwrap() > third.id);
+    let recent: Vec<u64> = runs.recent(2).await.unwrap().iter().map(|r| r.id).collect();
+    assert_eq!(recent, vec![third.id, second.id]);
+    assert!(runs.last_completed(RunKind::Full).await.unwrap().is_none());
+    runs.planning_done(first.id, 0).await.unwrap();
+    runs.close(first.id, RunState::Completed, 12).await.unwrap();
+    runs.set_watermark(second.id, "2024-05-01T00:00:00.000Z").await.unwrap();
+    runs.close(second.id, RunState::Completed, 0).await.unwrap();
+    let last = runs.last_completed(RunKind::Full).await.unwrap().unwrap();
+    assert_eq!((last.id, last.counts.deleted), (first.id, 12));
+    let inc = runs.last_completed(RunKind::Incremental).await.unwrap().unwrap();
+    assert_eq!(inc.watermark.as_deref(), Some("2024-05-01T00:00:00.000Z"));
+    assert!(runs.get(1).await.unwrap().is_none());
+    store.delete_indices().await.unwrap();
+}
+
+#[tokio::test]
+async fn body_parts_come_back_in_segment_order() {
+    let (store, runs) = stores("parts").await;
+    let run = runs.create_run(RunKind::Full).await.unwrap();
+    let other = runs.create_run(RunKind::Full).await.unwrap();
+    let tasks = vec![page_task(run.id, "p"), continuation(run.id, "p", 2), continuation(run.id, "p", 1), continuation(run.id, "p", 3)];
+    runs.tasks_queued(run.id, &tasks).await.unwrap();
+    let part = |text: &str, segment: u32| TaskOutcome { body_part: Some(text.into()), segment, ..Default::default() };
+    runs.task_done("p:p:c2", run.id, &part("third", 2)).await.unwrap();
+    runs.task_done("p:p", run.id, &part("first", 0)).await.unwrap();
+    runs.task_done("p:p:c1", run.id, &part("second", 1)).await.unwrap();
+    // The same page (and the same task id) in another run must not leak in.
+    runs.tasks_queued(other.id, &[continuation(other.id, "p", 1)]).await.unwrap();
+    runs.task_done("p:p:c1", other.id, &part("other run", 1)).await.unwrap();
+    assert_eq!(runs.body_parts("p", other.id).await.unwrap(), vec!["other run"]);
+    assert_eq!(runs.body_parts("p", run.id).await.unwrap(), vec!["first", "second", "third"]);
+    store.delete_indices().await.unwrap();
+}
+
+#[tokio::test]
+async fn prune_keeps_the_newest_runs_tasks() {
+    let (store, runs) = stores("prune").await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let run = runs.create_run(RunKind::Full).await.unwrap();
+        runs.tasks_queued(run.id, &[page_task(run.id, &format!("x{}", run.id)), page_task(run.id, &format!("y{}", run.id))]).await.unwrap();
+        ids.push(run.id);
+    }
+    assert_eq!(runs.prune_tasks(2).await.unwrap(), 2);
+    assert_eq!(runs.status(ids[0]).await.unwrap().queued, 0);
+    assert_eq!(runs.status(ids[1]).await.unwrap().queued, 2);
+    assert_eq!(runs.prune_tasks(5).await.unwrap(), 0);
+    store.delete_indices().await.unwrap();
+}
