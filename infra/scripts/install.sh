@@ -90,7 +90,15 @@ main() {
   [ ${#what[@]} -gt 0 ] || what=(all)
   for w in "${what[@]}"; do
     case "$w" in
-      all) install_search; install_localstack; install_tools ;;
+      all)
+        # the three are independent and mostly wait on the network: run them side by side
+        local pids=() names=(search localstack tools) i failed=()
+        install_search & pids+=($!)
+        install_localstack & pids+=($!)
+        install_tools & pids+=($!)
+        for i in 0 1 2; do wait "${pids[$i]}" || failed+=("${names[$i]}"); done
+        [ ${#failed[@]} -eq 0 ] || die "install failed: ${failed[*]} (messages above)"
+        ;;
       search) install_search ;;
       localstack) install_localstack ;;
       tools) install_tools ;;

@@ -84,3 +84,30 @@ impl TaskQueue for SqsQueues {
         })
     }
 }
+
+/// The secret in Secrets Manager: one JSON document (see `secrets::Secrets`).
+pub struct SecretsManagerSource {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+}
+
+impl SecretsManagerSource {
+    pub fn new(config: &aws_config::SdkConfig, secret_id: String) -> Self {
+        SecretsManagerSource { client: aws_sdk_secretsmanager::Client::new(config), secret_id }
+    }
+}
+
+impl crate::secrets::SecretSource for SecretsManagerSource {
+    async fn load(&self) -> Result<crate::secrets::Secrets, crate::secrets::SecretsError> {
+        let fetch_error = |message: String| crate::secrets::SecretsError::Fetch { secret_id: self.secret_id.clone(), message };
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(|e| fetch_error(aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string()))?;
+        let text = out.secret_string().ok_or_else(|| fetch_error("the secret has no SecretString".into()))?;
+        crate::secrets::Secrets::from_json(text)
+    }
+}

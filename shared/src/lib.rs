@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod aws;
+pub mod bootstrap;
 pub mod config;
 pub mod document;
 pub mod extract;
@@ -12,7 +13,7 @@ pub mod queue;
 pub mod rules;
 pub mod runs;
 pub mod secrets;
-// pub mod sync; (enabled once the client, store and config APIs land)
+pub mod sync;
 pub mod task;
 pub mod telemetry;
 pub mod webhook;

@@ -40,9 +40,8 @@ pub fn content_mappings() -> Value {
             "created_time": lenient_date(),
             "last_edited_time": lenient_date(),
             "sync_run": {"type": "long"},
-            // Attachment extraction (issue 5). A `file` block's raw payload also lives here
-            // (`name`, `caption`, `type`, `file.url`); only these fields are indexed.
-            "file": {
+            // Attachment extraction (issue 5), beside the block's raw `file`/`pdf` payload.
+            "attachment": {
                 "type": "object",
                 "properties": {
                     "name": {"type": "text", "fields": {"keyword": keyword(512)}},
@@ -116,7 +115,7 @@ mod tests {
         assert_eq!(m["properties"]["title"]["fields"]["keyword"]["type"], "keyword");
         assert_eq!(m["properties"]["details"]["type"], "text");
         assert_eq!(m["properties"]["sync_run"]["type"], "long");
-        assert_eq!(m["properties"]["file"]["properties"]["extracted"]["type"], "boolean");
+        assert_eq!(m["properties"]["attachment"]["properties"]["extracted"]["type"], "boolean");
         let body = index_body(m, 1, 0);
         assert_eq!(body["settings"]["index"]["number_of_replicas"], 0);
     }

@@ -16,7 +16,7 @@ use super::{SyncContext, SyncError};
 pub const OVERLAP: Duration = Duration::minutes(2);
 
 pub async fn plan_incremental(ctx: &SyncContext) -> Result<RunRecord, SyncError> {
-    let Some(watermark) = ctx.runs.last_watermark().await? else {
+    let Some(watermark) = last_watermark(ctx).await? else {
         tracing::info!("no successful run yet: the incremental sync runs as a full sync");
         return plan_full(ctx).await;
     };
@@ -35,7 +35,7 @@ pub async fn plan_incremental(ctx: &SyncContext) -> Result<RunRecord, SyncError>
             ctx.runs.tasks_queued(run.id, chunk).await?;
             ctx.queue.send_tasks(chunk).await?;
         }
-        ctx.runs.set_watermark(run.id, new_watermark).await?;
+        ctx.runs.set_watermark(run.id, &new_watermark.to_rfc3339()).await?;
         Ok::<u64, SyncError>(messages.len() as u64)
     }
     .await;
@@ -52,6 +52,18 @@ pub async fn plan_incremental(ctx: &SyncContext) -> Result<RunRecord, SyncError>
             Err(err)
         }
     }
+}
+
+/// The newest watermark of a successful full or incremental run.
+async fn last_watermark(ctx: &SyncContext) -> Result<Option<DateTime<Utc>>, SyncError> {
+    let mut newest = None;
+    for kind in [RunKind::Full, RunKind::Incremental] {
+        if let Some(run) = ctx.runs.last_completed(kind).await? {
+            let parsed = run.watermark.as_deref().and_then(|w| DateTime::parse_from_rfc3339(w).ok());
+            newest = newest.max(parsed.map(|t| t.with_timezone(&Utc)));
+        }
+    }
+    Ok(newest)
 }
 
 /// What changed: one task per changed page or row, one objects task for changed data sources.

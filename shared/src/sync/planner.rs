@@ -91,7 +91,7 @@ async fn plan_into(ctx: &SyncContext, run: &RunRecord) -> Result<u64, SyncError>
         ctx.queue.send_tasks(chunk).await?;
     }
     if let Some(newest) = inventory.newest {
-        ctx.runs.set_watermark(run.id, newest).await?;
+        ctx.runs.set_watermark(run.id, &newest.to_rfc3339()).await?;
     }
     Ok(messages.len() as u64)
 }

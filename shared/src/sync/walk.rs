@@ -15,6 +15,26 @@ use super::{DocBuffer, SyncContext, SyncError};
 /// A page's body is bounded so one enormous page cannot exhaust the worker or the index.
 pub const MAX_PAGE_TEXT: usize = 4 * 1024 * 1024;
 
+/// How much of one file's extracted text goes into its page's body (the block keeps it all).
+pub const MAX_FILE_TEXT_IN_PAGE: usize = 64 * 1024;
+
+fn join_lines(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (_, true) => a.to_string(),
+        (true, false) => b.to_string(),
+        (false, false) => format!("{a}\n{b}"),
+    }
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+pub fn truncate_chars(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// One level of the depth-first stack: a block whose children are being read.
 struct Frame {
     block_id: String,
@@ -146,18 +166,26 @@ impl<'a> PageWalk<'a> {
             return Ok(None);
         };
         let mut text = block_text(block);
+        let mut attachment = None;
         if !text_only && matches!(kind, "file" | "pdf") {
-            if let Some(extracted) = self.ctx.file_text(block, buffer).await {
-                text = if text.is_empty() { extracted } else { format!("{text}\n{extracted}") };
-            }
+            let (extracted, fields) = self.ctx.file_text(block, buffer).await;
+            // The block's body holds the whole file text; the page's body a bounded share of it.
+            let share = truncate_chars(&extracted, MAX_FILE_TEXT_IN_PAGE);
+            self.push_text(&join_lines(&text, share));
+            text = join_lines(&text, &extracted);
+            attachment = Some(fields);
+        } else {
+            self.push_text(&text);
         }
-        self.push_text(&text);
         // Child pages and databases are their own objects (walked by their own tasks, under
         // the same id), so their blocks are neither indexed here nor descended into.
         let own_object = matches!(kind, "child_page" | "child_database");
         if !text_only && !own_object {
             let placement = Placement { page_id: Some(self.page_id), page_url: self.page_url, path: self.block_path };
-            if let Some(doc) = to_document(block, &placement, text, self.run_id) {
+            if let Some(mut doc) = to_document(block, &placement, text, self.run_id) {
+                if let Some(fields) = attachment {
+                    doc.source.insert("attachment".into(), fields);
+                }
                 buffer.push(doc).await?;
             }
         }
@@ -185,11 +213,7 @@ impl<'a> PageWalk<'a> {
             self.text.push('\n');
         }
         let room = MAX_PAGE_TEXT.saturating_sub(self.text.len());
-        let mut end = text.len().min(room);
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        self.text.push_str(&text[..end]);
+        self.text.push_str(truncate_chars(text, room));
     }
 }
 

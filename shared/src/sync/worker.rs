@@ -270,13 +270,14 @@ async fn rows(
     deadline: Option<Instant>,
 ) -> Result<(), SyncError> {
     outcome.api_calls += 1;
-    let page = ctx.notion.query_rows(&cursor.source_id, &rows_query(cursor)).await?;
+    let page = ctx.notion.query_rows(cursor.source_id.as_str(), &rows_query(cursor)).await?;
+    let hit_cap = page.hit_result_limit();
     let rows: Vec<Value> = page
         .results
         .into_iter()
         .filter(|row| row.get("id").and_then(Value::as_str).is_some_and(|id| !cursor.skip_ids.iter().any(|s| s == id)))
         .collect();
-    if let Some(next) = next_rows_cursor(cursor, &rows, page.has_more, page.next_cursor.clone(), page.hit_row_cap()) {
+    if let Some(next) = next_rows_cursor(cursor, &rows, page.has_more, page.next_cursor.clone(), hit_cap) {
         let task_id = format!("rows:{}:{}", cursor.source_id, next.seq);
         enqueue(ctx, msg, vec![(task_id, Task::Rows(next))]).await?;
     }

@@ -51,7 +51,7 @@ impl Emu {
 
     pub async fn control(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut rb = self.http.request(method, self.url(&format!("/__control/{path}")));
-        if let Some(b) = body {
+        if let Some(b) = body.filter(|b| !b.is_null()) {
             rb = rb.json(&b);
         }
         let r = rb.send().await.expect("control request");

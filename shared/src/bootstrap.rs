@@ -1,0 +1,71 @@
+//! Builds a `SyncContext` from the environment and the secret, once per Lambda container.
+//! Everything is validated before the first network call, and every error names what was wrong.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::aws::{sdk_config, SecretsManagerSource, SqsQueues};
+use crate::config::{ConfigError, Settings};
+use crate::extract::{DownloadConfig, Downloader};
+use crate::index::{IndexError, SearchCredentials, SearchSettings, SearchStore};
+use crate::notion::{ClientConfig, NotionClient, NotionError, Token};
+use crate::runs::RunStore;
+use crate::secrets::{EnvSecretSource, SecretSource, Secrets, SecretsError};
+use crate::sync::{Limits, SyncContext};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error("Notion client: {0}")]
+    Notion(#[from] NotionError),
+    #[error("search engine: {0}")]
+    Index(#[from] IndexError),
+}
+
+/// Reads settings from the environment and secrets from Secrets Manager (`SECRET_ID`), or from
+/// environment variables when `NOTION_TOKEN` is set and `SECRET_ID` is not (local runs only).
+pub async fn context_from_env() -> Result<SyncContext, BootError> {
+    let settings = Settings::from_env()?;
+    let aws = sdk_config().await;
+    let secrets = if std::env::var_os("NOTION_TOKEN").is_some() && std::env::var_os("SECRET_ID").is_none() {
+        EnvSecretSource::from_env().load().await?
+    } else {
+        SecretsManagerSource::new(&aws, settings.secret_id.clone()).load().await?
+    };
+    let queue = SqsQueues::new(&aws, settings.work_queue_url.clone(), settings.finalize_queue_url.clone());
+    build(&settings, &secrets, Arc::new(queue)).await
+}
+
+/// Builds the context from validated parts (tests call this with their own queue).
+pub async fn build(settings: &Settings, secrets: &Secrets, queue: Arc<dyn crate::queue::TaskQueue>) -> Result<SyncContext, BootError> {
+    let notion = NotionClient::new(
+        Token::new(secrets.notion_token.expose()),
+        ClientConfig::new(settings.notion_base_url.as_str().trim_end_matches('/'), settings.notion_version, settings.worker_rate()),
+    )?;
+    let mut search = SearchSettings::new(settings.search_url.as_str().trim_end_matches('/'), settings.index_name.clone());
+    search.credentials = SearchCredentials {
+        username: secrets.search_username.as_ref().map(|s| s.expose().to_string()),
+        password: secrets.search_password.as_ref().map(|s| s.expose().to_string()),
+        api_key: secrets.search_api_key.as_ref().map(|s| s.expose().to_string()),
+    };
+    let store = SearchStore::connect(&search)?;
+    store.ensure_indices().await?;
+    let runs = RunStore::beside(&store);
+    let connector = &settings.connector;
+    let downloads = DownloadConfig {
+        max_bytes: connector.max_file_size,
+        concurrent_downloads: connector.concurrent_downloads as usize,
+        ..DownloadConfig::default()
+    };
+    let downloader = Downloader::new(reqwest::Client::new(), downloads);
+    let limits = Limits {
+        max_receive_count: settings.max_receive_count,
+        finalize_delay_seconds: settings.finalize_delay_seconds,
+        deadline_margin: Duration::from_secs(30),
+        ..Limits::default()
+    };
+    Ok(SyncContext { notion, store, runs, queue, config: connector.clone(), downloader, limits })
+}
