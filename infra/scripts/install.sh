@@ -56,7 +56,9 @@ install_tools() {
 install_search() {
   local src="$ROOT/infra/search-engine" out="$CACHE/search-engine"
   local stamp="$out/.stamp" want
-  want="$(hash_files "$src/pom.xml" $(find "$src/src" -type f | LC_ALL=C sort))"
+  local files=("$src/pom.xml")
+  mapfile -t -O 1 files < <(find "$src/src" -type f | LC_ALL=C sort)
+  want="$(hash_files "${files[@]}")"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$out/search-engine.jar" ] && [ -d "$out/lib" ]; then
     info "search-engine: up to date ($out)"
     return 0
@@ -79,10 +81,10 @@ install_search() {
     fi
   fi
   cp -f "$out/build/search-engine.jar" "$out/search-engine.jar"
-  rm -rf "$out/lib"
+  rm -rf "${out:?}/lib"
   mv "$out/lib.new" "$out/lib"
   echo "$want" >"$stamp"
-  info "search-engine ready in $((SECONDS - t0)) s: $out ($(ls "$out/lib" | wc -l) jars)"
+  info "search-engine ready in $((SECONDS - t0)) s: $out ($(find "$out/lib" -name '*.jar' | wc -l) jars)"
 }
 
 main() {

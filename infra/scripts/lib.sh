@@ -11,6 +11,7 @@ PIDS="$LOCAL/pids"
 LOGS="$LOCAL/logs"
 mkdir -p "$CACHE" "$PIDS" "$LOGS"
 
+# shellcheck disable=SC2034 # used by the scripts that source this file
 SERVICES=(search localstack notion-emulator)
 
 # ---- messages -----------------------------------------------------------------------------------------------------
@@ -109,7 +110,8 @@ stop_pid() {
 # rss_mb PID: resident set size of the process and its descendants, in MB
 rss_mb() {
   local pid="$1" total=0 p kb
-  local pids="$pid $(pgrep -g "$pid" 2>/dev/null | tr '\n' ' ')"
+  local pids
+  pids="$pid $(pgrep -g "$pid" 2>/dev/null | tr '\n' ' ')"
   for p in $(echo "$pids" | tr ' ' '\n' | sort -u); do
     kb="$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)"
     total=$((total + ${kb:-0}))

@@ -7,6 +7,7 @@ set -euo pipefail
 
 REC="$LOCAL/started-by-test.$$"
 : >"$REC"
+# shellcheck disable=SC2329 # invoked by the EXIT trap
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM

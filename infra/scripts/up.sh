@@ -50,7 +50,7 @@ emulator_healthy() { http_ok "$NOTION_BASE_URL/__control/stats"; }
 wait_healthy() {
   local name="$1" check="$2" timeout="$3" t0=$SECONDS pid
   while ! "$check"; do
-    if [ "${STATE[$name]:-}" = started ]; then
+    if [ "${STATE[$name]:-}" = started ] || [ "${STATE[$name]:-}" = starting ]; then
       pid="$(service_pid "$name")"
       if [ -z "$pid" ]; then
         show_log "$(log_file "$name")" 40
@@ -138,6 +138,7 @@ start_emulator() {
   fi
   if [ -n "$(service_pid notion-emulator)" ]; then STATE[notion-emulator]=starting; return; fi
   need_cmd cargo "the emulated Notion is a Rust binary"
+  ensure_free notion-emulator "$NOTION_EMULATOR_PORT"
   say "building notion-emulator (cargo build -p notion-emulator)"
   (cd "$ROOT" && cargo build -p notion-emulator) ||
     die "cargo build -p notion-emulator failed (crate infra/notion-emulator)"

@@ -4,12 +4,13 @@
 mod aws;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
-use shared::api::{ApiContext, ApiRequest, ApiResponse, SearchEventLog, SearchRunBook, TokenCache};
-use shared::index::{SearchCredentials, SearchSettings, SearchStore};
+use shared::api::{ApiContext, ApiRequest, ApiResponse, EdgeError, SearchEventLog, SearchRunBook, SecretStore, TokenCache};
+use shared::queue::BoxFuture;
+use shared::secrets::{EnvSecretSource, SecretSource, SecretString};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -23,37 +24,55 @@ async fn main() -> Result<(), lambda_http::Error> {
     .await
 }
 
-/// Built once per container. (The API needs no Notion client, so it does not use the workers'
-/// `SyncContext`.)
+/// Built once per container, like the other functions' context (`shared::bootstrap::build`), plus
+/// the API's own edges. Secrets come from Secrets Manager (`SECRET_ID`), or from environment
+/// variables when `NOTION_TOKEN` is set and `SECRET_ID` is not (local runs; then a handshake's token
+/// is kept in this container's memory only).
 async fn context() -> anyhow::Result<ApiContext> {
     let settings = shared::config::Settings::from_env()?;
     let sdk = shared::aws::sdk_config().await;
-    let secret_store = aws::SecretsManagerStore::new(&sdk, settings.secret_id.clone());
-    let secrets = secret_store.load().await?;
-    let expose = |s: &Option<shared::secrets::SecretString>| s.as_ref().map(|v| v.expose().to_string());
-    let mut search = SearchSettings::new(settings.search_url.as_str(), &settings.index_name);
-    search.credentials = SearchCredentials {
-        username: expose(&secrets.search_username),
-        password: expose(&secrets.search_password),
-        api_key: expose(&secrets.search_api_key),
+    let from_env = std::env::var_os("NOTION_TOKEN").is_some() && std::env::var_os("SECRET_ID").is_none();
+    let (secrets, secret_store): (_, Arc<dyn SecretStore>) = if from_env {
+        tracing::warn!("secrets from environment variables: a webhook handshake token is not persisted");
+        let secrets = EnvSecretSource::from_env().load().await?;
+        (secrets, Arc::new(MemorySecretStore::default()))
+    } else {
+        let store = aws::SecretsManagerStore::new(&sdk, settings.secret_id.clone());
+        (store.load().await?, Arc::new(store))
     };
-    let store = SearchStore::connect(&search)?;
-    store.ensure_indices().await?;
-    let client = store.client().clone();
+    let queue = Arc::new(shared::aws::SqsQueues::new(&sdk, settings.work_queue_url.clone(), settings.finalize_queue_url.clone()));
+    let sync = shared::bootstrap::build(&settings, &secrets, queue.clone()).await?;
+    let client = sync.store.client().clone();
     Ok(ApiContext {
         runs: Arc::new(SearchRunBook::new(client.clone(), &settings.index_name)),
-        queue: Arc::new(shared::aws::SqsQueues::new(
-            &sdk,
-            settings.work_queue_url.clone(),
-            settings.finalize_queue_url.clone(),
-        )),
+        queue,
         planner: Arc::new(aws::LambdaPlanner::new(&sdk, aws::planner_function_name())),
-        secrets: Arc::new(secret_store),
+        secrets: secret_store,
         events: Arc::new(SearchEventLog::new(client, &settings.index_name)),
         api_key: secrets.api_key,
         webhook_token: TokenCache::new(secrets.webhook_verification_token),
         finalize_delay_seconds: settings.finalize_delay_seconds,
     })
+}
+
+/// The verification token in memory (local runs with secrets from the environment).
+#[derive(Default)]
+struct MemorySecretStore(Mutex<Option<String>>);
+
+impl SecretStore for MemorySecretStore {
+    fn store_verification_token<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<(), EdgeError>> {
+        Box::pin(async move {
+            *self.0.lock().map_err(|_| EdgeError("secret lock poisoned".into()))? = Some(token.to_string());
+            Ok(())
+        })
+    }
+
+    fn verification_token(&self) -> BoxFuture<'_, Result<Option<SecretString>, EdgeError>> {
+        Box::pin(async move {
+            let token = self.0.lock().map_err(|_| EdgeError("secret lock poisoned".into()))?.clone();
+            Ok(token.map(SecretString::new))
+        })
+    }
 }
 
 /// The request as the handler sees it: the body's raw bytes (a re-serialized body would not

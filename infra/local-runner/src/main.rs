@@ -1,1 +1,65 @@
-fn main() {}
+//! `local-runner [full|incremental] [--in-process] [--timeout SECONDS]`
+//!
+//! Runs one sync on the local stack, showing progress, then prints a summary and a sample search.
+//! By default the functions are invoked through `cargo lambda watch` (`LAMBDA_WATCH_URL`);
+//! `--in-process` calls the same handlers directly.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use local_runner::{run_sync, summarize, HttpInvoker, InProcess, Invoker, RunnerOptions};
+use serde_json::json;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    shared::telemetry::init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let kind = args.iter().find(|a| !a.starts_with("--") && a.parse::<u64>().is_err()).cloned().unwrap_or_else(|| "full".into());
+    let in_process = args.iter().any(|a| a == "--in-process");
+    let timeout = args
+        .iter()
+        .position(|a| a == "--timeout")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(3600);
+
+    let ctx = Arc::new(shared::bootstrap::context_from_env().await.context("loading settings and secrets")?);
+    let settings = shared::config::Settings::from_env()?;
+    let aws = shared::aws::sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let invoker: Arc<dyn Invoker> = if in_process {
+        Arc::new(InProcess { ctx: ctx.clone(), concurrency: 10 })
+    } else {
+        Arc::new(HttpInvoker::new(std::env::var("LAMBDA_WATCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9000".into())))
+    };
+    let options = RunnerOptions {
+        work_queue_url: settings.work_queue_url.clone(),
+        finalize_queue_url: settings.finalize_queue_url.clone(),
+        worker_concurrency: settings.worker_concurrency as usize,
+        retry_delay_seconds: 2,
+        timeout: Duration::from_secs(timeout),
+        show_progress: true,
+    };
+    eprintln!("{kind} sync of {} into {} / {}", settings.notion_base_url, settings.search_url, settings.index_name);
+    let started = Instant::now();
+    let run = run_sync(invoker, sqs, &ctx.runs, &kind, &options).await?;
+    let summary = summarize(&ctx, &run, started.elapsed(), Some(settings.notion_base_url.as_str().trim_end_matches('/'))).await?;
+    println!("{summary}");
+
+    // A sample search, to show the index answers.
+    let hits = ctx
+        .store
+        .search(&json!({"size": 3, "query": {"bool": {"must": {"match": {"body": "project roadmap"}}, "filter": {"term": {"object": "page"}}}}, "_source": ["title", "path", "url"]}))
+        .await?;
+    println!("sample search: pages matching \"project roadmap\"");
+    for hit in hits["hits"]["hits"].as_array().into_iter().flatten() {
+        let source = &hit["_source"];
+        let path: Vec<&str> = source["path"].as_array().into_iter().flatten().filter_map(|p| p.as_str()).collect();
+        println!("  {:.2}  {}  [{}]", hit["_score"].as_f64().unwrap_or(0.0), source["title"].as_str().unwrap_or(""), path.join(" / "));
+    }
+    if run.state != shared::runs::RunState::Completed {
+        std::process::exit(1);
+    }
+    Ok(())
+}

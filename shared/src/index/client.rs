@@ -69,7 +69,9 @@ pub struct SearchClient {
 
 impl std::fmt::Debug for SearchClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SearchClient").field("retry", &self.retry).finish_non_exhaustive()
+        f.debug_struct("SearchClient")
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
     }
 }
 
@@ -81,25 +83,37 @@ fn credentials(creds: &SearchCredentials) -> Result<Option<Credentials>, IndexEr
         }));
     }
     match (&creds.username, &creds.password) {
-        (Some(user), Some(password)) => Ok(Some(Credentials::Basic(user.clone(), password.clone()))),
-        (Some(_), None) => Err(IndexError::Setup("search_username is set but search_password is not".into())),
-        (None, Some(_)) => Err(IndexError::Setup("search_password is set but search_username is not".into())),
+        (Some(user), Some(password)) => {
+            Ok(Some(Credentials::Basic(user.clone(), password.clone())))
+        }
+        (Some(_), None) => Err(IndexError::Setup(
+            "search_username is set but search_password is not".into(),
+        )),
+        (None, Some(_)) => Err(IndexError::Setup(
+            "search_password is set but search_username is not".into(),
+        )),
         (None, None) => Ok(None),
     }
 }
 
 impl SearchClient {
     pub fn new(settings: &SearchSettings) -> Result<Self, IndexError> {
-        let url = Url::parse(&settings.url)
-            .map_err(|e| IndexError::Setup(format!("search URL {:?} is not a URL: {e}", settings.url)))?;
+        let url = Url::parse(&settings.url).map_err(|e| {
+            IndexError::Setup(format!("search URL {:?} is not a URL: {e}", settings.url))
+        })?;
         let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url))
             .timeout(settings.request_timeout)
             .enable_meta_header(false);
         if let Some(creds) = credentials(&settings.credentials)? {
             builder = builder.auth(creds);
         }
-        let transport = builder.build().map_err(|e| IndexError::Setup(e.to_string()))?;
-        Ok(SearchClient { es: Elasticsearch::new(transport), retry: settings.retry.clone() })
+        let transport = builder
+            .build()
+            .map_err(|e| IndexError::Setup(e.to_string()))?;
+        Ok(SearchClient {
+            es: Elasticsearch::new(transport),
+            retry: settings.retry.clone(),
+        })
     }
 
     pub fn retry_policy(&self) -> &RetryPolicy {
@@ -121,7 +135,11 @@ impl SearchClient {
         loop {
             let last = match self.send_once(method, path, query, payload, timeout).await {
                 Ok(reply) if !retryable_status(reply.status) => return Ok(reply),
-                Ok(reply) => format!("HTTP {}: {}", reply.status, error_reason(reply.body.get("error").unwrap_or(&reply.body))),
+                Ok(reply) => format!(
+                    "HTTP {}: {}",
+                    reply.status,
+                    error_reason(reply.body.get("error").unwrap_or(&reply.body))
+                ),
                 Err(err) => err,
             };
             match self.retry.next_delay(attempt, started.elapsed(), jitter()) {
@@ -152,9 +170,14 @@ impl SearchClient {
         let mut headers = HeaderMap::new();
         let body: Option<Vec<u8>> = match payload {
             None => None,
-            Some(Payload::Json(value)) => Some(serde_json::to_vec(value).map_err(|e| e.to_string())?),
+            Some(Payload::Json(value)) => {
+                Some(serde_json::to_vec(value).map_err(|e| e.to_string())?)
+            }
             Some(Payload::NdJson(bytes)) => {
-                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+                headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-ndjson"),
+                );
                 Some(bytes.to_vec())
             }
         };
@@ -165,22 +188,34 @@ impl SearchClient {
             .await
             .map_err(|e| format!("{e}"))?;
         let status = response.status_code().as_u16();
-        let bytes = response.bytes().await.map_err(|e| format!("reading the response: {e}"))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| format!("reading the response: {e}"))?;
         let body = if bytes.is_empty() {
             Value::Null
         } else {
             match serde_json::from_slice(&bytes) {
                 Ok(value) => value,
                 // Proxies and a starting engine may answer HTML or text: keep it for the message.
-                Err(_) => Value::String(String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned()),
+                Err(_) => Value::String(
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned(),
+                ),
             }
         };
         Ok(Reply { status, body })
     }
 
     /// Shorthand for a JSON request.
-    pub async fn json(&self, method: Method, path: &str, query: &[(&str, String)], body: Option<&Value>) -> Result<Reply, IndexError> {
-        self.send(method, path, query, body.map(Payload::Json), None).await
+    pub async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Reply, IndexError> {
+        self.send(method, path, query, body.map(Payload::Json), None)
+            .await
     }
 }
 
@@ -192,14 +227,37 @@ mod tests {
     fn credentials_choice() {
         let none = SearchCredentials::default();
         assert!(credentials(&none).unwrap().is_none());
-        let basic = SearchCredentials { username: Some("u".into()), password: Some("p".into()), api_key: None };
-        assert!(matches!(credentials(&basic).unwrap(), Some(Credentials::Basic(u, p)) if u == "u" && p == "p"));
-        let key = SearchCredentials { api_key: Some("id:secret".into()), ..basic.clone() };
-        assert!(matches!(credentials(&key).unwrap(), Some(Credentials::ApiKey(i, s)) if i == "id" && s == "secret"));
-        let encoded = SearchCredentials { api_key: Some("aWQ6c2VjcmV0".into()), ..Default::default() };
-        assert!(matches!(credentials(&encoded).unwrap(), Some(Credentials::EncodedApiKey(_))));
-        let half = SearchCredentials { username: Some("u".into()), ..Default::default() };
-        assert!(credentials(&half).unwrap_err().to_string().contains("search_password"));
+        let basic = SearchCredentials {
+            username: Some("u".into()),
+            password: Some("p".into()),
+            api_key: None,
+        };
+        assert!(
+            matches!(credentials(&basic).unwrap(), Some(Credentials::Basic(u, p)) if u == "u" && p == "p")
+        );
+        let key = SearchCredentials {
+            api_key: Some("id:secret".into()),
+            ..basic.clone()
+        };
+        assert!(
+            matches!(credentials(&key).unwrap(), Some(Credentials::ApiKey(i, s)) if i == "id" && s == "secret")
+        );
+        let encoded = SearchCredentials {
+            api_key: Some("aWQ6c2VjcmV0".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            credentials(&encoded).unwrap(),
+            Some(Credentials::EncodedApiKey(_))
+        ));
+        let half = SearchCredentials {
+            username: Some("u".into()),
+            ..Default::default()
+        };
+        assert!(credentials(&half)
+            .unwrap_err()
+            .to_string()
+            .contains("search_password"));
     }
 
     #[test]
@@ -214,7 +272,10 @@ mod tests {
             status: 400,
             body: serde_json::json!({"error": {"type": "resource_already_exists_exception", "reason": "index [x] already exists"}, "status": 400}),
         };
-        assert_eq!(reply.error_type(), Some("resource_already_exists_exception"));
+        assert_eq!(
+            reply.error_type(),
+            Some("resource_already_exists_exception")
+        );
         let err = reply.ok("create index x").unwrap_err();
         assert_eq!(
             err.to_string(),
