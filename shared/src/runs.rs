@@ -31,12 +31,25 @@ pub enum RunError {
     NotFound(u64),
     #[error("{what}: malformed record: {detail}")]
     Malformed { what: String, detail: String },
+    #[error("page {page_id}: text of segments {missing:?} not recorded yet")]
+    MissingBodyParts { page_id: String, missing: Vec<u32> },
     #[error("{failed} of {total} task records could not be written, first: {first}")]
     Unrecorded {
         failed: usize,
         total: usize,
         first: String,
     },
+}
+
+impl RunError {
+    /// Whether retrying the operation later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RunError::Index(err) => err.is_retryable(),
+            RunError::MissingBodyParts { .. } | RunError::Unrecorded { .. } => true,
+            RunError::NotFound(_) | RunError::Malformed { .. } => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -676,8 +689,32 @@ impl RunStore {
         Ok(self.search_runs(query, 1).await?.into_iter().next())
     }
 
-    /// The texts handed on by the earlier segments of a page walk in this run, in segment order.
-    pub async fn body_parts(&self, page_id: &str, run_id: u64) -> Result<Vec<String>, RunError> {
+    /// Records a segment's page text on the task's own record. A walk that hands the rest of a
+    /// page on should call this *before* sending the continuation, so the last segment is sure to
+    /// find it (`task_done` with `body_part` writes it too, but only after the send).
+    pub async fn save_body_part(
+        &self,
+        run_id: u64,
+        task_id: &str,
+        page_id: &str,
+        segment: u32,
+        text: &str,
+    ) -> Result<(), RunError> {
+        let part = json!({"run_id": run_id, "task_id": task_id, "page_id": page_id, "segment": segment,
+            "body_part": text, "has_body_part": true, "updated_at": Utc::now()});
+        let mut upsert = part.clone();
+        upsert["state"] = json!(TaskState::Queued);
+        let body = json!({"doc": part, "upsert": upsert});
+        self.update_task(run_id, task_id, body, "saving body part")
+            .await
+    }
+
+    /// `(segment, text)` of every recorded part of a page walk in this run, in segment order.
+    async fn segment_parts(
+        &self,
+        page_id: &str,
+        run_id: u64,
+    ) -> Result<Vec<(u32, String)>, RunError> {
         refresh(&self.client, &self.tasks).await?;
         let body = json!({
             "size": 10_000,
@@ -690,11 +727,42 @@ impl RunStore {
         let response = self.search(&self.tasks, &body).await?;
         Ok(hits(&response)
             .into_iter()
-            .filter_map(|mut source| match source.remove("body_part") {
-                Some(Value::String(text)) => Some(text),
-                _ => None,
+            .filter_map(|mut source| {
+                let segment = source
+                    .get("segment")
+                    .and_then(Value::as_u64)
+                    .and_then(|s| u32::try_from(s).ok())?;
+                match source.remove("body_part") {
+                    Some(Value::String(text)) => Some((segment, text)),
+                    _ => None,
+                }
             })
             .collect())
+    }
+
+    /// The texts handed on by the earlier segments of a page walk in this run, in segment order.
+    pub async fn body_parts(&self, page_id: &str, run_id: u64) -> Result<Vec<String>, RunError> {
+        Ok(self
+            .segment_parts(page_id, run_id)
+            .await?
+            .into_iter()
+            .map(|(_, text)| text)
+            .collect())
+    }
+
+    /// The texts of segments `0..segment`, in order; `MissingBodyParts` (retry later) when one
+    /// of them is not recorded yet.
+    pub async fn body_parts_before(
+        &self,
+        page_id: &str,
+        run_id: u64,
+        segment: u32,
+    ) -> Result<Vec<String>, RunError> {
+        let parts = self.segment_parts(page_id, run_id).await?;
+        parts_before(parts, segment).map_err(|missing| RunError::MissingBodyParts {
+            page_id: page_id.to_string(),
+            missing,
+        })
     }
 
     /// Deletes the task records of all but the newest `keep_runs` runs (at least one is kept);
@@ -713,6 +781,25 @@ impl RunStore {
             &json!({"range": {"run_id": {"lt": oldest_kept}}}),
         )
         .await?)
+    }
+}
+
+/// The texts of segments `0..segment` from `(segment, text)` pairs sorted by segment, or the
+/// segments missing among them.
+pub fn parts_before(parts: Vec<(u32, String)>, segment: u32) -> Result<Vec<String>, Vec<u32>> {
+    let mut texts = Vec::with_capacity(segment as usize);
+    let mut missing = Vec::new();
+    let mut parts = parts.into_iter().filter(|(s, _)| *s < segment).peekable();
+    for wanted in 0..segment {
+        match parts.next_if(|(s, _)| *s == wanted) {
+            Some((_, text)) => texts.push(text),
+            None => missing.push(wanted),
+        }
+    }
+    if missing.is_empty() {
+        Ok(texts)
+    } else {
+        Err(missing)
     }
 }
 
@@ -801,6 +888,26 @@ mod tests {
             ..status(Full, true, 1, 0, 1, 0, false)
         };
         assert!(is_complete(&closed_failed) && !may_delete(&closed_failed));
+    }
+
+    #[test]
+    fn parts_before_requires_every_earlier_segment() {
+        let parts = |segs: &[u32]| {
+            segs.iter()
+                .map(|s| (*s, format!("t{s}")))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            parts_before(parts(&[0, 1, 2]), 3),
+            Ok(vec!["t0".into(), "t1".into(), "t2".into()])
+        );
+        assert_eq!(
+            parts_before(parts(&[0, 1, 2, 3]), 2),
+            Ok(vec!["t0".into(), "t1".into()])
+        );
+        assert_eq!(parts_before(parts(&[0, 2]), 3), Err(vec![1]));
+        assert_eq!(parts_before(parts(&[]), 2), Err(vec![0, 1]));
+        assert_eq!(parts_before(parts(&[]), 0), Ok(vec![]));
     }
 
     #[test]

@@ -87,7 +87,7 @@ async fn indices_are_created_with_the_explicit_mapping_idempotently() {
     );
     assert_eq!(mapping["properties"]["_timestamp"]["type"], "date");
     assert_eq!(
-        mapping["properties"]["file"]["properties"]["extracted"]["type"],
+        mapping["properties"]["attachment"]["properties"]["extracted"]["type"],
         "boolean"
     );
     let reply = store
@@ -399,4 +399,171 @@ async fn bulk_throughput() {
         report.requests
     );
     store.delete_indices().await.unwrap();
+}
+
+/// A scripted HTTP server standing in for the engine: answers the n-th request with the n-th
+/// `(status, body)` and records the request bodies. Each connection serves one request.
+mod scripted {
+    use std::sync::{Arc, Mutex};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    pub type Bodies = Arc<Mutex<Vec<String>>>;
+
+    pub async fn serve(listener: TcpListener, script: Vec<(u16, String)>) -> Bodies {
+        let bodies: Bodies = Arc::default();
+        let seen = bodies.clone();
+        tokio::spawn(async move {
+            for (status, body) in script {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let request = read_request(&mut stream).await;
+                seen.lock().unwrap().push(request);
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            }
+        });
+        bodies
+    }
+
+    async fn read_request(stream: &mut TcpStream) -> String {
+        let mut data = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = stream.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            data.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&data).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                if data.len() >= end + 4 + length {
+                    return String::from_utf8_lossy(&data[end + 4..end + 4 + length]).to_string();
+                }
+            }
+        }
+        String::new()
+    }
+}
+
+#[tokio::test]
+async fn whole_request_failures_and_item_429s_are_retried_bad_items_are_not() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let items = |items: Value| json!({"errors": true, "items": items}).to_string();
+    let script = vec![
+        (503, json!({"error": {"type": "unavailable_shards_exception", "reason": "restarting"}, "status": 503}).to_string()),
+        (
+            200,
+            items(json!([
+                {"index": {"_id": "a", "status": 201, "result": "created"}},
+                {"index": {"_id": "b", "status": 429, "error": {"type": "es_rejected_execution_exception", "reason": "queue full"}}},
+                {"index": {"_id": "c", "status": 400, "error": {"type": "mapper_parsing_exception", "reason": "bad"}}}
+            ])),
+        ),
+        (200, items(json!([{"index": {"_id": "b", "status": 201, "result": "created"}}]))),
+    ];
+    let bodies = scripted::serve(listener, script).await;
+    let mut s = settings("scripted");
+    s.url = format!("http://127.0.0.1:{port}");
+    s.retry = RetryPolicy::fast();
+    let store = SearchStore::connect(&s).unwrap();
+    let docs = vec![
+        doc("a", json!({"n": 1})),
+        doc("b", json!({"n": 2})),
+        doc("c", json!({"n": 3})),
+    ];
+    let report = store.bulk_index(docs).await.unwrap();
+    assert_eq!(report.indexed, 2);
+    assert_eq!(
+        report.requests, 2,
+        "the 503 is retried underneath and not counted"
+    );
+    assert_eq!(report.retried_items, 1);
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(
+        (report.failed[0].id.as_str(), report.failed[0].status),
+        ("c", 400)
+    );
+    let bodies = bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 3);
+    assert_eq!(
+        bodies[0], bodies[1],
+        "the same request is sent again after a 503"
+    );
+    assert_eq!(
+        bodies[2], "{\"index\":{\"_id\":\"b\"}}\n{\"n\":2}\n",
+        "only the 429 item is sent again"
+    );
+}
+
+#[tokio::test]
+async fn an_engine_that_comes_back_mid_bulk_is_waited_for() {
+    // Reserve a port, free it (connection refused), and bring the "engine" up a bit later.
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut s = settings("restart");
+    s.url = format!("http://127.0.0.1:{port}");
+    s.retry = RetryPolicy {
+        max_elapsed: Duration::from_secs(10),
+        ..RetryPolicy::fast()
+    };
+    let store = SearchStore::connect(&s).unwrap();
+    let server = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let ok = json!({"errors": false, "items": [{"index": {"_id": "a", "status": 201, "result": "created"}}]}).to_string();
+        scripted::serve(listener, vec![(200, ok)]).await
+    });
+    let started = Instant::now();
+    let report = store.bulk_index(vec![doc("a", json!({}))]).await.unwrap();
+    assert_eq!(report.indexed, 1);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let bodies = server.await.unwrap();
+    assert_eq!(bodies.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn items_that_stay_overloaded_are_reported_after_the_last_attempt() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let busy = json!({"errors": true, "items": [{"index": {"_id": "a", "status": 429, "error": {"type": "es_rejected_execution_exception", "reason": "queue full"}}}]}).to_string();
+    let attempts = RetryPolicy::fast().item_attempts as usize;
+    let _bodies = scripted::serve(listener, vec![(200, busy); attempts]).await;
+    let mut s = settings("overloaded");
+    s.url = format!("http://127.0.0.1:{port}");
+    s.retry = RetryPolicy::fast();
+    let report = SearchStore::connect(&s)
+        .unwrap()
+        .bulk_index(vec![doc("a", json!({}))])
+        .await
+        .unwrap();
+    assert_eq!(report.indexed, 0);
+    assert_eq!(report.requests, attempts as u64);
+    assert_eq!(report.failed[0].status, 429);
+    assert!(
+        report.failed[0]
+            .reason
+            .starts_with(&format!("gave up after {attempts} attempts")),
+        "{}",
+        report.failed[0].reason
+    );
 }

@@ -272,3 +272,65 @@ async fn prune_keeps_the_newest_runs_tasks() {
     assert_eq!(runs.prune_tasks(5).await.unwrap(), 0);
     store.delete_indices().await.unwrap();
 }
+
+#[tokio::test]
+async fn body_parts_saved_before_hand_on_are_checked_for_gaps() {
+    let (store, runs) = stores("saved-parts").await;
+    let run = runs.create_run(RunKind::Full).await.unwrap();
+    runs.tasks_queued(
+        run.id,
+        &[
+            page_task(run.id, "q"),
+            continuation(run.id, "q", 1),
+            continuation(run.id, "q", 2),
+        ],
+    )
+    .await
+    .unwrap();
+    runs.save_body_part(run.id, "p:q", "q", 0, "zero")
+        .await
+        .unwrap();
+    // Segment 1 has not saved its part yet: the last segment must wait (retry), not guess.
+    let err = runs.body_parts_before("q", run.id, 2).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("[1]"), "{err}");
+    runs.save_body_part(run.id, "p:q:c1", "q", 1, "one")
+        .await
+        .unwrap();
+    assert_eq!(
+        runs.body_parts_before("q", run.id, 2).await.unwrap(),
+        vec!["zero", "one"]
+    );
+    // Saving keeps the task queued until it is done; done keeps the saved part.
+    let status = runs.status(run.id).await.unwrap();
+    assert_eq!((status.queued, status.done), (3, 0));
+    runs.task_done(
+        "p:q",
+        run.id,
+        &TaskOutcome {
+            body_part: Some("zero".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    runs.task_done(
+        "p:q:c1",
+        run.id,
+        &TaskOutcome {
+            body_part: Some("one".into()),
+            segment: 1,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    runs.task_done("p:q:c2", run.id, &TaskOutcome::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        runs.body_parts("q", run.id).await.unwrap(),
+        vec!["zero", "one"]
+    );
+    store.delete_indices().await.unwrap();
+}

@@ -1,1 +1,184 @@
-//! End-to-end test helpers live in tests/tests/*.rs
+//! The end-to-end harness: an emulated Notion of its own (in-process, on a free port), the real
+//! search engine and LocalStack SQS started by `make up` (fresh index and queues per test), and
+//! the functions' handlers driven through SQS exactly as `make demo` drives them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_sdk_sqs::types::QueueAttributeName;
+use local_runner::{pump_until_closed, run_sync, InProcess, Invoker, RunnerOptions};
+use notion_emulator::{ServerConfig, WorkspaceKind};
+use serde_json::{json, Map, Value};
+use shared::config::Settings;
+use shared::runs::RunRecord;
+use shared::secrets::Secrets;
+use shared::sync::SyncContext;
+
+pub use notion_emulator;
+
+/// One test's world. Dropping it leaves the index and queues behind; call `cleanup`.
+pub struct Stack {
+    pub emulator: notion_emulator::Server,
+    pub ctx: Arc<SyncContext>,
+    pub settings: Settings,
+    pub sqs: aws_sdk_sqs::Client,
+    pub work_dlq_url: String,
+    pub http: reqwest::Client,
+    pub options: RunnerOptions,
+    /// Per-invocation time budget of the worker (continuation tests shorten it).
+    pub invocation_budget: Option<Duration>,
+    queues: Vec<String>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+/// Settings overrides a test may give (`CONNECTOR_CONFIG`, `NOTION_VERSION`, ...).
+pub type Overrides<'a> = &'a [(&'a str, &'a str)];
+
+impl Stack {
+    pub async fn start(workspace: WorkspaceKind, overrides: Overrides<'_>) -> anyhow::Result<Stack> {
+        let emulator = notion_emulator::serve(ServerConfig::for_tests(workspace)).await?;
+        let unique = format!("e2e-{}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), chrono_millis());
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        for (k, v) in [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")] {
+            if std::env::var_os(k).is_none() {
+                std::env::set_var(k, v);
+            }
+        }
+        if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+            std::env::set_var("AWS_ENDPOINT_URL", "http://127.0.0.1:4566");
+        }
+        let aws = shared::aws::sdk_config().await;
+        let sqs = aws_sdk_sqs::Client::new(&aws);
+        let work_dlq_url = create_queue(&sqs, &format!("{unique}-work-dlq"), None).await?;
+        let work_url = create_queue(&sqs, &format!("{unique}-work"), Some(&work_dlq_url)).await?;
+        let finalize_dlq_url = create_queue(&sqs, &format!("{unique}-finalize-dlq"), None).await?;
+        let finalize_url = create_queue(&sqs, &format!("{unique}-finalize"), Some(&finalize_dlq_url)).await?;
+
+        let mut vars: HashMap<String, String> = HashMap::new();
+        vars.insert("NOTION_BASE_URL".into(), emulator.base_url());
+        vars.insert("NOTION_RATE".into(), "5000".into());
+        vars.insert("WORKER_CONCURRENCY".into(), "4".into());
+        vars.insert("SEARCH_URL".into(), env_or("SEARCH_URL", "http://127.0.0.1:9200"));
+        vars.insert("INDEX_NAME".into(), unique.clone());
+        vars.insert("WORK_QUEUE_URL".into(), work_url.clone());
+        vars.insert("FINALIZE_QUEUE_URL".into(), finalize_url.clone());
+        vars.insert("FINALIZE_DELAY_SECONDS".into(), "1".into());
+        for (k, v) in overrides {
+            vars.insert(k.to_string(), v.to_string());
+        }
+        let settings = Settings::from_map(&vars)?;
+        let secrets = Secrets::from_json(&json!({"notion_token": notion_emulator::DEFAULT_TOKEN}).to_string())?;
+        let queue = shared::aws::SqsQueues::new(&aws, work_url.clone(), finalize_url.clone());
+        let ctx = Arc::new(shared::bootstrap::build(&settings, &secrets, Arc::new(queue)).await?);
+        let options = RunnerOptions {
+            work_queue_url: work_url.clone(),
+            finalize_queue_url: finalize_url.clone(),
+            worker_concurrency: 4,
+            retry_delay_seconds: 0,
+            timeout: Duration::from_secs(600),
+            show_progress: false,
+        };
+        Ok(Stack {
+            emulator,
+            ctx,
+            settings,
+            sqs,
+            work_dlq_url,
+            http: reqwest::Client::new(),
+            options,
+            invocation_budget: None,
+            queues: vec![work_url, finalize_dlq_url, finalize_url],
+        })
+    }
+
+    pub fn invoker(&self) -> Arc<dyn Invoker> {
+        Arc::new(InProcess { ctx: self.ctx.clone(), concurrency: 10, invocation_budget: self.invocation_budget })
+    }
+
+    /// Plans a run of `kind` through the planner handler and pumps until the reaper closes it.
+    pub async fn sync(&self, kind: &str) -> anyhow::Result<RunRecord> {
+        run_sync(self.invoker(), self.sqs.clone(), &self.ctx.runs, kind, &self.options).await
+    }
+
+    /// Pumps an already planned run until it is closed.
+    pub async fn pump(&self, run_id: u64) -> anyhow::Result<RunRecord> {
+        pump_until_closed(self.invoker(), self.sqs.clone(), &self.ctx.runs, run_id, &self.options).await
+    }
+
+    /// A control-API call on this test's emulator.
+    pub async fn control(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let url = format!("{}/__control/{}", self.emulator.base_url(), path.trim_start_matches('/'));
+        let mut request = self.http.request(method, &url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let value = response.json::<Value>().await.unwrap_or(Value::Null);
+        anyhow::ensure!(status.is_success(), "{url}: {status} {value}");
+        Ok(value)
+    }
+
+    /// Every document of the content index, by id.
+    pub async fn documents(&self) -> anyhow::Result<HashMap<String, Map<String, Value>>> {
+        self.ctx.store.refresh().await?;
+        let mut out = HashMap::new();
+        let mut after: Option<Value> = None;
+        loop {
+            let mut body = json!({"size": 5000, "sort": [{"id": "asc"}], "query": {"match_all": {}}});
+            if let Some(a) = &after {
+                body["search_after"] = a.clone();
+            }
+            let page = self.ctx.store.search(&body).await?;
+            let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
+            if hits.is_empty() {
+                break;
+            }
+            for hit in &hits {
+                let id = hit["_id"].as_str().unwrap_or_default().to_string();
+                out.insert(id, hit["_source"].as_object().cloned().unwrap_or_default());
+            }
+            after = hits.last().map(|h| h["sort"].clone());
+        }
+        Ok(out)
+    }
+
+    /// Messages waiting in the work queue's DLQ.
+    pub async fn dlq_bodies(&self) -> anyhow::Result<Vec<String>> {
+        let out = self.sqs.receive_message().queue_url(&self.work_dlq_url).max_number_of_messages(10).wait_time_seconds(1).send().await?;
+        Ok(out.messages().iter().filter_map(|m| m.body().map(str::to_string)).collect())
+    }
+
+    /// Deletes the test's indices and queues.
+    pub async fn cleanup(self) {
+        let _ = self.ctx.store.delete_indices().await;
+        for url in self.queues.iter().chain(std::iter::once(&self.work_dlq_url)) {
+            let _ = self.sqs.delete_queue().queue_url(url).send().await;
+        }
+        self.emulator.shutdown().await;
+    }
+}
+
+fn chrono_millis() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() % 1_000_000).unwrap_or(0)
+}
+
+async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str, dlq: Option<&str>) -> anyhow::Result<String> {
+    let mut request = sqs.create_queue().queue_name(name).attributes(QueueAttributeName::VisibilityTimeout, "30");
+    if let Some(dlq_url) = dlq {
+        let attrs = sqs.get_queue_attributes().queue_url(dlq_url).attribute_names(QueueAttributeName::QueueArn).send().await?;
+        let arn = attrs.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).cloned().context("DLQ has no ARN")?;
+        let policy = json!({"deadLetterTargetArn": arn, "maxReceiveCount": "3"}).to_string();
+        request = request.attributes(QueueAttributeName::RedrivePolicy, policy);
+    }
+    let out = request.send().await.with_context(|| format!("creating queue {name} (is LocalStack up? `make up`)"))?;
+    out.queue_url().map(str::to_string).context("no queue URL")
+}

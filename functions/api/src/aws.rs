@@ -6,7 +6,7 @@ use aws_sdk_lambda::types::InvocationType;
 use serde_json::{json, Map, Value};
 use shared::api::{EdgeError, PlannerTrigger, SecretStore};
 use shared::queue::BoxFuture;
-use shared::secrets::{SecretString, Secrets, SecretsError};
+use shared::secrets::SecretString;
 use shared::task::RunKind;
 
 /// The JSON key of the webhook verification token in the secret.
@@ -21,14 +21,20 @@ pub struct LambdaPlanner {
 
 impl LambdaPlanner {
     pub fn new(config: &aws_config::SdkConfig, function_name: String) -> Self {
-        LambdaPlanner { client: aws_sdk_lambda::Client::new(config), function_name }
+        LambdaPlanner {
+            client: aws_sdk_lambda::Client::new(config),
+            function_name,
+        }
     }
 }
 
 /// `PLANNER_FUNCTION_NAME`, else derived from this function's own name (`<stack>-api` →
 /// `<stack>-planner`, as template.yaml names them; `api` → `planner` under cargo lambda watch).
 pub fn planner_function_name() -> String {
-    if let Some(name) = std::env::var("PLANNER_FUNCTION_NAME").ok().filter(|n| !n.trim().is_empty()) {
+    if let Some(name) = std::env::var("PLANNER_FUNCTION_NAME")
+        .ok()
+        .filter(|n| !n.trim().is_empty())
+    {
         return name;
     }
     match std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
@@ -49,15 +55,54 @@ impl PlannerTrigger for LambdaPlanner {
                 .payload(Blob::new(payload))
                 .send()
                 .await
-                .map_err(|e| EdgeError(format!("invoke {}: {}", self.function_name, aws_sdk_lambda::error::DisplayErrorContext(&e))))?;
+                .map_err(|e| {
+                    EdgeError(format!(
+                        "invoke {}: {}",
+                        self.function_name,
+                        short_error(&e)
+                    ))
+                })?;
             if let Some(error) = out.function_error() {
-                return Err(EdgeError(format!("invoke {}: function error {error}", self.function_name)));
+                return Err(EdgeError(format!(
+                    "invoke {}: function error {error}",
+                    self.function_name
+                )));
             }
             if !(200..300).contains(&out.status_code()) {
-                return Err(EdgeError(format!("invoke {}: status {}", self.function_name, out.status_code())));
+                return Err(EdgeError(format!(
+                    "invoke {}: status {}",
+                    self.function_name,
+                    out.status_code()
+                )));
             }
             Ok(())
         })
+    }
+}
+
+/// A Lambda SDK error in one line: HTTP status, the service's code and message when there was an
+/// answer, else the (capped) error chain.
+fn short_error(
+    err: &aws_sdk_lambda::error::SdkError<
+        aws_sdk_lambda::operation::invoke::InvokeError,
+        aws_sdk_lambda::config::http::HttpResponse,
+    >,
+) -> String {
+    use aws_sdk_lambda::error::ProvideErrorMetadata;
+    match err.raw_response() {
+        Some(raw) => format!(
+            "HTTP {} {} {}",
+            raw.status().as_u16(),
+            err.code().unwrap_or("error"),
+            err.message().unwrap_or_default()
+        )
+        .trim_end()
+        .to_string(),
+        None => aws_sdk_lambda::error::DisplayErrorContext(err)
+            .to_string()
+            .chars()
+            .take(300)
+            .collect(),
     }
 }
 
@@ -69,7 +114,10 @@ pub struct SecretsManagerStore {
 
 impl SecretsManagerStore {
     pub fn new(config: &aws_config::SdkConfig, secret_id: String) -> Self {
-        SecretsManagerStore { client: aws_sdk_secretsmanager::Client::new(config), secret_id }
+        SecretsManagerStore {
+            client: aws_sdk_secretsmanager::Client::new(config),
+            secret_id,
+        }
     }
 
     async fn read_text(&self) -> Result<String, String> {
@@ -80,29 +128,31 @@ impl SecretsManagerStore {
             .send()
             .await
             .map_err(|e| aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string())?;
-        out.secret_string().map(str::to_string).ok_or_else(|| "the secret has no SecretString".to_string())
+        out.secret_string()
+            .map(str::to_string)
+            .ok_or_else(|| "the secret has no SecretString".to_string())
     }
 
     async fn read_object(&self) -> Result<Map<String, Value>, EdgeError> {
-        let text = self.read_text().await.map_err(|m| EdgeError(format!("read secret {}: {m}", self.secret_id)))?;
-        match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Object(map)) => Ok(map),
-            _ => Err(EdgeError(format!("secret {} is not a JSON object", self.secret_id))),
-        }
-    }
-
-    /// All secrets, once at cold start.
-    pub async fn load(&self) -> Result<Secrets, SecretsError> {
         let text = self
             .read_text()
             .await
-            .map_err(|message| SecretsError::Fetch { secret_id: self.secret_id.clone(), message })?;
-        Secrets::from_json(&text)
+            .map_err(|m| EdgeError(format!("read secret {}: {m}", self.secret_id)))?;
+        match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(map)) => Ok(map),
+            _ => Err(EdgeError(format!(
+                "secret {} is not a JSON object",
+                self.secret_id
+            ))),
+        }
     }
 }
 
 impl SecretStore for SecretsManagerStore {
-    fn store_verification_token<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<(), EdgeError>> {
+    fn store_verification_token<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<(), EdgeError>> {
         Box::pin(async move {
             // Read-modify-write: the other keys are kept as they are.
             let mut secret = self.read_object().await?;

@@ -57,6 +57,9 @@ pub struct InProcess {
     pub ctx: Arc<SyncContext>,
     /// Messages of a batch handled at once (the worker function uses 10).
     pub concurrency: usize,
+    /// Time each worker invocation may run before handing work on (Lambda's timeout less the
+    /// margin); `None` = unbounded.
+    pub invocation_budget: Option<Duration>,
 }
 
 impl Invoker for InProcess {
@@ -69,7 +72,8 @@ impl Invoker for InProcess {
                 }
                 "worker" => {
                     let messages = incoming(&payload);
-                    let failed = shared::sync::worker::handle_batch(&self.ctx, messages, None, self.concurrency).await;
+                    let deadline = self.invocation_budget.map(|b| Instant::now() + b);
+                    let failed = shared::sync::worker::handle_batch(&self.ctx, messages, deadline, self.concurrency).await;
                     Ok(batch_response(failed))
                 }
                 "reaper" => {

@@ -87,17 +87,28 @@ pub struct Slice {
 /// Cut a page out of `ids` starting at `cursor` (by id; falls back to nothing: an id that is no
 /// longer in the list makes the cursor invalid).
 pub fn slice(kind: char, ids: &[Uuid], cursor: Option<&str>, page_size: usize) -> ApiResult<Slice> {
+    slice_by(kind, ids.len(), |i| ids[i], cursor, page_size)
+}
+
+/// `slice` over a list of `len` items whose ids are given by `id_at`.
+pub fn slice_by(kind: char, len: usize, id_at: impl Fn(usize) -> Uuid, cursor: Option<&str>, page_size: usize) -> ApiResult<Slice> {
     let (start, served_before) = match cursor {
         None => (0, 0),
         Some(raw) => {
             let c = Cursor::decode(kind, raw)?;
-            let pos = ids.iter().position(|i| *i == c.next_id).ok_or_else(|| ApiError::invalid_cursor(raw))?;
+            // The cursor's own position first (the list did not change), else a scan.
+            let guess = c.served.min(len);
+            let pos = if guess < len && id_at(guess) == c.next_id {
+                guess
+            } else {
+                (0..len).find(|i| id_at(*i) == c.next_id).ok_or_else(|| ApiError::invalid_cursor(raw))?
+            };
             (pos, c.served)
         }
     };
-    let end = (start + page_size).min(ids.len());
-    let next_cursor = if end < ids.len() {
-        Some(Cursor { kind, next_id: ids[end], served: served_before + (end - start) }.encode())
+    let end = (start + page_size).min(len);
+    let next_cursor = if end < len {
+        Some(Cursor { kind, next_id: id_at(end), served: served_before + (end - start) }.encode())
     } else {
         None
     };

@@ -114,6 +114,8 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<Server> {
         file_secret: format!("notion-emulator-files-{seed}").into_bytes(),
         http,
         workspace: RwLock::new((kind, seed)),
+        generation: Default::default(),
+        lists: Default::default(),
     }));
     let router = router(app.clone());
     let (tx, rx) = oneshot::channel();

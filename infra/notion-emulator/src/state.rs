@@ -1,6 +1,11 @@
 //! Shared server state.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::api::search::Item;
+use crate::model::Id;
 
 use crate::config::{RuntimeConfig, WorkspaceKind};
 use crate::files::FileLinks;
@@ -16,6 +21,27 @@ pub struct Inner {
     pub file_secret: Vec<u8>,
     pub http: reqwest::Client,
     pub workspace: RwLock<(WorkspaceKind, u64)>,
+    /// Bumped on every write access to the store; invalidates `lists`.
+    pub generation: AtomicU64,
+    pub lists: Mutex<ListCache>,
+}
+
+/// Ordered result lists of search and queries, reused across the pages of one listing.
+#[derive(Default)]
+pub struct ListCache {
+    generation: u64,
+    search: HashMap<String, Arc<Vec<Item>>>,
+    rows: HashMap<String, Arc<Vec<Id>>>,
+}
+
+impl ListCache {
+    fn check(&mut self, generation: u64) {
+        if self.generation != generation || self.search.len() + self.rows.len() > 256 {
+            self.generation = generation;
+            self.search.clear();
+            self.rows.clear();
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -27,7 +53,35 @@ impl App {
     }
 
     pub fn store_mut(&self) -> RwLockWriteGuard<'_, Store> {
-        self.0.store.write().unwrap_or_else(|e| e.into_inner())
+        let guard = self.0.store.write().unwrap_or_else(|e| e.into_inner());
+        self.0.generation.fetch_add(1, Ordering::SeqCst);
+        guard
+    }
+
+    fn lists(&self) -> MutexGuard<'_, ListCache> {
+        let mut l = self.0.lists.lock().unwrap_or_else(|e| e.into_inner());
+        l.check(self.0.generation.load(Ordering::SeqCst));
+        l
+    }
+
+    /// A search result list, computed once per store generation (call with the store read lock held).
+    pub fn cached_search(&self, key: String, make: impl FnOnce() -> Vec<Item>) -> Arc<Vec<Item>> {
+        if let Some(v) = self.lists().search.get(&key) {
+            return v.clone();
+        }
+        let v = Arc::new(make());
+        self.lists().search.insert(key, v.clone());
+        v
+    }
+
+    /// A query's ordered row ids, computed once per store generation (call with the store read lock held).
+    pub fn cached_rows(&self, key: String, make: impl FnOnce() -> Vec<Id>) -> Arc<Vec<Id>> {
+        if let Some(v) = self.lists().rows.get(&key) {
+            return v.clone();
+        }
+        let v = Arc::new(make());
+        self.lists().rows.insert(key, v.clone());
+        v
     }
 
     pub fn config(&self) -> RuntimeConfig {

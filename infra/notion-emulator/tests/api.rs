@@ -253,8 +253,9 @@ async fn search_sorts_by_last_edited_time_stably() {
     // Every timestamp is rounded down to the minute.
     assert!(d.iter().all(|(t, _)| t.ends_with(":00.000Z")));
     // An edited page comes first.
-    let victim = asc[0]["id"].as_str().unwrap();
-    emu.control(reqwest::Method::PATCH, &format!("pages/{victim}"), Some(json!({ "title": "Freshly edited" }))).await;
+    let victim = asc.iter().find(|r| r["object"] == "page").unwrap()["id"].as_str().unwrap();
+    let (status, edited) = emu.control(reqwest::Method::PATCH, &format!("pages/{victim}"), Some(json!({ "title": "Freshly edited" }))).await;
+    assert_eq!(status, 200, "{edited}");
     let (_, top) = emu.post("/v1/search", V2025, json!({ "sort": { "timestamp": "last_edited_time", "direction": "descending" }, "page_size": 1 })).await;
     assert_eq!(top["results"][0]["id"], victim);
     // Query is a case-insensitive title match.

@@ -76,7 +76,18 @@ impl std::fmt::Debug for SearchClient {
 }
 
 fn credentials(creds: &SearchCredentials) -> Result<Option<Credentials>, IndexError> {
-    if let Some(key) = creds.api_key.as_deref().filter(|k| !k.is_empty()) {
+    if let Some(key) = creds
+        .api_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+    {
+        // The crate builds the header with an unwrap: refuse what cannot be a header value.
+        if !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(IndexError::Setup(
+                "search_api_key contains characters that cannot be sent in a header".into(),
+            ));
+        }
         return Ok(Some(match key.split_once(':') {
             Some((id, secret)) => Credentials::ApiKey(id.to_string(), secret.to_string()),
             None => Credentials::EncodedApiKey(key.to_string()),
@@ -250,6 +261,21 @@ mod tests {
             credentials(&encoded).unwrap(),
             Some(Credentials::EncodedApiKey(_))
         ));
+        let newline = SearchCredentials {
+            api_key: Some("aWQ6c2VjcmV0\n".into()),
+            ..Default::default()
+        };
+        assert!(
+            matches!(credentials(&newline).unwrap(), Some(Credentials::EncodedApiKey(k)) if k == "aWQ6c2VjcmV0")
+        );
+        let control = SearchCredentials {
+            api_key: Some("a\u{7}b".into()),
+            ..Default::default()
+        };
+        assert!(credentials(&control)
+            .unwrap_err()
+            .to_string()
+            .contains("search_api_key"));
         let half = SearchCredentials {
             username: Some("u".into()),
             ..Default::default()

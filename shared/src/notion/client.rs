@@ -351,7 +351,7 @@ impl NotionClient {
                 Err(e) => Err(AttemptError {
                     failure: None,
                     error: NotionError::Decode {
-                        method: method.to_string(),
+                        method: method_name(method),
                         path: url.path().to_string(),
                         status,
                         message: e.to_string(),
@@ -366,7 +366,7 @@ impl NotionClient {
                 retry_after,
             }),
             error: NotionError::Api {
-                method: method.to_string(),
+                method: method_name(method),
                 path: url.path().to_string(),
                 status,
                 code: self.redact(&code),
@@ -396,7 +396,7 @@ impl NotionClient {
         AttemptError {
             failure: Some(Failure::Transport(kind)),
             error: NotionError::Transport {
-                method: method.to_string(),
+                method: method_name(method),
                 path: url.path().to_string(),
                 kind,
                 attempts: attempt,
@@ -417,13 +417,27 @@ impl NotionClient {
 }
 
 /// Decodes a 2xx list body; a body that is not a list object is a [`NotionError::Decode`].
-pub(crate) fn decode_list(method: &str, url: &Url, value: Value) -> Result<ListPage, NotionError> {
+pub(crate) fn decode_list(
+    method: &'static str,
+    url: &Url,
+    value: Value,
+) -> Result<ListPage, NotionError> {
     ListPage::from_value(value).map_err(|e| NotionError::Decode {
-        method: method.to_string(),
+        method,
         path: url.path().to_string(),
         status: 200,
         message: format!("not a list: {e}"),
     })
+}
+
+fn method_name(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        _ => "OTHER",
+    }
 }
 
 fn header_str(response: &reqwest::Response, name: &str) -> Option<String> {

@@ -40,7 +40,7 @@ pub enum NotionError {
     /// Notion answered with a non-2xx status (its `object:"error"` body decoded leniently).
     #[error("Notion {method} {path} failed: HTTP {status} {code}: {message} (request id {})", request_id.as_deref().unwrap_or("none"))]
     Api {
-        method: String,
+        method: &'static str,
         path: String,
         status: u16,
         /// Notion's error `code` (`object_not_found`, `rate_limited`...); empty when the body had none.
@@ -53,7 +53,7 @@ pub enum NotionError {
     /// No HTTP response (timeout, connection refused or dropped).
     #[error("Notion {method} {path}: {kind} after {attempts} attempt(s): {message}")]
     Transport {
-        method: String,
+        method: &'static str,
         path: String,
         kind: TransportKind,
         attempts: u32,
@@ -62,7 +62,7 @@ pub enum NotionError {
     /// A 2xx response whose body is not the JSON object expected.
     #[error("Notion {method} {path}: unreadable response body (HTTP {status}): {message}")]
     Decode {
-        method: String,
+        method: &'static str,
         path: String,
         status: u16,
         message: String,
@@ -136,7 +136,7 @@ mod tests {
 
     fn api(status: u16, code: &str) -> NotionError {
         NotionError::Api {
-            method: "GET".into(),
+            method: "GET",
             path: "/v1/pages/x".into(),
             status,
             code: code.into(),
@@ -144,6 +144,16 @@ mod tests {
             request_id: Some("r-1".into()),
             attempts: 1,
         }
+    }
+
+    #[test]
+    fn stays_small() {
+        // Callers embed it in their own error enums (clippy's result_large_err starts at 128 bytes).
+        assert!(
+            std::mem::size_of::<NotionError>() <= 120,
+            "{}",
+            std::mem::size_of::<NotionError>()
+        );
     }
 
     #[test]
@@ -168,7 +178,7 @@ mod tests {
             "{msg}"
         );
         let t = NotionError::Transport {
-            method: "GET".into(),
+            method: "GET",
             path: "/v1/users".into(),
             kind: TransportKind::Timeout,
             attempts: 3,

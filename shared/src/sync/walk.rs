@@ -123,10 +123,12 @@ impl<'a> PageWalk<'a> {
                         top.loaded = true;
                     }
                     // A block reached through the tree may have been deleted or unshared since
-                    // its parent was listed: skip it, as the Elastic connector does. The page
-                    // itself (depth 0) missing is an error for the caller.
-                    Err(err) if err.is_not_found() && top.depth > 0 => {
-                        tracing::warn!(block_id = %top.block_id, page_id = %self.page_id, "block vanished during the walk; skipped");
+                    // its parent was listed, or be of a type whose children the API refuses
+                    // (`ai_block`: 400 validation_error): skip it, as the Elastic connector does.
+                    // The page itself (depth 0) failing is an error for the caller.
+                    Err(err) if top.depth > 0 && (err.is_not_found() || err.code() == Some("validation_error")) => {
+                        tracing::warn!(block_id = %top.block_id, page_id = %self.page_id, error = %err, "block children unreadable; skipped");
+                        buffer.note_error(format!("children of block {} skipped: {err}", top.block_id));
                         stack.pop();
                         continue;
                     }

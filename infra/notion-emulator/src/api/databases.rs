@@ -56,7 +56,7 @@ pub async fn query_database(
     }
     let ds = db.data_sources.first().copied().ok_or_else(|| ApiError::not_found("database", id))?;
     let ctx = Ctx { v, store: &store, files: &links };
-    let out = query::run(&ctx, &ds, &body, &QueryOptions { cap: None, list_type: "page" })?;
+    let out = query::run(&ctx, &ds, &body, &QueryOptions { cap: None, list_type: "page" }, &app)?;
     Ok(Json(out))
 }
 
@@ -99,6 +99,6 @@ pub async fn query_data_source(
         return Err(ApiError::not_found("data source", id));
     }
     let ctx = Ctx { v, store: &store, files: &links };
-    let out = query::run(&ctx, &id, &body, &QueryOptions { cap: Some(cap), list_type: "page_or_data_source" })?;
+    let out = query::run(&ctx, &id, &body, &QueryOptions { cap: Some(cap), list_type: "page_or_data_source" }, &app)?;
     Ok(Json(out))
 }

@@ -7,6 +7,7 @@ use crate::error::ApiResult;
 use crate::filter::{self, Filter, Sort};
 use crate::model::{Id, Page, Store};
 use crate::shapes::{self, Ctx};
+use crate::state::App;
 
 pub struct QueryOptions {
     /// Row cap of one query (`None` = no cap).
@@ -29,7 +30,7 @@ pub fn matching_rows<'a>(store: &'a Store, ds_id: &Id, filter: Option<&Filter>, 
     rows
 }
 
-pub fn run(ctx: &Ctx, ds_id: &Id, body: &Map<String, Value>, opts: &QueryOptions) -> ApiResult<Value> {
+pub fn run(ctx: &Ctx, ds_id: &Id, body: &Map<String, Value>, opts: &QueryOptions, app: &App) -> ApiResult<Value> {
     let store = ctx.store;
     let schema = store.data_sources.get(ds_id).map(|d| d.schema.as_slice()).unwrap_or(&[]);
     let page_size = page_size_from_json(body.get("page_size"))?;
@@ -42,9 +43,9 @@ pub fn run(ctx: &Ctx, ds_id: &Id, body: &Map<String, Value>, opts: &QueryOptions
         None | Some(Value::Null) => Vec::new(),
         Some(s) => filter::parse_sorts(s, schema)?,
     };
-    let rows = matching_rows(store, ds_id, filter.as_ref(), &sorts);
-    let ids: Vec<Id> = rows.iter().map(|p| p.id).collect();
-    let slice = cursor::slice('q', &ids, start.as_deref(), page_size)?;
+    let key = format!("{ds_id}|{}|{}", body.get("filter").map(|f| f.to_string()).unwrap_or_default(), body.get("sorts").map(|f| f.to_string()).unwrap_or_default());
+    let ids = app.cached_rows(key, || matching_rows(store, ds_id, filter.as_ref(), &sorts).iter().map(|p| p.id).collect());
+    let slice = cursor::slice_by('q', ids.len(), |i| ids[i], start.as_deref(), page_size)?;
     let mut end = slice.end;
     let mut next = slice.next_cursor;
     let mut incomplete = false;
@@ -58,7 +59,7 @@ pub fn run(ctx: &Ctx, ds_id: &Id, body: &Map<String, Value>, opts: &QueryOptions
             }
         }
     }
-    let results: Vec<Value> = rows[slice.start..end].iter().map(|p| shapes::page(ctx, p)).collect();
+    let results: Vec<Value> = ids[slice.start..end].iter().filter_map(|id| store.pages.get(id)).map(|p| shapes::page(ctx, p)).collect();
     let mut out = cursor::list(opts.list_type, results, next);
     if incomplete {
         out["request_status"] = json!({ "type": "incomplete", "incomplete_reason": "query_result_limit_reached" });

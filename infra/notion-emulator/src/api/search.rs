@@ -108,7 +108,7 @@ pub fn sorted(mut items: Vec<Item>, descending: bool) -> Vec<Item> {
     items
 }
 
-pub fn run(ctx: &Ctx, body: &Map<String, Value>) -> ApiResult<Value> {
+pub fn run(ctx: &Ctx, body: &Map<String, Value>, app: Option<&App>) -> ApiResult<Value> {
     let query = match body.get("query") {
         None | Some(Value::Null) => "",
         Some(Value::String(s)) => s.as_str(),
@@ -118,9 +118,12 @@ pub fn run(ctx: &Ctx, body: &Map<String, Value>) -> ApiResult<Value> {
     let descending = parse_sort(body.get("sort"))?;
     let page_size = page_size_from_json(body.get("page_size"))?;
     let start = cursor_from_json(body.get("start_cursor"))?;
-    let items = sorted(searchable(ctx.store, ctx.v, only, query), descending);
-    let ids: Vec<Id> = items.iter().map(|i| i.id).collect();
-    let slice = cursor::slice('s', &ids, start.as_deref(), page_size)?;
+    let make = || sorted(searchable(ctx.store, ctx.v, only, query), descending);
+    let items = match app {
+        Some(app) => app.cached_search(format!("{:?}|{only:?}|{descending}|{query}", ctx.v), make),
+        None => std::sync::Arc::new(make()),
+    };
+    let slice = cursor::slice_by('s', items.len(), |i| items[i].id, start.as_deref(), page_size)?;
     let results: Vec<Value> = items[slice.start..slice.end]
         .iter()
         .filter_map(|i| match i.kind {
@@ -138,5 +141,5 @@ pub async fn search(State(app): State<App>, Extension(v): Extension<ApiVersion>,
     let links = app.file_links();
     let store = app.store();
     let ctx = Ctx { v, store: &store, files: &links };
-    Ok(Json(run(&ctx, &body)?))
+    Ok(Json(run(&ctx, &body, Some(&app))?))
 }
