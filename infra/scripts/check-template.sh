@@ -55,6 +55,12 @@ do_build() {
   fi
   local log="$NOTION_ES_LOCAL/logs/sam-build.log" t0=$SECONDS
   mkdir -p "$(dirname "$log")"
+  # Two sam builds in one tree clobber each other's .aws-sam/build: one at a time.
+  exec 9>"$NOTION_ES_LOCAL/sam-build.lock"
+  if ! flock -n 9; then
+    say "waiting for another sam build in this tree"
+    flock 9
+  fi
   say "sam build (log: $log)"
   # The first python3 on PATH must be the venv's, which has cargo-lambda's zig.
   if ! PATH="$TOOLS:$PATH" sam build --template template.yaml >"$log" 2>&1; then
@@ -69,6 +75,7 @@ do_build() {
     fi
   done
   say "sam build: ok ($((SECONDS - t0)) s; $(du -ch .aws-sam/build/*/bootstrap | tail -1 | cut -f1) of bootstraps)"
+  exec 9>&-
 }
 
 do_localstack() {

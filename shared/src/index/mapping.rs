@@ -81,6 +81,7 @@ pub fn tasks_mappings() -> Value {
         "dynamic": false,
         "properties": {
             "run_id": {"type": "long"},
+            "task_id": {"type": "keyword"},
             "state": {"type": "keyword"},
             "page_id": {"type": "keyword"},
             "segment": {"type": "long"},

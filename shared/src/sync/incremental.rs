@@ -15,12 +15,20 @@ use super::{SyncContext, SyncError};
 /// How far before the watermark the scan goes again. Notion timestamps have minute precision.
 pub const OVERLAP: Duration = Duration::minutes(2);
 
-pub async fn plan_incremental(ctx: &SyncContext) -> Result<RunRecord, SyncError> {
+pub async fn plan_incremental(ctx: &SyncContext, existing: Option<RunRecord>) -> Result<RunRecord, SyncError> {
     let Some(watermark) = last_watermark(ctx).await? else {
         tracing::info!("no successful run yet: the incremental sync runs as a full sync");
-        return plan_full(ctx).await;
+        if let Some(run) = existing {
+            // The API recorded an incremental run; it is closed and a full run takes its place.
+            ctx.runs.abort(run.id, "no earlier successful run: replaced by a full sync").await?;
+            ctx.runs.close(run.id, crate::runs::RunState::Failed, 0).await?;
+        }
+        return plan_full(ctx, None).await;
     };
-    let run = ctx.runs.create_run(RunKind::Incremental).await?;
+    let run = match existing {
+        Some(run) => run,
+        None => ctx.runs.create_run(RunKind::Incremental).await?,
+    };
     let since = watermark - OVERLAP;
     tracing::info!(run_id = run.id, %watermark, "planning incremental sync");
     let result = async {

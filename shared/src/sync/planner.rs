@@ -51,17 +51,33 @@ pub fn requested_kind(event: &Value) -> Result<RunKind, SyncError> {
 }
 
 /// Entry point of the planner function.
+/// `run_id` is given when the API already recorded the run (`POST /syncs`).
 pub async fn handle_event(ctx: &SyncContext, event: &Value) -> Result<RunRecord, SyncError> {
-    match requested_kind(event)? {
-        RunKind::Full => plan_full(ctx).await,
-        RunKind::Incremental => super::incremental::plan_incremental(ctx).await,
+    let kind = requested_kind(event)?;
+    let existing = match event.get("run_id") {
+        None | Some(Value::Null) => None,
+        Some(id) => {
+            let id = id.as_u64().ok_or_else(|| SyncError::Config(format!("planner event: `run_id` must be a number, got {id}")))?;
+            let run = ctx.runs.get(id).await?.ok_or_else(|| SyncError::Config(format!("planner event: run {id} does not exist")))?;
+            if run.state != crate::runs::RunState::Planning || run.kind != kind {
+                return Err(SyncError::Config(format!("planner event: run {id} is {:?} {:?}, not a {kind:?} run waiting to be planned", run.kind, run.state)));
+            }
+            Some(run)
+        }
+    };
+    match kind {
+        RunKind::Full => plan_full(ctx, existing).await,
+        RunKind::Incremental => super::incremental::plan_incremental(ctx, existing).await,
         RunKind::Webhook => Err(SyncError::Config("webhook runs are started by the API".into())),
     }
 }
 
 /// Plans a full sync: records the run, enqueues every task, then the delayed finalize message.
-pub async fn plan_full(ctx: &SyncContext) -> Result<RunRecord, SyncError> {
-    let run = ctx.runs.create_run(RunKind::Full).await?;
+pub async fn plan_full(ctx: &SyncContext, existing: Option<RunRecord>) -> Result<RunRecord, SyncError> {
+    let run = match existing {
+        Some(run) => run,
+        None => ctx.runs.create_run(RunKind::Full).await?,
+    };
     tracing::info!(run_id = run.id, "planning full sync");
     match plan_into(ctx, &run).await {
         Ok(planned) => {
