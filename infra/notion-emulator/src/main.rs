@@ -3,10 +3,16 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use notion_emulator::{config::DEFAULT_ADDR, expected, gen, minimum, ApiVersion, RuntimeConfig, ServerConfig, WorkspaceKind};
+use notion_emulator::{
+    config::DEFAULT_ADDR, expected, gen, minimum, ApiVersion, RuntimeConfig, ServerConfig,
+    WorkspaceKind,
+};
 
 #[derive(Parser, Debug)]
-#[command(name = "notion-emulator", about = "An emulated Notion API for local runs and tests")]
+#[command(
+    name = "notion-emulator",
+    about = "An emulated Notion API for local runs and tests"
+)]
 struct Cli {
     /// Workspace: small, medium, large or edge.
     #[arg(long, env = "NOTION_EMULATOR_WORKSPACE", default_value = "small")]
@@ -59,7 +65,9 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let cli = Cli::parse();
     if cli.print_counts {
@@ -71,7 +79,8 @@ async fn main() -> anyhow::Result<()> {
         out["seed"] = cli.seed.into();
         out["generation_ms"] = ms.into();
         for v in [ApiVersion::V2022, ApiVersion::V2025, ApiVersion::V2026] {
-            out["minimum_calls"][v.as_str()] = serde_json::to_value(minimum::minimum(&store, v, 10_000))?;
+            out["minimum_calls"][v.as_str()] =
+                serde_json::to_value(minimum::minimum(&store, v, 10_000))?;
         }
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -95,8 +104,20 @@ async fn main() -> anyhow::Result<()> {
         token: cli.token,
         ..RuntimeConfig::default()
     };
-    let server = notion_emulator::serve(ServerConfig { addr, workspace: cli.workspace, seed: cli.seed, runtime, public_url: cli.public_url }).await?;
-    println!("notion-emulator listening on {} (workspace {}, seed {})", server.base_url(), cli.workspace.as_str(), cli.seed);
+    let server = notion_emulator::serve(ServerConfig {
+        addr,
+        workspace: cli.workspace,
+        seed: cli.seed,
+        runtime,
+        public_url: cli.public_url,
+    })
+    .await?;
+    println!(
+        "notion-emulator listening on {} (workspace {}, seed {})",
+        server.base_url(),
+        cli.workspace.as_str(),
+        cli.seed
+    );
     tokio::signal::ctrl_c().await?;
     server.shutdown().await;
     Ok(())

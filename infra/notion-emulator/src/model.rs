@@ -33,9 +33,10 @@ impl Parent {
     pub fn id(&self) -> Option<Id> {
         match self {
             Parent::Workspace => None,
-            Parent::Page(id) | Parent::Block(id) | Parent::DataSource(id) | Parent::Database(id) => {
-                Some(*id)
-            }
+            Parent::Page(id)
+            | Parent::Block(id)
+            | Parent::DataSource(id)
+            | Parent::Database(id) => Some(*id),
         }
     }
 }
@@ -215,7 +216,10 @@ impl std::fmt::Debug for LazyBytes {
 
 impl LazyBytes {
     pub fn new(make: fn() -> Vec<u8>) -> LazyBytes {
-        LazyBytes { cell: Default::default(), make }
+        LazyBytes {
+            cell: Default::default(),
+            make,
+        }
     }
 
     pub fn get(&self) -> Bytes {
@@ -314,12 +318,16 @@ impl Store {
     }
 
     pub fn data_source_listed(&self, id: &Id) -> bool {
-        let Some(ds) = self.data_sources.get(id) else { return false };
+        let Some(ds) = self.data_sources.get(id) else {
+            return false;
+        };
         !ds.in_trash && !self.unshared.contains(id) && self.database_listed(&ds.database_id)
     }
 
     pub fn database_listed(&self, id: &Id) -> bool {
-        let Some(db) = self.databases.get(id) else { return false };
+        let Some(db) = self.databases.get(id) else {
+            return false;
+        };
         !db.in_trash && !self.unshared.contains(id)
     }
 
@@ -355,10 +363,16 @@ impl Store {
     }
 
     pub fn user_name(&self, id: &Id) -> Option<&str> {
-        self.users.iter().find(|u| u.id == *id).map(|u| u.name.as_str())
+        self.users
+            .iter()
+            .find(|u| u.id == *id)
+            .map(|u| u.name.as_str())
     }
 
     pub fn block_count(&self) -> usize {
-        self.blocks.values().filter(|b| !matches!(b.btype.as_str(), "child_page" | "child_database")).count()
+        self.blocks
+            .values()
+            .filter(|b| !matches!(b.btype.as_str(), "child_page" | "child_database"))
+            .count()
     }
 }

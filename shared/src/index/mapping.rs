@@ -34,6 +34,8 @@ pub fn content_mappings() -> Value {
             "title": {"type": "text", "fields": {"keyword": keyword(256)}},
             "body": {"type": "text"},
             "path": {"type": "text", "fields": {"keyword": keyword(1024)}},
+            // Comments: who wrote them.
+            "author": keyword(512),
             // `properties` as a JSON string: searchable text, never parsed as an object.
             "details": {"type": "text", "index": true},
             "_timestamp": lenient_date(),

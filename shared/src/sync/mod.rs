@@ -4,6 +4,7 @@
 pub mod incremental;
 pub mod planner;
 pub mod reaper;
+pub mod selection;
 pub mod walk;
 pub mod worker;
 

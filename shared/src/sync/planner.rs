@@ -16,17 +16,53 @@ const MAX_EMBEDDED_OBJECT: usize = 128 * 1024;
 /// What search found, before it becomes tasks.
 #[derive(Default)]
 pub struct Inventory {
-    /// Pages that are not database rows, in search order.
+    /// Pages to walk, in search order (database rows only when a rule selected them directly).
     pub pages: Vec<Value>,
     /// Data sources (2025-09-03+) or databases (2022-06-28): their rows come from queries.
     pub sources: Vec<Value>,
+    /// Notion filters from `database_query_filters`, by source id.
+    pub source_filters: HashMap<String, Value>,
     /// Database containers (2025-09-03+), fetched once each.
     pub databases: Vec<Value>,
-    /// Titles of every object seen, for breadcrumbs.
+    /// Titles and parents of every object seen, for breadcrumbs and selection.
     pub titles: HashMap<String, (String, Option<String>)>,
+    /// Whether the person users are indexed (not with advanced rules, as in the Elastic connector).
+    pub users: bool,
     pub api_calls: u64,
     /// The newest `last_edited_time` seen: where the next incremental sync starts.
     pub newest: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Inventory {
+    /// Records a search result: its title and parent, the newest edit time, and (unless it is a
+    /// database row) the page or source itself.
+    pub(crate) fn add(&mut self, object: Value, with_rows: bool) {
+        let Some(id) = object.get("id").and_then(Value::as_str).map(str::to_string) else { return };
+        self.titles.insert(id.clone(), (title_of(&object), parent_id(&object)));
+        self.newest = self.newest.max(super::incremental::edited_at(&object));
+        let seen = |list: &Vec<Value>| list.iter().any(|o| o.get("id").and_then(Value::as_str) == Some(id.as_str()));
+        match object.get("object").and_then(Value::as_str) {
+            Some("page") if is_row(&object) && !with_rows => {}
+            Some("page") if !seen(&self.pages) => self.pages.push(object),
+            Some("data_source") | Some("database") if !seen(&self.sources) => self.sources.push(object),
+            _ => {}
+        }
+    }
+}
+
+/// Every result of one search, all pages of it.
+pub async fn search_all(ctx: &SyncContext, mut body: Value, api_calls: &mut u64) -> Result<Vec<Value>, SyncError> {
+    let mut results = Vec::new();
+    loop {
+        body["page_size"] = json!(100);
+        *api_calls += 1;
+        let page = ctx.notion.search(&body).await?;
+        results.extend(page.results);
+        match (page.has_more, page.next_cursor) {
+            (true, Some(next)) => body["start_cursor"] = json!(next),
+            _ => return Ok(results),
+        }
+    }
 }
 
 /// The planner's input: `{"kind": "full" | "incremental"}` (a direct invoke or a schedule
@@ -98,7 +134,14 @@ pub async fn plan_full(ctx: &SyncContext, existing: Option<RunRecord>) -> Result
 }
 
 async fn plan_into(ctx: &SyncContext, run: &RunRecord) -> Result<u64, SyncError> {
-    let inventory = enumerate(ctx).await?;
+    let inventory = match &ctx.config.sync_rules.advanced {
+        Some(rules) => super::selection::advanced(ctx, rules).await?,
+        None => {
+            let mut inventory = enumerate(ctx).await?;
+            super::selection::by_titles(ctx, &mut inventory).await?;
+            inventory
+        }
+    };
     let tasks = tasks_for(&inventory, ctx.notion.version().has_data_sources());
     let messages: Vec<TaskMessage> =
         tasks.into_iter().map(|(id, task)| TaskMessage::new(run.id, RunKind::Full, id, task)).collect();
@@ -112,49 +155,29 @@ async fn plan_into(ctx: &SyncContext, run: &RunRecord) -> Result<u64, SyncError>
     Ok(messages.len() as u64)
 }
 
-/// Searches the whole workspace once (and fetches each database container on 2025-09-03+).
+/// Searches the whole workspace once, then fetches each database container (2025-09-03+).
 pub async fn enumerate(ctx: &SyncContext) -> Result<Inventory, SyncError> {
-    let mut inv = Inventory::default();
-    let mut cursor: Option<String> = None;
-    let mut database_ids: Vec<String> = Vec::new();
-    loop {
-        let mut body = json!({"page_size": 100});
-        if let Some(c) = &cursor {
-            body["start_cursor"] = json!(c);
-        }
-        inv.api_calls += 1;
-        let page = ctx.notion.search(&body).await?;
-        for object in page.results {
-            let Some(id) = object.get("id").and_then(Value::as_str).map(str::to_string) else { continue };
-            inv.titles.insert(id.clone(), (title_of(&object), parent_id(&object)));
-            inv.newest = inv.newest.max(super::incremental::edited_at(&object));
-            match object.get("object").and_then(Value::as_str) {
-                Some("page") if is_row(&object) => {}
-                Some("page") => inv.pages.push(object),
-                Some("data_source") => {
-                    let database = object
-                        .pointer("/parent/database_id")
-                        .and_then(Value::as_str)
-                        .map(str::to_string);
-                    if let Some(db) = database {
-                        if !database_ids.contains(&db) {
-                            database_ids.push(db);
-                        }
-                    }
-                    inv.sources.push(object);
-                }
-                Some("database") => inv.sources.push(object),
-                _ => {}
+    let mut inv = Inventory { users: true, ..Inventory::default() };
+    for object in search_all(ctx, json!({}), &mut inv.api_calls).await? {
+        inv.add(object, false);
+    }
+    fetch_databases(ctx, &mut inv).await?;
+    Ok(inv)
+}
+
+/// Fetches the database container of every data source (once each; 2025-09-03+ only).
+pub async fn fetch_databases(ctx: &SyncContext, inv: &mut Inventory) -> Result<(), SyncError> {
+    let mut ids: Vec<String> = Vec::new();
+    for source in inv.sources.iter().filter(|s| s.get("object").and_then(Value::as_str) == Some("data_source")) {
+        if let Some(db) = source.pointer("/parent/database_id").and_then(Value::as_str) {
+            if !ids.iter().any(|i| i == db) {
+                ids.push(db.to_string());
             }
         }
-        match (page.has_more, page.next_cursor) {
-            (true, Some(next)) => cursor = Some(next),
-            _ => break,
-        }
     }
-    for id in database_ids {
+    for id in ids {
         inv.api_calls += 1;
-        match ctx.notion.get_database(&id).await {
+        match ctx.notion.get_database(id.as_str()).await {
             Ok(db) => {
                 inv.titles.insert(id.clone(), (title_of(&db), parent_id(&db)));
                 inv.databases.push(db);
@@ -163,14 +186,16 @@ pub async fn enumerate(ctx: &SyncContext) -> Result<Inventory, SyncError> {
             Err(err) => return Err(err.into()),
         }
     }
-    Ok(inv)
+    Ok(())
 }
 
 /// Turns an inventory into tasks with stable ids: one per page, one rows task per data source,
 /// one objects task for the containers, one users task.
 pub fn tasks_for(inv: &Inventory, data_sources: bool) -> Vec<(String, Task)> {
     let mut tasks = Vec::with_capacity(inv.pages.len() + inv.sources.len() + 2);
-    tasks.push(("users".to_string(), Task::Users));
+    if inv.users {
+        tasks.push(("users".to_string(), Task::Users));
+    }
     let mut objects = Vec::new();
     let mut paths = Vec::new();
     for db in inv.databases.iter().chain(inv.sources.iter()) {
@@ -192,7 +217,7 @@ pub fn tasks_for(inv: &Inventory, data_sources: bool) -> Vec<(String, Task)> {
             start_cursor: None,
             after_created: None,
             skip_ids: vec![],
-            filter: None,
+            filter: inv.source_filters.get(id).cloned(),
             path,
             seq: 0,
         };
@@ -257,7 +282,7 @@ mod tests {
 
     #[test]
     fn rows_are_left_to_their_data_source() {
-        let mut inv = Inventory::default();
+        let mut inv = Inventory { users: true, ..Inventory::default() };
         inv.pages.push(json!({"object": "page", "id": "p1", "parent": {"type": "workspace", "workspace": true}}));
         inv.sources.push(json!({"object": "data_source", "id": "ds1", "parent": {"type": "database_id", "database_id": "db1"}}));
         let tasks = tasks_for(&inv, true);

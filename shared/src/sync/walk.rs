@@ -94,6 +94,8 @@ pub struct PageWalk<'a> {
     pub block_path: &'a [String],
     pub text: String,
     pub api_calls: u64,
+    /// Ids of the blocks indexed, kept when comments are indexed (each may carry comments).
+    pub block_ids: Vec<String>,
 }
 
 impl<'a> PageWalk<'a> {
@@ -184,6 +186,9 @@ impl<'a> PageWalk<'a> {
         let own_object = matches!(kind, "child_page" | "child_database");
         if !text_only && !own_object {
             let placement = Placement { page_id: Some(self.page_id), page_url: self.page_url, path: self.block_path };
+            if self.ctx.config.index_comments {
+                self.block_ids.push(id.to_string());
+            }
             if let Some(mut doc) = to_document(block, &placement, text, self.run_id) {
                 if let Some(fields) = attachment {
                     doc.source.insert("attachment".into(), fields);

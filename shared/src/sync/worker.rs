@@ -148,7 +148,7 @@ pub async fn run_task(ctx: &SyncContext, msg: &TaskMessage, deadline: Option<Ins
                         Err(err) => return Err(err.into()),
                     };
                     for comment in &page.results {
-                        push_comment(ctx, msg.run_id, comment, page_id, &mut buffer).await?;
+                        push_comment(msg.run_id, comment, page_id, &mut buffer).await?;
                     }
                     match (page.has_more, page.next_cursor) {
                         (true, Some(next)) => cursor = Some(next),
@@ -160,7 +160,7 @@ pub async fn run_task(ctx: &SyncContext, msg: &TaskMessage, deadline: Option<Ins
         Task::Comment { comment_id, page_id } => {
             outcome.api_calls += 1;
             match ctx.notion.get_comment(comment_id).await {
-                Ok(comment) => push_comment(ctx, msg.run_id, &comment, page_id, &mut buffer).await?,
+                Ok(comment) => push_comment(msg.run_id, &comment, page_id, &mut buffer).await?,
                 Err(err) if err.is_not_found() => {
                     outcome.deleted += ctx.store.delete_ids(&[comment_id.clone()]).await?;
                 }
@@ -179,11 +179,16 @@ pub async fn run_task(ctx: &SyncContext, msg: &TaskMessage, deadline: Option<Ins
     Ok(outcome)
 }
 
-async fn push_comment(ctx: &SyncContext, run_id: u64, comment: &Value, page_id: &str, buffer: &mut DocBuffer<'_>) -> Result<(), SyncError> {
-    let _ = ctx;
+async fn push_comment(run_id: u64, comment: &Value, page_id: &str, buffer: &mut DocBuffer<'_>) -> Result<(), SyncError> {
     let body = crate::document::plain_text(&comment["rich_text"]);
     let placement = Placement { page_id: Some(page_id), page_url: None, path: &[] };
-    if let Some(doc) = to_document(comment, &placement, body, run_id) {
+    if let Some(mut doc) = to_document(comment, &placement, body, run_id) {
+        // The author as Notion shows it (the display name), else the user id.
+        let author = comment.pointer("/display_name/resolved_name").and_then(Value::as_str)
+            .or_else(|| comment.pointer("/created_by/id").and_then(Value::as_str));
+        if let Some(author) = author {
+            doc.source.insert("author".into(), Value::String(author.to_string()));
+        }
         buffer.push(doc).await?;
     }
     Ok(())
@@ -221,6 +226,7 @@ async fn walk_page(
         block_path: &block_path,
         text: String::new(),
         api_calls: 0,
+        block_ids: Vec::new(),
     };
     if segment == 0 {
         // The page's own text comes first: title, then (for rows) the property values.
@@ -229,18 +235,34 @@ async fn walk_page(
     let end = walk.run(frontier, buffer, deadline).await?;
     outcome.api_calls += walk.api_calls;
     let text = walk.text;
+    if ctx.config.index_comments {
+        // Comments hang off the page and any of its blocks: one list call each, in tasks of
+        // their own so a long page's comments never hold up its walk.
+        let ids: Vec<String> = (segment == 0).then(|| page_id.to_string()).into_iter().chain(walk.block_ids).collect();
+        let tasks = ids
+            .chunks(100)
+            .enumerate()
+            .map(|(i, chunk)| {
+                (format!("comments:{page_id}:{segment}:{i}"), Task::Comments { block_ids: chunk.to_vec(), page_id: page_id.to_string() })
+            })
+            .collect();
+        enqueue(ctx, msg, tasks).await?;
+    }
     match end {
         WalkEnd::Suspended(frontier) => {
             let next = Continuation { page_id: page_id.to_string(), page: Some(page.clone()), path: path.to_vec(), segment: segment + 1, frontier };
             let task_id = format!("{}:c{}", msg.task_id.split(":c").next().unwrap_or(&msg.task_id), segment + 1);
             tracing::info!(page_id, segment = segment + 1, "deadline near: handing the rest of the page on");
+            // This segment's text is saved before the next segment can exist, so the last
+            // segment always finds every earlier part.
+            ctx.runs.save_body_part(msg.run_id, &msg.task_id, page_id, segment, &text).await?;
             enqueue(ctx, msg, vec![(task_id, Task::Continuation(next))]).await?;
             Ok(Some(text))
         }
         WalkEnd::Finished => {
             let mut body = String::new();
             if segment > 0 {
-                for part in ctx.runs.body_parts(page_id, msg.run_id).await? {
+                for part in ctx.runs.body_parts_before(page_id, msg.run_id, segment).await? {
                     body.push_str(&part);
                     body.push('\n');
                 }
@@ -249,11 +271,6 @@ async fn walk_page(
             let placement = Placement { page_id: Some(page_id), page_url: None, path };
             if let Some(doc) = to_document(page, &placement, body, msg.run_id) {
                 buffer.push(doc).await?;
-            }
-            if ctx.config.index_comments {
-                let block_ids = vec![page_id.to_string()];
-                let task_id = format!("{}:comments", msg.task_id.split(":c").next().unwrap_or(&msg.task_id));
-                enqueue(ctx, msg, vec![(task_id, Task::Comments { block_ids, page_id: page_id.to_string() })]).await?;
             }
             Ok(None)
         }

@@ -13,9 +13,11 @@ use crate::state::App;
 
 pub async fn list(State(app): State<App>, RawQuery(q): RawQuery) -> ApiResult<Json<Value>> {
     let params = query_params(q.as_deref());
-    let raw = params
-        .get("block_id")
-        .ok_or_else(|| ApiError::validation("query failed validation: query.block_id should be defined, instead was `undefined`."))?;
+    let raw = params.get("block_id").ok_or_else(|| {
+        ApiError::validation(
+            "query failed validation: query.block_id should be defined, instead was `undefined`.",
+        )
+    })?;
     let id = parse_id(raw, "block")?;
     let page_size = page_size_from_query(params.get("page_size").map(String::as_str))?;
     let store = app.store();
@@ -23,10 +25,22 @@ pub async fn list(State(app): State<App>, RawQuery(q): RawQuery) -> ApiResult<Js
     if !exists || store.unshared.contains(&id) {
         return Err(ApiError::not_found("block", id));
     }
-    let mut found: Vec<&Comment> = store.comments.iter().filter(|c| !c.resolved && c.parent.id() == Some(id)).collect();
+    let mut found: Vec<&Comment> = store
+        .comments
+        .iter()
+        .filter(|c| !c.resolved && c.parent.id() == Some(id))
+        .collect();
     found.sort_by_key(|c| (c.created, c.id));
     let ids: Vec<Id> = found.iter().map(|c| c.id).collect();
-    let slice = cursor::slice('m', &ids, params.get("start_cursor").map(String::as_str), page_size)?;
-    let results = found[slice.start..slice.end].iter().map(|c| shapes::comment(&store, c)).collect();
+    let slice = cursor::slice(
+        'm',
+        &ids,
+        params.get("start_cursor").map(String::as_str),
+        page_size,
+    )?;
+    let results = found[slice.start..slice.end]
+        .iter()
+        .map(|c| shapes::comment(&store, c))
+        .collect();
     Ok(Json(cursor::list("comment", results, slice.next_cursor)))
 }

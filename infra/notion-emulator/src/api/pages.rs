@@ -17,15 +17,26 @@ pub fn find_page<'a>(store: &'a Store, id: &Uuid) -> ApiResult<&'a Page> {
     if store.unshared.contains(id) {
         return Err(ApiError::not_found("page", id));
     }
-    store.pages.get(id).ok_or_else(|| ApiError::not_found("page", id))
+    store
+        .pages
+        .get(id)
+        .ok_or_else(|| ApiError::not_found("page", id))
 }
 
-pub async fn get(State(app): State<App>, Extension(v): Extension<ApiVersion>, Path(raw): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get(
+    State(app): State<App>,
+    Extension(v): Extension<ApiVersion>,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
     let id = parse_id(&raw, "page")?;
     let links = app.file_links();
     let store = app.store();
     let page = find_page(&store, &id)?;
-    let ctx = Ctx { v, store: &store, files: &links };
+    let ctx = Ctx {
+        v,
+        store: &store,
+        files: &links,
+    };
     Ok(Json(shapes::page(&ctx, page)))
 }
 
@@ -48,7 +59,11 @@ pub async fn property(
     let links = app.file_links();
     let store = app.store();
     let page = find_page(&store, &id)?;
-    let ctx = Ctx { v, store: &store, files: &links };
+    let ctx = Ctx {
+        v,
+        store: &store,
+        files: &links,
+    };
     let wanted = pct_decode(&prop_raw);
     let not_found = || ApiError::not_found("property", &prop_raw);
 
@@ -59,10 +74,17 @@ pub async fn property(
                 .iter()
                 .position(|s| pct_decode(&s.id) == wanted || s.id == prop_raw || s.name == wanted)
                 .ok_or_else(not_found)?;
-            (ds.schema[idx].clone(), page.props.get(idx).cloned().unwrap_or(PropValue::None))
+            (
+                ds.schema[idx].clone(),
+                page.props.get(idx).cloned().unwrap_or(PropValue::None),
+            )
         }
         None if wanted == "title" => (
-            crate::model::PropSchema { id: "title".into(), name: "title".into(), kind: PropKind::Title },
+            crate::model::PropSchema {
+                id: "title".into(),
+                name: "title".into(),
+                kind: PropKind::Title,
+            },
             PropValue::None,
         ),
         None => return Err(not_found()),

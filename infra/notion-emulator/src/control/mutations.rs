@@ -9,7 +9,9 @@ use uuid::Uuid;
 use crate::api::{parse_body, parse_id};
 use crate::error::{ApiError, ApiResult};
 use crate::filter::parse_date;
-use crate::model::{round_minute, now_minute, Block, Id, Page, Parent, PropKind, PropValue, Store, Ts};
+use crate::model::{
+    now_minute, round_minute, Block, Id, Page, Parent, PropKind, PropValue, Store, Ts,
+};
 use crate::state::App;
 
 type Body = Map<String, Value>;
@@ -17,28 +19,44 @@ type Body = Map<String, Value>;
 /// The timestamp of a mutation: `at` (ISO, rounded down to the minute) or now.
 fn at(body: &Body, key: &str) -> ApiResult<Ts> {
     match body.get(key).and_then(Value::as_str) {
-        Some(s) => parse_date(s).map(|d| round_minute(d.start)).ok_or_else(|| ApiError::validation(format!("`{key}` is not an ISO date"))),
+        Some(s) => parse_date(s)
+            .map(|d| round_minute(d.start))
+            .ok_or_else(|| ApiError::validation(format!("`{key}` is not an ISO date"))),
         None => Ok(now_minute()),
     }
 }
 
 fn id_field(v: &Value, key: &str) -> ApiResult<Id> {
-    let raw = v.get(key).and_then(Value::as_str).ok_or_else(|| ApiError::validation(format!("parent.{key} is required")))?;
+    let raw = v
+        .get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::validation(format!("parent.{key} is required")))?;
     parse_id(raw, key.trim_end_matches("_id"))
 }
 
 /// `{type:"workspace"}`, `{type:"page_id", page_id}`, `{type:"block_id", block_id}`, `{type:"data_source_id", data_source_id}`
 /// (the `type` may be left out when exactly one id key is given).
 fn parse_parent(store: &Store, v: &Value) -> ApiResult<Parent> {
-    let t = v.get("type").and_then(Value::as_str).map(str::to_string).or_else(|| {
-        ["page_id", "block_id", "data_source_id", "workspace"].iter().find(|k| v.get(**k).is_some()).map(|k| k.to_string())
-    });
+    let t = v
+        .get("type")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            ["page_id", "block_id", "data_source_id", "workspace"]
+                .iter()
+                .find(|k| v.get(**k).is_some())
+                .map(|k| k.to_string())
+        });
     let parent = match t.as_deref() {
         Some("workspace") => Parent::Workspace,
         Some("page_id") => Parent::Page(id_field(v, "page_id")?),
         Some("block_id") => Parent::Block(id_field(v, "block_id")?),
         Some("data_source_id") => Parent::DataSource(id_field(v, "data_source_id")?),
-        _ => return Err(ApiError::validation("parent should be workspace, page_id, block_id or data_source_id")),
+        _ => {
+            return Err(ApiError::validation(
+                "parent should be workspace, page_id, block_id or data_source_id",
+            ))
+        }
     };
     let ok = match parent {
         Parent::Workspace => true,
@@ -48,7 +66,10 @@ fn parse_parent(store: &Store, v: &Value) -> ApiResult<Parent> {
         Parent::Database(_) => false,
     };
     if !ok {
-        return Err(ApiError::not_found("parent", parent.id().map(|i| i.to_string()).unwrap_or_default()));
+        return Err(ApiError::not_found(
+            "parent",
+            parent.id().map(|i| i.to_string()).unwrap_or_default(),
+        ));
     }
     Ok(parent)
 }
@@ -64,34 +85,73 @@ fn spec_text(spec: &Value, btype: &str) -> String {
         .map(|items| {
             items
                 .iter()
-                .filter_map(|i| i.get("plain_text").or_else(|| i.get("text").and_then(|t| t.get("content"))).and_then(Value::as_str))
+                .filter_map(|i| {
+                    i.get("plain_text")
+                        .or_else(|| i.get("text").and_then(|t| t.get("content")))
+                        .and_then(Value::as_str)
+                })
                 .collect::<String>()
         })
         .unwrap_or_default()
 }
 
 /// Insert blocks described by `specs` into `container` (after `after`, or at the end). Returns the new ids.
-fn insert_blocks(store: &mut Store, container: Id, specs: &[Value], after: Option<Id>, ts: Ts, depth: usize) -> ApiResult<Vec<Id>> {
+fn insert_blocks(
+    store: &mut Store,
+    container: Id,
+    specs: &[Value],
+    after: Option<Id>,
+    ts: Ts,
+    depth: usize,
+) -> ApiResult<Vec<Id>> {
     if depth > 64 {
         return Err(ApiError::validation("blocks are nested too deeply"));
     }
-    let parent = if store.pages.contains_key(&container) { Parent::Page(container) } else { Parent::Block(container) };
+    let parent = if store.pages.contains_key(&container) {
+        Parent::Page(container)
+    } else {
+        Parent::Block(container)
+    };
     let mut pos = match after {
         Some(a) => {
-            let list = store.children.get(&container).map(|v| v.as_slice()).unwrap_or(&[]);
-            Some(list.iter().position(|x| *x == a).ok_or_else(|| ApiError::validation("`after` is not a child of this block"))? + 1)
+            let list = store
+                .children
+                .get(&container)
+                .map(|v| v.as_slice())
+                .unwrap_or(&[]);
+            Some(
+                list.iter()
+                    .position(|x| *x == a)
+                    .ok_or_else(|| ApiError::validation("`after` is not a child of this block"))?
+                    + 1,
+            )
         }
         None => None,
     };
     let mut ids = Vec::new();
     for spec in specs {
-        let btype = spec.get("type").and_then(Value::as_str).unwrap_or("paragraph").to_string();
+        let btype = spec
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("paragraph")
+            .to_string();
         if matches!(btype.as_str(), "child_page" | "child_database") {
-            return Err(ApiError::validation("create pages with POST /__control/pages"));
+            return Err(ApiError::validation(
+                "create pages with POST /__control/pages",
+            ));
         }
         let text = spec_text(spec, &btype);
-        let mut extra = spec.get("extra").and_then(Value::as_object).cloned().unwrap_or_default();
-        for (key, internal) in [("file_id", "_file_id"), ("url", "_url"), ("synced_from", "_synced_from"), ("link_to", "_link_target")] {
+        let mut extra = spec
+            .get("extra")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        for (key, internal) in [
+            ("file_id", "_file_id"),
+            ("url", "_url"),
+            ("synced_from", "_synced_from"),
+            ("link_to", "_link_target"),
+        ] {
             if let Some(v) = spec.get(key) {
                 extra.insert(internal.into(), v.clone());
             }
@@ -102,7 +162,11 @@ fn insert_blocks(store: &mut Store, container: Id, specs: &[Value], after: Optio
             parent,
             btype,
             text,
-            extra: if extra.is_empty() { None } else { Some(Box::new(extra)) },
+            extra: if extra.is_empty() {
+                None
+            } else {
+                Some(Box::new(extra))
+            },
             created: ts,
             last_edited: ts,
             created_by: store.bot_id,
@@ -130,12 +194,26 @@ fn prop_value(kind: &PropKind, v: &Value) -> PropValue {
         PropKind::RichText => PropValue::Text(v.as_str().unwrap_or_default().to_string()),
         PropKind::Select(_) => PropValue::Select(v.as_str().map(str::to_string)),
         PropKind::MultiSelect(_) => PropValue::MultiSelect(
-            v.as_array().map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default(),
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
         ),
         PropKind::Checkbox => PropValue::Checkbox(v.as_bool().unwrap_or(false)),
         PropKind::Number => PropValue::Number(v.as_f64()),
         PropKind::People => PropValue::People(
-            v.as_array().map(|a| a.iter().filter_map(Value::as_str).filter_map(|s| Uuid::parse_str(s).ok()).collect()).unwrap_or_default(),
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .filter_map(|s| Uuid::parse_str(s).ok())
+                        .collect()
+                })
+                .unwrap_or_default(),
         ),
         PropKind::Date => PropValue::Date(v.as_str().map(str::to_string)),
         PropKind::Url => PropValue::Url(v.as_str().map(str::to_string)),
@@ -146,13 +224,25 @@ fn prop_value(kind: &PropKind, v: &Value) -> PropValue {
 /// Apply `{name: value}` properties to a row.
 fn apply_props(store: &mut Store, page_id: &Id, props: &Map<String, Value>) -> ApiResult<()> {
     let Some(Parent::DataSource(ds)) = store.pages.get(page_id).map(|p| p.parent) else {
-        return Err(ApiError::validation("only database rows have properties besides the title"));
+        return Err(ApiError::validation(
+            "only database rows have properties besides the title",
+        ));
     };
-    let schema = store.data_sources.get(&ds).map(|d| d.schema.clone()).unwrap_or_default();
-    let page = store.pages.get_mut(page_id).ok_or_else(|| ApiError::not_found("page", page_id))?;
+    let schema = store
+        .data_sources
+        .get(&ds)
+        .map(|d| d.schema.clone())
+        .unwrap_or_default();
+    let page = store
+        .pages
+        .get_mut(page_id)
+        .ok_or_else(|| ApiError::not_found("page", page_id))?;
     page.props.resize(schema.len(), PropValue::None);
     for (name, v) in props {
-        let idx = schema.iter().position(|s| s.name == *name || s.id == *name).ok_or_else(|| ApiError::validation(format!("no property `{name}`")))?;
+        let idx = schema
+            .iter()
+            .position(|s| s.name == *name || s.id == *name)
+            .ok_or_else(|| ApiError::validation(format!("no property `{name}`")))?;
         if schema[idx].kind == PropKind::Title {
             page.title = v.as_str().unwrap_or_default().to_string();
         } else {
@@ -166,11 +256,25 @@ fn apply_props(store: &mut Store, page_id: &Id, props: &Map<String, Value>) -> A
 fn attach(store: &mut Store, id: Id, parent: Parent, ts: Ts) {
     match parent {
         Parent::Page(c) | Parent::Block(c) => {
-            let title = store.pages.get(&id).map(|p| p.title.clone()).unwrap_or_default();
+            let title = store
+                .pages
+                .get(&id)
+                .map(|p| p.title.clone())
+                .unwrap_or_default();
             let in_trash = store.pages.get(&id).is_some_and(|p| p.in_trash);
             store.blocks.insert(
                 id,
-                Block { id, parent, btype: "child_page".into(), text: title, extra: None, created: ts, last_edited: ts, created_by: store.bot_id, in_trash },
+                Block {
+                    id,
+                    parent,
+                    btype: "child_page".into(),
+                    text: title,
+                    extra: None,
+                    created: ts,
+                    last_edited: ts,
+                    created_by: store.bot_id,
+                    in_trash,
+                },
             );
             store.children.entry(c).or_default().push(id);
             store.touch_block(&id, ts);
@@ -185,7 +289,9 @@ fn attach(store: &mut Store, id: Id, parent: Parent, ts: Ts) {
 }
 
 fn detach(store: &mut Store, id: &Id, ts: Ts) {
-    let Some(parent) = store.pages.get(id).map(|p| p.parent) else { return };
+    let Some(parent) = store.pages.get(id).map(|p| p.parent) else {
+        return;
+    };
     match parent {
         Parent::Page(c) | Parent::Block(c) => {
             store.touch_block(id, ts);
@@ -209,23 +315,60 @@ fn page_json(p: &Page, blocks: Vec<Id>) -> Value {
 
 fn new_page(store: &mut Store, body: &Body, parent: Parent) -> ApiResult<Value> {
     let ts = at(body, "at")?;
-    let created = if body.contains_key("created_time") { at(body, "created_time")? } else { ts };
-    let title = body.get("title").and_then(Value::as_str).unwrap_or_default().to_string();
+    let created = if body.contains_key("created_time") {
+        at(body, "created_time")?
+    } else {
+        ts
+    };
+    let title = body
+        .get("title")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let id = Uuid::new_v4();
     let props = match parent {
-        Parent::DataSource(ds) => vec![PropValue::None; store.data_sources.get(&ds).map(|d| d.schema.len()).unwrap_or(0)],
+        Parent::DataSource(ds) => vec![
+            PropValue::None;
+            store
+                .data_sources
+                .get(&ds)
+                .map(|d| d.schema.len())
+                .unwrap_or(0)
+        ],
         _ => Vec::new(),
     };
     let icon = body.get("icon").and_then(Value::as_str).map(str::to_string);
     let author = store.bot_id;
-    store.pages.insert(id, Page { id, parent, title, props, icon, created, last_edited: ts, created_by: author, last_edited_by: author, in_trash: false });
+    store.pages.insert(
+        id,
+        Page {
+            id,
+            parent,
+            title,
+            props,
+            icon,
+            created,
+            last_edited: ts,
+            created_by: author,
+            last_edited_by: author,
+            in_trash: false,
+        },
+    );
     attach(store, id, parent, ts);
     if let Some(props) = body.get("properties").and_then(Value::as_object) {
         apply_props(store, &id, props)?;
     }
-    let specs = body.get("blocks").or_else(|| body.get("children")).and_then(Value::as_array).cloned().unwrap_or_default();
+    let specs = body
+        .get("blocks")
+        .or_else(|| body.get("children"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let blocks = insert_blocks(store, id, &specs, None, ts, 0)?;
-    let p = store.pages.get(&id).ok_or_else(|| ApiError::not_found("page", id))?;
+    let p = store
+        .pages
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("page", id))?;
     Ok(page_json(p, blocks))
 }
 
@@ -233,12 +376,19 @@ fn new_page(store: &mut Store, body: &Body, parent: Parent) -> ApiResult<Value> 
 pub async fn create_page(State(app): State<App>, body: Bytes) -> ApiResult<Json<Value>> {
     let body = parse_body(&body)?;
     let mut store = app.store_mut();
-    let parent = parse_parent(&store, body.get("parent").unwrap_or(&json!({"type": "workspace"})))?;
+    let parent = parse_parent(
+        &store,
+        body.get("parent").unwrap_or(&json!({"type": "workspace"})),
+    )?;
     Ok(Json(new_page(&mut store, &body, parent)?))
 }
 
 /// `POST /__control/data_sources/{id}/rows` `{title, properties?, blocks?, created_time?, at?}`
-pub async fn add_row(State(app): State<App>, Path(raw): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn add_row(
+    State(app): State<App>,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     let ds = parse_id(&raw, "data_source")?;
     let body = parse_body(&body)?;
     let mut store = app.store_mut();
@@ -249,7 +399,11 @@ pub async fn add_row(State(app): State<App>, Path(raw): Path<String>, body: Byte
 }
 
 /// `PATCH /__control/pages/{id}` `{title?, text?, append_text?, properties?, icon?, at?}`: bumps last_edited_time.
-pub async fn update_page(State(app): State<App>, Path(raw): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn update_page(
+    State(app): State<App>,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     let id = parse_id(&raw, "page")?;
     let body = parse_body(&body)?;
     let ts = at(&body, "at")?;
@@ -264,7 +418,13 @@ pub async fn update_page(State(app): State<App>, Path(raw): Path<String>, body: 
     if let Some(text) = body.get("text").and_then(Value::as_str) {
         let first = store
             .visible_children(&id)
-            .find(|b| !b.text.is_empty() && !matches!(b.btype.as_str(), "child_page" | "child_database" | "table_row"))
+            .find(|b| {
+                !b.text.is_empty()
+                    && !matches!(
+                        b.btype.as_str(),
+                        "child_page" | "child_database" | "table_row"
+                    )
+            })
             .map(|b| b.id);
         match first {
             Some(bid) => {
@@ -274,14 +434,31 @@ pub async fn update_page(State(app): State<App>, Path(raw): Path<String>, body: 
                 }
                 touched.push(bid);
             }
-            None => touched.extend(insert_blocks(&mut store, id, &[json!({"type": "paragraph", "text": text})], None, ts, 0)?),
+            None => touched.extend(insert_blocks(
+                &mut store,
+                id,
+                &[json!({"type": "paragraph", "text": text})],
+                None,
+                ts,
+                0,
+            )?),
         }
     }
     if let Some(text) = body.get("append_text").and_then(Value::as_str) {
-        touched.extend(insert_blocks(&mut store, id, &[json!({"type": "paragraph", "text": text})], None, ts, 0)?);
+        touched.extend(insert_blocks(
+            &mut store,
+            id,
+            &[json!({"type": "paragraph", "text": text})],
+            None,
+            ts,
+            0,
+        )?);
     }
     let bot = store.bot_id;
-    let page = store.pages.get_mut(&id).ok_or_else(|| ApiError::not_found("page", id))?;
+    let page = store
+        .pages
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::not_found("page", id))?;
     if let Some(t) = body.get("title").and_then(Value::as_str) {
         page.title = t.to_string();
     }
@@ -290,7 +467,10 @@ pub async fn update_page(State(app): State<App>, Path(raw): Path<String>, body: 
     }
     page.last_edited = ts;
     page.last_edited_by = bot;
-    let p = store.pages.get(&id).ok_or_else(|| ApiError::not_found("page", id))?;
+    let p = store
+        .pages
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("page", id))?;
     Ok(Json(page_json(p, touched)))
 }
 
@@ -298,7 +478,12 @@ pub async fn update_page(State(app): State<App>, Path(raw): Path<String>, body: 
 fn page_subtree(store: &Store, id: &Id) -> Vec<Id> {
     let mut out = vec![*id];
     for b in store.subtree_blocks(id) {
-        if store.blocks.get(&b).is_some_and(|x| x.btype == "child_page") && store.pages.contains_key(&b) {
+        if store
+            .blocks
+            .get(&b)
+            .is_some_and(|x| x.btype == "child_page")
+            && store.pages.contains_key(&b)
+        {
             out.push(b);
         }
     }
@@ -306,7 +491,10 @@ fn page_subtree(store: &Store, id: &Id) -> Vec<Id> {
 }
 
 /// `DELETE /__control/pages/{id}`: gone for good (404), with its sub-pages and blocks.
-pub async fn delete_page(State(app): State<App>, Path(raw): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn delete_page(
+    State(app): State<App>,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
     let id = parse_id(&raw, "page")?;
     let ts = now_minute();
     let mut store = app.store_mut();
@@ -324,16 +512,29 @@ pub async fn delete_page(State(app): State<App>, Path(raw): Path<String>) -> Api
         store.pages.remove(p);
         store.children.remove(p);
     }
-    store.comments.retain(|c| c.parent.id().is_none_or(|pid| !pages.contains(&pid) && !blocks.contains(&pid)));
-    Ok(Json(json!({ "deleted_pages": pages, "deleted_blocks": blocks.len() })))
+    store.comments.retain(|c| {
+        c.parent
+            .id()
+            .is_none_or(|pid| !pages.contains(&pid) && !blocks.contains(&pid))
+    });
+    Ok(Json(
+        json!({ "deleted_pages": pages, "deleted_blocks": blocks.len() }),
+    ))
 }
 
 /// `POST /__control/pages/{id}/trash` `{in_trash?: bool (default true), at?}`: also trashes sub-pages.
-pub async fn trash_page(State(app): State<App>, Path(raw): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn trash_page(
+    State(app): State<App>,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     let id = parse_id(&raw, "page")?;
     let body = parse_body(&body)?;
     let ts = at(&body, "at")?;
-    let flag = body.get("in_trash").and_then(Value::as_bool).unwrap_or(true);
+    let flag = body
+        .get("in_trash")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     let mut store = app.store_mut();
     if !store.pages.contains_key(&id) {
         return Err(ApiError::not_found("page", id));
@@ -352,7 +553,11 @@ pub async fn trash_page(State(app): State<App>, Path(raw): Path<String>, body: B
 }
 
 /// `POST /__control/pages/{id}/move` `{parent, at?}`
-pub async fn move_page(State(app): State<App>, Path(raw): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn move_page(
+    State(app): State<App>,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     let id = parse_id(&raw, "page")?;
     let body = parse_body(&body)?;
     let ts = at(&body, "at")?;
@@ -360,8 +565,16 @@ pub async fn move_page(State(app): State<App>, Path(raw): Path<String>, body: By
     if !store.pages.contains_key(&id) {
         return Err(ApiError::not_found("page", id));
     }
-    let parent = parse_parent(&store, body.get("parent").ok_or_else(|| ApiError::validation("parent is required"))?)?;
-    if parent.id() == Some(id) || page_subtree(&store, &id).iter().any(|p| Some(*p) == parent.id()) {
+    let parent = parse_parent(
+        &store,
+        body.get("parent")
+            .ok_or_else(|| ApiError::validation("parent is required"))?,
+    )?;
+    if parent.id() == Some(id)
+        || page_subtree(&store, &id)
+            .iter()
+            .any(|p| Some(*p) == parent.id())
+    {
         return Err(ApiError::validation("cannot move a page under itself"));
     }
     detach(&mut store, &id, ts);
@@ -372,19 +585,31 @@ pub async fn move_page(State(app): State<App>, Path(raw): Path<String>, body: By
     if let Some(p) = store.pages.get_mut(&id) {
         p.parent = parent;
         p.last_edited = ts;
-        p.props = schema_len.map(|n| vec![PropValue::None; n]).unwrap_or_default();
+        p.props = schema_len
+            .map(|n| vec![PropValue::None; n])
+            .unwrap_or_default();
     }
     attach(&mut store, id, parent, ts);
     Ok(Json(json!({ "id": id, "parent": parent.id() })))
 }
 
 /// `POST /__control/pages/{id}/unshare` (or `/objects/{id}/unshare`) `{unshared?: bool (default true)}`
-pub async fn unshare(State(app): State<App>, Path(raw): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn unshare(
+    State(app): State<App>,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     let id = parse_id(&raw, "object")?;
     let body = parse_body(&body)?;
-    let flag = body.get("unshared").and_then(Value::as_bool).unwrap_or(true);
+    let flag = body
+        .get("unshared")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     let mut store = app.store_mut();
-    let exists = store.pages.contains_key(&id) || store.databases.contains_key(&id) || store.data_sources.contains_key(&id) || store.blocks.contains_key(&id);
+    let exists = store.pages.contains_key(&id)
+        || store.databases.contains_key(&id)
+        || store.data_sources.contains_key(&id)
+        || store.blocks.contains_key(&id);
     if !exists {
         return Err(ApiError::not_found("object", id));
     }
@@ -397,11 +622,19 @@ pub async fn unshare(State(app): State<App>, Path(raw): Path<String>, body: Byte
 }
 
 /// `POST /__control/blocks/{id}/children` `{children: [{type, text, children?, extra?, file_id?, url?}], after?, at?}`
-pub async fn append_children(State(app): State<App>, Path(raw): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn append_children(
+    State(app): State<App>,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     let id = parse_id(&raw, "block")?;
     let body = parse_body(&body)?;
     let ts = at(&body, "at")?;
-    let specs = body.get("children").and_then(Value::as_array).cloned().ok_or_else(|| ApiError::validation("children should be an array"))?;
+    let specs = body
+        .get("children")
+        .and_then(Value::as_array)
+        .cloned()
+        .ok_or_else(|| ApiError::validation("children should be an array"))?;
     let after = match body.get("after").and_then(Value::as_str) {
         Some(a) => Some(parse_id(a, "after")?),
         None => None,
@@ -420,12 +653,19 @@ pub async fn append_children(State(app): State<App>, Path(raw): Path<String>, bo
 }
 
 /// `PATCH /__control/blocks/{id}` `{text?, type?, extra?, in_trash?, at?}`
-pub async fn update_block(State(app): State<App>, Path(raw): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn update_block(
+    State(app): State<App>,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     let id = parse_id(&raw, "block")?;
     let body = parse_body(&body)?;
     let ts = at(&body, "at")?;
     let mut store = app.store_mut();
-    let b = store.blocks.get_mut(&id).ok_or_else(|| ApiError::not_found("block", id))?;
+    let b = store
+        .blocks
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::not_found("block", id))?;
     if let Some(t) = body.get("text").and_then(Value::as_str) {
         b.text = t.to_string();
     }
@@ -441,15 +681,23 @@ pub async fn update_block(State(app): State<App>, Path(raw): Path<String>, body:
         b.in_trash = t;
     }
     store.touch_block(&id, ts);
-    Ok(Json(json!({ "id": id, "last_edited_time": crate::shapes::iso(ts) })))
+    Ok(Json(
+        json!({ "id": id, "last_edited_time": crate::shapes::iso(ts) }),
+    ))
 }
 
 /// `DELETE /__control/blocks/{id}`: moves the block to the trash (as the API's delete does).
-pub async fn delete_block(State(app): State<App>, Path(raw): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn delete_block(
+    State(app): State<App>,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
     let id = parse_id(&raw, "block")?;
     let ts = now_minute();
     let mut store = app.store_mut();
-    let b = store.blocks.get_mut(&id).ok_or_else(|| ApiError::not_found("block", id))?;
+    let b = store
+        .blocks
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::not_found("block", id))?;
     b.in_trash = true;
     let is_page = b.btype == "child_page";
     if is_page {
