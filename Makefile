@@ -40,9 +40,9 @@ status:
 test:
 	@$(SCRIPTS)/test.sh
 
-# TODO(lead): end-to-end demo (cargo lambda watch + local runner + a full sync against the emulator)
-demo:
-	@echo "TODO: make demo is not written yet (lead)"
+# the README's first command: a full sync of the emulated workspace through cargo lambda watch
+demo: up
+	@$(SCRIPTS)/demo.sh
 
 # TODO(lead): sync benchmark against the large workspace
 bench:

@@ -34,9 +34,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// The Lambda deadline (ms since the epoch) as an `Instant`, less the hand-on margin.
+/// The Lambda deadline (ms since the epoch) as an `Instant`, less the hand-on margin (at most a
+/// quarter of the time left, so short timeouts still leave room to work).
 fn deadline(deadline_ms: u64, margin: Duration) -> Option<Instant> {
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_millis() as u64;
     let left = Duration::from_millis(deadline_ms.checked_sub(now_ms)?);
-    Some(Instant::now() + left.saturating_sub(margin))
+    Some(Instant::now() + left.saturating_sub(margin.min(left / 4)))
 }

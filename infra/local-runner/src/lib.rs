@@ -31,8 +31,11 @@ pub struct HttpInvoker {
 }
 
 impl HttpInvoker {
-    pub fn new(base: impl Into<String>) -> Self {
-        HttpInvoker { client: reqwest::Client::new(), base: base.into() }
+    /// `timeout` bounds one invocation, as Lambda's function timeout does: a function process
+    /// killed mid-invocation (a reload, a crash) then fails the batch instead of hanging the pump.
+    pub fn new(base: impl Into<String>, timeout: Duration) -> Self {
+        let client = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
+        HttpInvoker { client, base: base.into() }
     }
 }
 

@@ -31,7 +31,10 @@ async fn main() -> anyhow::Result<()> {
     let invoker: Arc<dyn Invoker> = if in_process {
         Arc::new(InProcess { ctx: ctx.clone(), concurrency: 10, invocation_budget: None })
     } else {
-        Arc::new(HttpInvoker::new(std::env::var("LAMBDA_WATCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9000".into())))
+        Arc::new(HttpInvoker::new(
+            std::env::var("LAMBDA_WATCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9000".into()),
+            Duration::from_secs(300),
+        ))
     };
     let options = RunnerOptions {
         work_queue_url: settings.work_queue_url.clone(),

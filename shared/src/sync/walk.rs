@@ -114,7 +114,8 @@ impl<'a> PageWalk<'a> {
         let mut stack: Vec<Frame> = frontier.into_iter().map(Frame::new).collect();
         while let Some(top) = stack.last_mut() {
             if !top.loaded {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
+                // Every segment makes progress (at least one call) before it may hand on.
+                if self.api_calls > 0 && deadline.is_some_and(|d| Instant::now() >= d) {
                     return Ok(WalkEnd::Suspended(stack.iter().map(Frame::to_entry).collect()));
                 }
                 self.api_calls += 1;

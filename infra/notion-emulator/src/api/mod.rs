@@ -165,6 +165,7 @@ async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Response
         }
     };
     app.stats().count_status(resp.status().as_u16());
+    tracing::debug!(endpoint = %endpoint, status = resp.status().as_u16(), "request");
     resp
 }
 

@@ -144,7 +144,11 @@ impl Builder {
     ) -> Id {
         // A page id (its child_page block shares the id) holds top-level blocks; anything else is a block.
         let is_page = self.store.pages.contains_key(&container)
-            && self.store.blocks.get(&container).is_none_or(|b| b.btype == "child_page");
+            && self
+                .store
+                .blocks
+                .get(&container)
+                .is_none_or(|b| b.btype == "child_page");
         let parent = if is_page {
             Parent::Page(container)
         } else {
