@@ -8,7 +8,9 @@ set -euo pipefail
 cd "$ROOT"
 
 export NOTION_RATE="${NOTION_RATE:-100}"
-export WORKER_CONCURRENCY="${WORKER_CONCURRENCY:-4}"
+# cargo lambda watch runs one process per function and serves its invocations one at a time, so
+# locally one worker container gets the whole budget (each invocation works its 10 messages at once).
+export WORKER_CONCURRENCY="${WORKER_CONCURRENCY:-1}"
 export FINALIZE_DELAY_SECONDS="${FINALIZE_DELAY_SECONDS:-2}"
 export RUST_LOG="${RUST_LOG:-warn}"
 
@@ -16,7 +18,7 @@ say "building the functions"
 cargo build -q -p planner -p worker -p reaper -p local-runner
 
 say "starting cargo lambda watch on $LAMBDA_WATCH_URL (log: $LOGS/watch.log)"
-setsid cargo lambda watch -A 127.0.0.1 -P 9000 --ignore-changes --timeout 300 --concurrency "$WORKER_CONCURRENCY" \
+setsid cargo lambda watch -A 127.0.0.1 -P 9000 --ignore-changes --timeout 300 \
   >"$LOGS/watch.log" 2>&1 &
 watch_pid=$!
 trap 'kill -TERM -- -"$watch_pid" 2>/dev/null || true; wait "$watch_pid" 2>/dev/null || true' EXIT

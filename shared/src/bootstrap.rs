@@ -25,9 +25,27 @@ pub enum BootError {
     Index(#[from] IndexError),
 }
 
+/// How much of the Notion budget a process may spend: the planner runs alone (before the
+/// workers have anything to do) and gets all of it; each worker container gets its share
+/// (`NOTION_RATE / WORKER_CONCURRENCY`), so together they never exceed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Share {
+    Whole,
+    WorkerShare,
+}
+
+impl Share {
+    pub fn rate(self, settings: &Settings) -> f64 {
+        match self {
+            Share::Whole => settings.notion_rate,
+            Share::WorkerShare => settings.worker_rate(),
+        }
+    }
+}
+
 /// Reads settings from the environment and secrets from Secrets Manager (`SECRET_ID`), or from
 /// environment variables when `NOTION_TOKEN` is set and `SECRET_ID` is not (local runs only).
-pub async fn context_from_env() -> Result<SyncContext, BootError> {
+pub async fn context_from_env(share: Share) -> Result<SyncContext, BootError> {
     let settings = Settings::from_env()?;
     let aws = sdk_config().await;
     let secrets = if std::env::var_os("NOTION_TOKEN").is_some() && std::env::var_os("SECRET_ID").is_none() {
@@ -36,14 +54,19 @@ pub async fn context_from_env() -> Result<SyncContext, BootError> {
         SecretsManagerSource::new(&aws, settings.secret_id.clone()).load().await?
     };
     let queue = SqsQueues::new(&aws, settings.work_queue_url.clone(), settings.finalize_queue_url.clone());
-    build(&settings, &secrets, Arc::new(queue)).await
+    build(&settings, &secrets, Arc::new(queue), share).await
 }
 
 /// Builds the context from validated parts (tests call this with their own queue).
-pub async fn build(settings: &Settings, secrets: &Secrets, queue: Arc<dyn crate::queue::TaskQueue>) -> Result<SyncContext, BootError> {
+pub async fn build(
+    settings: &Settings,
+    secrets: &Secrets,
+    queue: Arc<dyn crate::queue::TaskQueue>,
+    share: Share,
+) -> Result<SyncContext, BootError> {
     let notion = NotionClient::new(
         Token::new(secrets.notion_token.expose()),
-        ClientConfig::new(settings.notion_base_url.as_str().trim_end_matches('/'), settings.notion_version, settings.worker_rate()),
+        ClientConfig::new(settings.notion_base_url.as_str().trim_end_matches('/'), settings.notion_version, share.rate(settings)),
     )?;
     let mut search = SearchSettings::new(settings.search_url.as_str().trim_end_matches('/'), settings.index_name.clone());
     search.credentials = SearchCredentials {

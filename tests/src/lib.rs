@@ -77,7 +77,7 @@ impl Stack {
         let settings = Settings::from_map(&vars)?;
         let secrets = Secrets::from_json(&json!({"notion_token": notion_emulator::DEFAULT_TOKEN}).to_string())?;
         let queue = shared::aws::SqsQueues::new(&aws, work_url.clone(), finalize_url.clone());
-        let ctx = Arc::new(shared::bootstrap::build(&settings, &secrets, Arc::new(queue)).await?);
+        let ctx = Arc::new(shared::bootstrap::build(&settings, &secrets, Arc::new(queue), shared::bootstrap::Share::Whole).await?);
         let options = RunnerOptions {
             work_queue_url: work_url.clone(),
             finalize_queue_url: finalize_url.clone(),
@@ -157,6 +157,30 @@ impl Stack {
         Ok(out.messages().iter().filter_map(|m| m.body().map(str::to_string)).collect())
     }
 
+    /// Rebuilds `ctx` and `settings` with other settings on the same emulator, index and queues (a configuration
+    /// change between two runs). `overrides` replace the test defaults as in `start`; earlier overrides are not kept.
+    pub async fn reconfigure(&mut self, overrides: Overrides<'_>) -> anyhow::Result<()> {
+        let mut vars: HashMap<String, String> = HashMap::new();
+        vars.insert("NOTION_BASE_URL".into(), self.emulator.base_url());
+        vars.insert("NOTION_RATE".into(), "5000".into());
+        vars.insert("WORKER_CONCURRENCY".into(), "4".into());
+        vars.insert("SEARCH_URL".into(), self.settings.search_url.to_string());
+        vars.insert("INDEX_NAME".into(), self.settings.index_name.clone());
+        vars.insert("WORK_QUEUE_URL".into(), self.options.work_queue_url.clone());
+        vars.insert("FINALIZE_QUEUE_URL".into(), self.options.finalize_queue_url.clone());
+        vars.insert("FINALIZE_DELAY_SECONDS".into(), "1".into());
+        for (k, v) in overrides {
+            vars.insert(k.to_string(), v.to_string());
+        }
+        let settings = Settings::from_map(&vars)?;
+        let secrets = Secrets::from_json(&json!({"notion_token": notion_emulator::DEFAULT_TOKEN}).to_string())?;
+        let aws = shared::aws::sdk_config().await;
+        let queue = shared::aws::SqsQueues::new(&aws, self.options.work_queue_url.clone(), self.options.finalize_queue_url.clone());
+        self.ctx = Arc::new(shared::bootstrap::build(&settings, &secrets, Arc::new(queue), shared::bootstrap::Share::Whole).await?);
+        self.settings = settings;
+        Ok(())
+    }
+
     /// Deletes the test's indices and queues.
     pub async fn cleanup(self) {
         let _ = self.ctx.store.delete_indices().await;
@@ -181,4 +205,63 @@ async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str, dlq: Option<&str>) 
     }
     let out = request.send().await.with_context(|| format!("creating queue {name} (is LocalStack up? `make up`)"))?;
     out.queue_url().map(str::to_string).context("no queue URL")
+}
+
+/// Work and finalize queues pumped in the background (as the event source mappings would), for
+/// runs started outside `Stack::sync`: webhook runs, runs started through the API.
+pub struct BackgroundPump {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    loops: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl BackgroundPump {
+    /// Stops the loops (each ends after its current receive, at most ~1 s).
+    pub async fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for handle in self.loops {
+            let _ = handle.await;
+        }
+    }
+}
+
+impl Stack {
+    /// Starts pumping the work queue (`worker_concurrency` loops) and the finalize queue until
+    /// [`BackgroundPump::stop`].
+    pub fn background_pump(&self) -> BackgroundPump {
+        let pump = Arc::new(local_runner::Pump {
+            sqs: self.sqs.clone(),
+            invoker: self.invoker(),
+            retry_delay_seconds: self.options.retry_delay_seconds,
+            delivered: std::sync::atomic::AtomicU64::new(0),
+            failed: std::sync::atomic::AtomicU64::new(0),
+        });
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let queues = std::iter::repeat_n((self.options.work_queue_url.clone(), "worker"), self.options.worker_concurrency.max(1))
+            .chain(std::iter::once((self.options.finalize_queue_url.clone(), "reaper")));
+        let loops = queues
+            .map(|(url, function)| {
+                let (pump, stop) = (pump.clone(), stop.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        if let Err(err) = pump.pump_once(&url, function, 1).await {
+                            eprintln!("background pump error ({function}): {err:#}");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        BackgroundPump { stop, loops }
+    }
+
+    /// The emulator's request counter (`GET /__control/stats` `total`).
+    pub async fn api_calls(&self) -> anyhow::Result<u64> {
+        let stats = self.control(reqwest::Method::GET, "stats", None).await?;
+        stats["total"].as_u64().context("stats without total")
+    }
+
+    /// Resets the emulator's request counter.
+    pub async fn reset_api_calls(&self) -> anyhow::Result<()> {
+        self.control(reqwest::Method::POST, "stats/reset", None).await.map(|_| ())
+    }
 }

@@ -59,7 +59,7 @@ async fn context() -> anyhow::Result<ApiContext> {
         settings.work_queue_url.clone(),
         settings.finalize_queue_url.clone(),
     ));
-    let sync = shared::bootstrap::build(&settings, &secrets, queue.clone()).await?;
+    let sync = shared::bootstrap::build(&settings, &secrets, queue.clone(), shared::bootstrap::Share::WorkerShare).await?;
     let client = sync.store.client().clone();
     Ok(ApiContext {
         runs: Arc::new(SearchRunBook::new(client.clone(), &settings.index_name)),

@@ -7,7 +7,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let ctx = shared::bootstrap::context_from_env().await?;
+    let ctx = shared::bootstrap::context_from_env(shared::bootstrap::Share::WorkerShare).await?;
     let ctx = &ctx;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let mut response = SqsBatchResponse::default();

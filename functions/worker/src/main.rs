@@ -12,7 +12,7 @@ const MESSAGE_CONCURRENCY: usize = 10;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let ctx = shared::bootstrap::context_from_env().await?;
+    let ctx = shared::bootstrap::context_from_env(shared::bootstrap::Share::WorkerShare).await?;
     let ctx = &ctx;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = deadline(event.context.deadline, ctx.limits.deadline_margin);

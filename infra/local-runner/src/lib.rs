@@ -245,7 +245,8 @@ pub async fn pump_until_closed(
     });
     let stop = Arc::new(AtomicBool::new(false));
     let mut loops = Vec::new();
-    for _ in 0..options.worker_concurrency.max(1) {
+    // Two pollers per worker container keep the next batch ready while one is being worked.
+    for _ in 0..options.worker_concurrency.max(1) * 2 {
         loops.push(spawn_loop(pump.clone(), stop.clone(), options.work_queue_url.clone(), "worker"));
     }
     loops.push(spawn_loop(pump.clone(), stop.clone(), options.finalize_queue_url.clone(), "reaper"));
@@ -259,13 +260,22 @@ pub async fn pump_until_closed(
         );
         bar
     });
+    // On a terminal a progress bar; in a log (CI, `make demo > file`) a line every 10 s.
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut last_line = Instant::now();
     let result = loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let record = runs.get(run_id).await?;
         if let (Some(bar), Ok(status)) = (&bar, runs.status(run_id).await) {
-            bar.set_length(status.done + status.failed + status.queued);
-            bar.set_position(status.done + status.failed);
-            bar.set_message(format!("{} docs indexed, {} failed tasks", status.indexed, status.failed));
+            let (finished, total) = (status.done + status.failed, status.done + status.failed + status.queued);
+            if interactive {
+                bar.set_length(total);
+                bar.set_position(finished);
+                bar.set_message(format!("{} docs indexed, {} failed tasks", status.indexed, status.failed));
+            } else if last_line.elapsed() >= Duration::from_secs(10) {
+                last_line = Instant::now();
+                eprintln!("[{:>5.0} s] {finished}/{total} tasks, {} docs indexed, {} failed tasks", started.elapsed().as_secs_f64(), status.indexed, status.failed);
+            }
         }
         match record {
             Some(r) if matches!(r.state, RunState::Completed | RunState::Failed) => break Ok(r),

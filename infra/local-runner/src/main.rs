@@ -24,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|t| t.parse().ok())
         .unwrap_or(3600);
 
-    let ctx = Arc::new(shared::bootstrap::context_from_env().await.context("loading settings and secrets")?);
+    let ctx = Arc::new(shared::bootstrap::context_from_env(shared::bootstrap::Share::Whole).await.context("loading settings and secrets")?);
     let settings = shared::config::Settings::from_env()?;
     let aws = shared::aws::sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);

@@ -69,6 +69,10 @@ pub struct RuntimeConfig {
     pub faults_on_files: bool,
     /// Lifetime of signed file URLs.
     pub file_url_ttl_secs: u64,
+    /// Lifetime of the signed file URLs in children lists (`GET /v1/blocks/{id}/children`);
+    /// `null` = `file_url_ttl_secs`. `0` lists URLs that are already expired while `GET
+    /// /v1/blocks/{id}` re-signs them fresh (tests of the refresh-on-403 path).
+    pub list_file_url_ttl_secs: Option<u64>,
     /// The accepted bearer token.
     pub token: String,
     /// Tokens that get 401 on every call.
@@ -93,6 +97,7 @@ impl Default for RuntimeConfig {
             jitter_ms: 0,
             faults_on_files: false,
             file_url_ttl_secs: 3600,
+            list_file_url_ttl_secs: None,
             token: DEFAULT_TOKEN.to_string(),
             revoked_tokens: Vec::new(),
             query_row_cap: 10_000,

@@ -55,8 +55,7 @@ pub async fn plan_incremental(ctx: &SyncContext, existing: Option<RunRecord>) ->
             Ok(ctx.runs.get(run.id).await?.unwrap_or(run))
         }
         Err(err) => {
-            ctx.runs.abort(run.id, &format!("planning failed: {err}")).await?;
-            ctx.runs.close(run.id, crate::runs::RunState::Failed, 0).await?;
+            super::planner::fail_planning(ctx, run.id, &err).await?;
             Err(err)
         }
     }

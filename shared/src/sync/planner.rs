@@ -71,7 +71,13 @@ pub fn requested_kind(event: &Value) -> Result<RunKind, SyncError> {
     let kind = if let Some(kind) = event.get("kind") {
         Some(kind)
     } else if event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
-        event.pointer("/detail/kind").or(Some(&Value::Null))
+        // A raw scheduled event: `detail.kind`, else the rule's name (`…-incremental-sync`).
+        let from_rule = event["resources"].as_array().into_iter().flatten().filter_map(Value::as_str).any(|arn| arn.ends_with("-incremental-sync"));
+                match event.pointer("/detail/kind") {
+            Some(kind) => Some(kind),
+            None if from_rule => return Ok(RunKind::Incremental),
+            None => Some(&Value::Null),
+        }
     } else {
         None
     };
@@ -124,13 +130,19 @@ pub async fn plan_full(ctx: &SyncContext, existing: Option<RunRecord>) -> Result
         }
         Err(err) => {
             // Nothing was deleted and nothing will be: the run is closed as failed, naming why.
-            let reason = format!("planning failed: {err}");
-            tracing::error!(run_id = run.id, error = %err, "planning failed");
-            ctx.runs.abort(run.id, &reason).await?;
-            ctx.runs.close(run.id, crate::runs::RunState::Failed, 0).await?;
+            fail_planning(ctx, run.id, &err).await?;
             Err(err)
         }
     }
+}
+
+/// Closes a run whose planning failed: nothing was deleted and nothing will be.
+pub async fn fail_planning(ctx: &SyncContext, run_id: u64, err: &SyncError) -> Result<(), SyncError> {
+    let reason = format!("planning failed: {err}");
+    ctx.runs.abort(run_id, &reason).await?;
+    ctx.runs.close(run_id, crate::runs::RunState::Failed, 0).await?;
+    tracing::error!(run_id, event = "run_closed", state = "failed", %reason, "run closed");
+    Ok(())
 }
 
 async fn plan_into(ctx: &SyncContext, run: &RunRecord) -> Result<u64, SyncError> {
@@ -264,6 +276,8 @@ mod tests {
         assert_eq!(requested_kind(&json!({"kind": "incremental"})).unwrap(), RunKind::Incremental);
         let scheduled = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
         assert_eq!(requested_kind(&scheduled).unwrap(), RunKind::Full);
+        let rule = json!({"detail-type": "Scheduled Event", "detail": {}, "resources": ["arn:aws:events:us-east-1:1:rule/notion-es-incremental-sync"]});
+        assert_eq!(requested_kind(&rule).unwrap(), RunKind::Incremental);
         assert!(requested_kind(&json!({"kind": "weekly"})).unwrap_err().to_string().contains("\"weekly\""));
         assert!(requested_kind(&json!({"hello": 1})).unwrap_err().to_string().contains("not recognised"));
     }

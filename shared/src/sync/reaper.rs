@@ -50,7 +50,7 @@ pub async fn finalize(ctx: &SyncContext, msg: &FinalizeMessage) -> Result<Finali
         (RunState::Failed, 0)
     };
     ctx.runs.close(msg.run_id, state, deleted).await?;
-    tracing::info!(run_id = msg.run_id, event = "run_closed", state = ?state, deleted, failed = status.failed, done = status.done, "run closed");
+    tracing::info!(run_id = msg.run_id, event = "run_closed", state = state.as_str(), deleted, failed = status.failed, done = status.done, "run closed");
     Ok(Finalized::Closed { state, deleted })
 }
 

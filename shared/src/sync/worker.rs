@@ -157,6 +157,11 @@ pub async fn run_task(ctx: &SyncContext, msg: &TaskMessage, deadline: Option<Ins
                 }
             }
         }
+        Task::Comment { comment_id, .. } if !ctx.config.index_comments => {
+            // Comments are indexed only with `index_comments` (a full sync would remove them again).
+            tracing::debug!(comment_id, "comment event skipped: index_comments is off");
+            outcome.skipped += 1;
+        }
         Task::Comment { comment_id, page_id } => {
             outcome.api_calls += 1;
             match ctx.notion.get_comment(comment_id).await {

@@ -76,7 +76,10 @@ pub async fn children(
     let id = parse_id(&raw, "block")?;
     let params = query_params(q.as_deref());
     let page_size = page_size_from_query(params.get("page_size").map(String::as_str))?;
-    let links = app.file_links();
+    let mut links = app.file_links();
+    if let Some(ttl) = app.config().list_file_url_ttl_secs {
+        links.ttl_secs = ttl;
+    }
     let store = app.store();
     if store.unshared.contains(&id) {
         return Err(ApiError::not_found("block", id));

@@ -1,6 +1,6 @@
-//! `GET /v1/comments?block_id=` (unresolved comments only).
+//! `GET /v1/comments?block_id=` (unresolved comments only) and `GET /v1/comments/{id}`.
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::Json;
 use serde_json::Value;
 
@@ -43,4 +43,23 @@ pub async fn list(State(app): State<App>, RawQuery(q): RawQuery) -> ApiResult<Js
         .map(|c| shapes::comment(&store, c))
         .collect();
     Ok(Json(cursor::list("comment", results, slice.next_cursor)))
+}
+
+/// `GET /v1/comments/{id}`: one comment (resolved or not); 404 when unknown or its page/block is
+/// unshared or gone.
+pub async fn get(State(app): State<App>, Path(raw): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_id(&raw, "comment")?;
+    let store = app.store();
+    let comment = store
+        .comments
+        .iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| ApiError::not_found("comment", id))?;
+    let parent_ok = comment.parent.id().is_some_and(|p| {
+        (store.pages.contains_key(&p) || store.blocks.contains_key(&p)) && !store.unshared.contains(&p)
+    });
+    if !parent_ok {
+        return Err(ApiError::not_found("comment", id));
+    }
+    Ok(Json(shapes::comment(&store, comment)))
 }

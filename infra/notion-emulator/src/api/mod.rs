@@ -53,6 +53,7 @@ pub fn router(app: App) -> Router {
             post(databases::query_data_source),
         )
         .route("/v1/comments", get(comments::list))
+        .route("/v1/comments/{id}", get(comments::get))
         .route_layer(middleware::from_fn_with_state(app.clone(), guard))
         .method_not_allowed_fallback(invalid_url);
     let files = Router::new()

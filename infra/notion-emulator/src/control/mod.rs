@@ -30,6 +30,8 @@ pub fn router(app: App) -> Router {
         .route("/__control/reset", post(reset_workspace))
         .route("/__control/revoke", post(revoke))
         .route("/__control/pages", post(mutations::create_page))
+        .route("/__control/databases", post(mutations::create_database))
+        .route("/__control/comments", post(mutations::add_comment))
         .route(
             "/__control/pages/{id}",
             axum::routing::patch(mutations::update_page).delete(mutations::delete_page),
