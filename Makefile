@@ -44,6 +44,6 @@ test:
 demo: up
 	@$(SCRIPTS)/demo.sh
 
-# TODO(lead): sync benchmark against the large workspace
-bench:
-	@echo "TODO: make bench is not written yet (lead)"
+# figures of ../shared/ARCHITECTURE.md, printed (release build)
+bench: up
+	@$(SCRIPTS)/bench.sh

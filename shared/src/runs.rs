@@ -115,6 +115,10 @@ pub struct RunRecord {
     /// Set when the run must not delete anything (token revoked, planning failed, ...).
     #[serde(default)]
     pub abort_reason: Option<String>,
+    /// The content index's uuid when the run was planned: the reaper fails the run (and deletes
+    /// nothing) if the index was deleted or recreated meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_uuid: Option<String>,
     /// At most [`MAX_RUN_ERRORS`] messages.
     #[serde(default)]
     pub errors: Vec<String>,
@@ -395,6 +399,7 @@ impl RunStore {
                 finished_at: None,
                 watermark: None,
                 abort_reason: None,
+                index_uuid: None,
                 errors: Vec::new(),
                 counts: RunCounts::default(),
             };
@@ -543,6 +548,12 @@ impl RunStore {
     }
 
     /// Records the incremental watermark (the newest `last_edited_time` seen).
+    /// Records the content index's uuid at planning (see [`RunRecord::index_uuid`]).
+    pub async fn set_index_uuid(&self, run_id: u64, uuid: &str) -> Result<(), RunError> {
+        self.update_run(run_id, json!({"doc": {"index_uuid": uuid}}), "index uuid")
+            .await
+    }
+
     pub async fn set_watermark(&self, run_id: u64, watermark: &str) -> Result<(), RunError> {
         self.update_run(
             run_id,

@@ -53,7 +53,9 @@ pub struct RuntimeConfig {
     pub burst: Option<f64>,
     /// `rate_limit_reason` reported in 429 bodies.
     pub rate_limit_reason: String,
-    /// Probabilities (0..1) of injected faults per `/v1` request.
+    /// Probabilities (0..1) of injected faults per `/v1` request. `fault_429` answers 429
+    /// `rate_limited` with `Retry-After: retry_after_429` whatever the rate (chaos tests).
+    pub fault_429: f64,
     pub fault_500: f64,
     pub fault_502: f64,
     pub fault_503: f64,
@@ -62,6 +64,8 @@ pub struct RuntimeConfig {
     pub drop_connection: f64,
     /// `Retry-After` seconds sent with 529.
     pub retry_after_529: u64,
+    /// `Retry-After` seconds sent with an injected 429 (`fault_429`).
+    pub retry_after_429: u64,
     /// Added latency on `/v1` requests: fixed + uniform jitter.
     pub latency_ms: u64,
     pub jitter_ms: u64,
@@ -87,12 +91,14 @@ impl Default for RuntimeConfig {
             rate: None,
             burst: None,
             rate_limit_reason: "integration_rate_limit".to_string(),
+            fault_429: 0.0,
             fault_500: 0.0,
             fault_502: 0.0,
             fault_503: 0.0,
             fault_529: 0.0,
             drop_connection: 0.0,
             retry_after_529: 1,
+            retry_after_429: 1,
             latency_ms: 0,
             jitter_ms: 0,
             faults_on_files: false,
@@ -108,6 +114,7 @@ impl Default for RuntimeConfig {
 impl RuntimeConfig {
     pub fn validate(&self) -> Result<(), String> {
         for (name, p) in [
+            ("fault_429", self.fault_429),
             ("fault_500", self.fault_500),
             ("fault_502", self.fault_502),
             ("fault_503", self.fault_503),
@@ -118,7 +125,8 @@ impl RuntimeConfig {
                 return Err(format!("{name} must be between 0 and 1"));
             }
         }
-        let total = self.fault_500
+        let total = self.fault_429
+            + self.fault_500
             + self.fault_502
             + self.fault_503
             + self.fault_529

@@ -55,6 +55,7 @@ pub fn retry_after_secs(wait: f64) -> u64 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
     Drop,
+    Status429,
     Status500,
     Status502,
     Status503,
@@ -65,6 +66,7 @@ pub enum Fault {
 pub fn pick_fault(cfg: &RuntimeConfig, roll: f64) -> Option<Fault> {
     let table = [
         (cfg.drop_connection, Fault::Drop),
+        (cfg.fault_429, Fault::Status429),
         (cfg.fault_500, Fault::Status500),
         (cfg.fault_502, Fault::Status502),
         (cfg.fault_503, Fault::Status503),
@@ -91,6 +93,8 @@ pub fn latency_ms(cfg: &RuntimeConfig) -> u64 {
 
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Faults {
+    /// Injected 429s (`fault_429`); also counted in `rate_limited`.
+    pub status_429: u64,
     pub status_500: u64,
     pub status_502: u64,
     pub status_503: u64,
@@ -128,6 +132,10 @@ impl Stats {
     pub fn count_fault(&mut self, f: Fault) {
         match f {
             Fault::Drop => self.faults.dropped += 1,
+            Fault::Status429 => {
+                self.faults.status_429 += 1;
+                self.rate_limited += 1;
+            }
             Fault::Status500 => self.faults.status_500 += 1,
             Fault::Status502 => self.faults.status_502 += 1,
             Fault::Status503 => self.faults.status_503 += 1,

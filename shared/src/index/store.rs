@@ -184,6 +184,27 @@ impl SearchStore {
         Ok(deleted)
     }
 
+    /// The content index's uuid (`index.uuid`), `None` when the index does not exist. A deleted
+    /// and recreated (or auto-created) index has a new one.
+    pub async fn index_uuid(&self) -> Result<Option<String>, IndexError> {
+        let path = format!("{}/_settings/index.uuid", path_segment(&self.index));
+        let reply = self.client.json(Method::Get, &path, &[], None).await?;
+        if reply.status == 404 {
+            return Ok(None);
+        }
+        let body = reply.ok(&format!("settings of {}", self.index))?;
+        // `{"<index>": {"settings": {"index": {"uuid": "..."}}}}`
+        let uuid = body
+            .get(&self.index)
+            .and_then(|i| i.pointer("/settings/index/uuid"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| IndexError::Protocol {
+                what: format!("settings of {}", self.index),
+                detail: "no index.uuid".into(),
+            })?;
+        Ok(Some(uuid.to_string()))
+    }
+
     /// Makes everything indexed so far searchable.
     pub async fn refresh(&self) -> Result<(), IndexError> {
         refresh(&self.client, &self.index).await

@@ -32,6 +32,7 @@ pub async fn plan_incremental(ctx: &SyncContext, existing: Option<RunRecord>) ->
     let since = watermark - OVERLAP;
     tracing::info!(run_id = run.id, %watermark, "planning incremental sync");
     let result = async {
+        super::planner::record_index_uuid(ctx, run.id).await?;
         let changes = changed_since(ctx, since).await?;
         let new_watermark = changes.newest.unwrap_or(watermark);
         let messages: Vec<TaskMessage> = changes

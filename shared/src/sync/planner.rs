@@ -145,7 +145,19 @@ pub async fn fail_planning(ctx: &SyncContext, run_id: u64, err: &SyncError) -> R
     Ok(())
 }
 
+/// Records the content index's uuid on the run before any task is sent: the reaper compares it
+/// with the index's at the end, so an index deleted (and auto-created by `_bulk`) mid-run fails
+/// the run instead of letting it delete or report success.
+pub async fn record_index_uuid(ctx: &SyncContext, run_id: u64) -> Result<(), SyncError> {
+    let uuid = ctx.store.index_uuid().await?.ok_or_else(|| {
+        SyncError::Task(format!("content index {} does not exist (it is created when a function starts)", ctx.store.index()))
+    })?;
+    ctx.runs.set_index_uuid(run_id, &uuid).await?;
+    Ok(())
+}
+
 async fn plan_into(ctx: &SyncContext, run: &RunRecord) -> Result<u64, SyncError> {
+    record_index_uuid(ctx, run.id).await?;
     let inventory = match &ctx.config.sync_rules.advanced {
         Some(rules) => super::selection::advanced(ctx, rules).await?,
         None => {

@@ -40,6 +40,24 @@ pub async fn finalize(ctx: &SyncContext, msg: &FinalizeMessage) -> Result<Finali
         tracing::info!(run_id = msg.run_id, queued = status.queued, done = status.done, checks = next.checks, "run not finished; checking again later");
         return Ok(Finalized::Requeued { checks: next.checks });
     }
+    if let Some(planned_uuid) = &run.index_uuid {
+        // The content index was deleted (and maybe auto-created again by a `_bulk`) during the run:
+        // what was indexed before is gone, so the run failed and must delete nothing.
+        let now = ctx.store.index_uuid().await?;
+        if now.as_deref() != Some(planned_uuid.as_str()) {
+            let reason = format!(
+                "content index {} was deleted or recreated during the run (uuid {planned_uuid} at planning, {} now): \
+                 documents indexed before are lost and nothing is deleted; if it was recreated without the connector's \
+                 mapping, delete it and run a full sync",
+                ctx.store.index(),
+                now.as_deref().unwrap_or("missing")
+            );
+            ctx.runs.abort(msg.run_id, &reason).await?;
+            ctx.runs.close(msg.run_id, RunState::Failed, 0).await?;
+            tracing::error!(run_id = msg.run_id, event = "run_closed", state = "failed", %reason, "run closed");
+            return Ok(Finalized::Closed { state: RunState::Failed, deleted: 0 });
+        }
+    }
     let (state, deleted) = if may_delete(&status) {
         let deleted = ctx.store.delete_stale(msg.run_id).await?;
         (RunState::Completed, deleted)

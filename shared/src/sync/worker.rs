@@ -46,10 +46,14 @@ pub async fn handle_message(
     let span = tracing::info_span!("task", run_id = msg.run_id, task_id = %msg.task_id, attempt = receive_count);
     async {
         let started = Instant::now();
+        // Notion retries during the task, from the client's counters (shared by the container's
+        // concurrent tasks, so under concurrency a task may also count a neighbour's retries).
+        let before = ctx.notion.stats();
         match run_task(ctx, &msg, deadline).await {
-            Ok(outcome) => {
+            Ok(mut outcome) => {
+                outcome.retries = ctx.notion.stats().since(&before).retries;
                 tracing::info!(indexed = outcome.indexed, skipped = outcome.skipped, api_calls = outcome.api_calls,
-                    elapsed_ms = started.elapsed().as_millis() as u64, "task done");
+                    retries = outcome.retries, elapsed_ms = started.elapsed().as_millis() as u64, "task done");
                 ctx.runs.task_done(&msg.task_id, msg.run_id, &outcome).await.map_err(|e| MessageError::Failed {
                     error: format!("could not record task done: {e}"),
                     recorded: false,

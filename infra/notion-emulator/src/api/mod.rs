@@ -99,6 +99,9 @@ pub fn fault_response(f: Fault, cfg: &RuntimeConfig) -> Response {
             r.extensions_mut().insert(DropConnection);
             r
         }
+        Fault::Status429 => {
+            ApiError::rate_limited(cfg.retry_after_429.max(1), &cfg.rate_limit_reason).into_response()
+        }
         Fault::Status500 => {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_server_error", "Unexpected error occurred.").into_response()
         }

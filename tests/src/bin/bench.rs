@@ -1,0 +1,223 @@
+//! `make bench`: the figures of ../shared/ARCHITECTURE.md, printed (not asserted; these machines
+//! are shared and noisy, so what matters are ratios measured in one run).
+//!
+//! - full sync at an emulated Notion rate limit (BENCH_CASES, default `medium@100,medium@10`):
+//!   wall time ÷ (API calls ÷ rate), API calls ÷ the minimum the content needs, documents/s;
+//! - worker peak RSS walking the edge workspace's 10,000-block page (in a child process);
+//! - worker binary start to its first runtime poll (`target/release/worker`);
+//! - indexing path: our bulk indexer's docs/s ÷ raw `_bulk` requests' docs/s, same documents.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use e2e::notion_emulator::WorkspaceKind;
+use e2e::Stack;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--rss-probe") {
+        return rss_probe(&args[2], &args[3]).await;
+    }
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let wants = |part: &str| only.is_empty() || only.split(',').any(|p| p == part);
+    if wants("sync") {
+        let cases = std::env::var("BENCH_CASES").unwrap_or_else(|_| "medium@100,medium@10".into());
+        for case in cases.split(',') {
+            let (workspace, rate) = case.split_once('@').unwrap_or((case, "100"));
+            full_sync(workspace.parse().map_err(anyhow::Error::msg)?, rate.parse()?).await?;
+        }
+    }
+    if wants("rss") {
+        worker_rss().await?;
+    }
+    if wants("start") {
+        cold_start().await?;
+    }
+    if wants("index") {
+        indexing_path().await?;
+    }
+    Ok(())
+}
+
+async fn full_sync(workspace: WorkspaceKind, rate: f64) -> anyhow::Result<()> {
+    let rate_text = rate.to_string();
+    let stack = Stack::start(workspace, &[("NOTION_RATE", rate_text.as_str()), ("WORKER_CONCURRENCY", "1")]).await?;
+    // The emulator enforces the rate as Notion would (token bucket, 429 + Retry-After).
+    stack.control(Method::POST, "config", Some(json!({"rate": rate, "burst": rate.max(1.0)}))).await?;
+    stack.control(Method::POST, "stats/reset", None).await?;
+    let started = Instant::now();
+    let run = stack.sync("full").await?;
+    let wall = started.elapsed().as_secs_f64();
+    let stats = stack.control(Method::GET, "stats", None).await?;
+    let version = stack.ctx.notion.version().as_str();
+    let minimum = stack.control(Method::GET, &format!("minimum?version={version}"), None).await?;
+    let calls = stats["total"].as_f64().unwrap_or(0.0);
+    let minimum = minimum["total"].as_f64().unwrap_or(1.0);
+    println!(
+        "full sync {:?} at {rate} req/s: run {} {:?}, {calls} API calls (minimum {minimum}), {} 429s, wall {wall:.1} s",
+        workspace,
+        run.id,
+        run.state,
+        stats["rate_limited"]
+    );
+    println!("  rate budget use: wall ÷ (calls ÷ rate) = {:.3}   (target ≤ 1.1)", wall / (calls / rate));
+    println!("  wasted calls:    calls ÷ minimum       = {:.4}  (target ≤ 1.02)", calls / minimum);
+    println!("  throughput:      {:.0} documents/s ({} documents, {} failed tasks)", run.counts.indexed as f64 / wall, run.counts.indexed, run.counts.failed);
+    stack.cleanup().await;
+    Ok(())
+}
+
+/// Peak RSS of a process that only runs the worker's handler on the largest page of `edge`.
+async fn worker_rss() -> anyhow::Result<()> {
+    let stack = Stack::start(WorkspaceKind::Edge, &[]).await?;
+    let expected = stack.control(Method::GET, "expected", None).await?;
+    let big = expected["pages"]
+        .as_array()
+        .and_then(|pages| pages.iter().max_by_key(|p| p["blocks"].as_array().map_or(0, Vec::len)))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let page_id = big["id"].as_str().unwrap_or_default().to_string();
+    let blocks = big["blocks"].as_array().map_or(0, Vec::len);
+    let exe = std::env::current_exe()?;
+    let started = Instant::now();
+    let out = tokio::process::Command::new(exe)
+        .args(["--rss-probe", &stack.emulator.base_url(), &page_id])
+        .env("INDEX_NAME", &stack.settings.index_name)
+        .output()
+        .await?;
+    let report = String::from_utf8_lossy(&out.stdout);
+    println!("worker peak RSS walking a {blocks}-block page: {} (target ≤ 64 MiB), {:.1} s", report.trim(), started.elapsed().as_secs_f64());
+    if !out.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    }
+    stack.cleanup().await;
+    Ok(())
+}
+
+/// The child side of `worker_rss`: builds a worker context and runs one page task.
+async fn rss_probe(notion: &str, page_id: &str) -> anyhow::Result<()> {
+    let mut vars: std::collections::HashMap<String, String> = std::env::vars().collect();
+    vars.insert("NOTION_BASE_URL".into(), notion.into());
+    vars.insert("NOTION_RATE".into(), "5000".into());
+    vars.insert("WORK_QUEUE_URL".into(), "memory://work".into());
+    vars.insert("FINALIZE_QUEUE_URL".into(), "memory://finalize".into());
+    let settings = shared::config::Settings::from_map(&vars)?;
+    let secrets = shared::secrets::Secrets::from_json(&json!({"notion_token": e2e::notion_emulator::DEFAULT_TOKEN}).to_string())?;
+    let queue = Arc::new(shared::queue::MemoryQueue::default());
+    let ctx = shared::bootstrap::build(&settings, &secrets, queue, shared::bootstrap::Share::Whole).await?;
+    let run = ctx.runs.create_run(shared::task::RunKind::Full).await?;
+    let task = shared::task::TaskMessage::new(
+        run.id,
+        run.kind,
+        format!("p:{page_id}"),
+        shared::task::Task::Page { page_id: page_id.to_string(), page: None, path: vec![] },
+    );
+    let before = peak_rss_kib();
+    shared::sync::worker::handle_message(&ctx, &task.encode(), 1, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{:.1} MiB (at start {:.1} MiB)", peak_rss_kib() as f64 / 1024.0, before as f64 / 1024.0);
+    Ok(())
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Spawns the release worker binary with a fake runtime API and times its first poll.
+async fn cold_start() -> anyhow::Result<()> {
+    let worker = std::env::current_exe()?.with_file_name("worker");
+    if !worker.exists() {
+        println!("worker start: skipped ({} not built; `make bench` builds it)", worker.display());
+        return Ok(());
+    }
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let api = listener.local_addr()?.to_string();
+        let started = Instant::now();
+        let mut child = tokio::process::Command::new(&worker)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "worker")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+            .env("AWS_LAMBDA_RUNTIME_API", &api)
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()?;
+        match tokio::time::timeout(Duration::from_secs(20), listener.accept()).await {
+            Ok(Ok(_)) => samples.push(started.elapsed().as_secs_f64() * 1000.0),
+            _ => println!("worker start: no runtime poll within 20 s"),
+        }
+        let _ = child.kill().await;
+    }
+    samples.sort_by(f64::total_cmp);
+    if let Some(median) = samples.get(samples.len() / 2) {
+        println!("worker start to first runtime poll: median {median:.0} ms of {} starts (target ≤ 50 ms; includes reading the secret and checking the indices)", samples.len());
+    }
+    Ok(())
+}
+
+/// The same documents through our bulk indexer and through raw `_bulk` requests.
+async fn indexing_path() -> anyhow::Result<()> {
+    let search = std::env::var("SEARCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9200".into());
+    let docs: Vec<shared::document::Document> = (0..20_000)
+        .map(|i| {
+            let source = json!({
+                "id": format!("b-{i}"), "object": "block", "type": "paragraph", "page_id": format!("p-{}", i / 50),
+                "title": "", "body": format!("Paragraph {i} of the benchmark: quarterly roadmap planning notes and decisions."),
+                "sync_run": 1, "paragraph": {"rich_text": [{"plain_text": "x"}]},
+            });
+            shared::document::Document { id: format!("b-{i}"), source: source.as_object().cloned().unwrap_or_default() }
+        })
+        .collect();
+    let http = reqwest::Client::new();
+    let mut ours = Vec::new();
+    let mut raw = Vec::new();
+    for round in 0..3 {
+        let index = format!("bench-raw-{}-{round}", std::process::id());
+        create_index(&http, &search, &index).await?;
+        let started = Instant::now();
+        for chunk in docs.chunks(500) {
+            let mut body = Vec::new();
+            for doc in chunk {
+                body.extend_from_slice(json!({"index": {"_index": index, "_id": doc.id}}).to_string().as_bytes());
+                body.push(b'\n');
+                body.extend_from_slice(Value::Object(doc.source.clone()).to_string().as_bytes());
+                body.push(b'\n');
+            }
+            let response: Value = http.post(format!("{search}/_bulk")).header("content-type", "application/x-ndjson").body(body).send().await?.json().await?;
+            anyhow::ensure!(response["errors"] == json!(false), "raw bulk errors");
+        }
+        raw.push(docs.len() as f64 / started.elapsed().as_secs_f64());
+        http.delete(format!("{search}/{index}")).send().await?;
+
+        let index = format!("bench-ours-{}-{round}", std::process::id());
+        let store = shared::index::SearchStore::connect(&shared::index::SearchSettings::new(search.clone(), index.clone()))?;
+        store.ensure_indices().await?;
+        let started = Instant::now();
+        let report = store.bulk_index(docs.clone()).await?;
+        anyhow::ensure!(report.failed.is_empty(), "our bulk failures");
+        ours.push(docs.len() as f64 / started.elapsed().as_secs_f64());
+        store.delete_indices().await?;
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (ours, raw) = (median(&mut ours), median(&mut raw));
+    println!("indexing path: ours {ours:.0} docs/s, raw _bulk {raw:.0} docs/s, ratio {:.2} (target ≥ 0.8)", ours / raw);
+    Ok(())
+}
+
+async fn create_index(http: &reqwest::Client, search: &str, index: &str) -> anyhow::Result<()> {
+    let body = json!({"settings": shared::index::mapping::settings(1, 0), "mappings": shared::index::mapping::content_mappings()});
+    let response = http.put(format!("{search}/{index}")).json(&body).send().await?;
+    anyhow::ensure!(response.status().is_success(), "create {index}: {}", response.text().await?);
+    Ok(())
+}
