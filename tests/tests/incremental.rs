@@ -128,6 +128,10 @@ async fn incremental_syncs_after_a_full_sync_of_medium() {
     );
     let docs = stack.documents().await.unwrap();
     assert_edits_indexed(&docs, &edits);
+    for id in edits.keys() {
+        let depth = |d: &HashMap<String, Map<String, Value>>| d[id]["path"].as_array().map(Vec::len);
+        assert_eq!(depth(&docs), depth(&before), "breadcrumb of {id} kept: {:?} was {:?}", docs[id]["path"], before[id]["path"]);
+    }
     assert_edits_indexed(&docs, &added);
     for id in &deleted_docs {
         assert!(docs.contains_key(id), "{id} removed by an incremental sync: only full syncs delete");

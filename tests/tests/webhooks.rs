@@ -198,6 +198,7 @@ async fn signed_webhooks_make_edits_searchable_and_remove_deleted_pages() {
     let pages = leaf_pages(&expected);
     assert!(pages.len() >= 6, "{} leaf pages", pages.len());
 
+    let paths_before: HashMap<String, Value> = stack.documents().await.unwrap().into_iter().map(|(id, d)| (id, d["path"].clone())).collect();
     let mut latencies = Vec::new();
     for n in 0..20 {
         let id = &pages[n % (pages.len() - 1)];
@@ -220,6 +221,10 @@ async fn signed_webhooks_make_edits_searchable_and_remove_deleted_pages() {
         latencies.last().unwrap().as_millis()
     );
     assert!(p95 < Duration::from_secs(5), "p95 webhook-to-searchable {p95:?}");
+    let docs = stack.documents().await.unwrap();
+    for id in &pages[..pages.len() - 1] {
+        assert_eq!(docs[id]["path"], paths_before[id], "breadcrumb of {id} kept by the webhook re-index");
+    }
 
     // page.deleted: the page and its block documents go.
     let victim = pages.last().unwrap().clone();

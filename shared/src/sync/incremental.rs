@@ -111,6 +111,9 @@ pub async fn changed_since(ctx: &SyncContext, since: DateTime<Utc>) -> Result<Ch
             _ => break,
         }
     }
+    // Ancestors that did not change are not in `titles`: their titles come from the index.
+    let parents: Vec<Option<String>> = found.iter().map(parent_id).collect();
+    titles_from_index(ctx, &mut titles, parents).await;
     for object in found {
         let Some(id) = object.get("id").and_then(Value::as_str).map(str::to_string) else { continue };
         match object.get("object").and_then(Value::as_str) {
@@ -132,4 +135,49 @@ pub async fn changed_since(ctx: &SyncContext, since: DateTime<Utc>) -> Result<Ch
 pub fn edited_at(object: &Value) -> Option<DateTime<Utc>> {
     let text = object.get("last_edited_time")?.as_str()?;
     DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// Fills `titles` with the ancestors of `starts` that it lacks, from the documents earlier runs
+/// indexed (pages, databases, data sources: what a full sync's breadcrumb is made of), so a page
+/// re-indexed without its ancestors keeps its `path`. A failing lookup only shortens paths.
+pub async fn titles_from_index(
+    ctx: &SyncContext,
+    titles: &mut std::collections::HashMap<String, (String, Option<String>)>,
+    starts: impl IntoIterator<Item = Option<String>>,
+) {
+    let mut asked = std::collections::HashSet::new();
+    let mut wanted: Vec<String> = starts.into_iter().flatten().collect();
+    loop {
+        wanted.retain(|id| !titles.contains_key(id) && asked.insert(id.clone()));
+        if wanted.is_empty() {
+            return;
+        }
+        let mut next = Vec::new();
+        for chunk in wanted.chunks(1000) {
+            let body = json!({"size": chunk.len(), "_source": ["title", "parent_id"], "query": {"bool": {"filter": [
+                {"ids": {"values": chunk}}, {"terms": {"object": ["page", "database", "data_source"]}}]}}});
+            let reply = match ctx.store.search(&body).await {
+                Ok(reply) => reply,
+                Err(err) => {
+                    tracing::warn!(error = %err, "ancestor titles not found in the index; paths may be shorter");
+                    return;
+                }
+            };
+            for hit in reply.pointer("/hits/hits").and_then(Value::as_array).into_iter().flatten() {
+                let Some(id) = hit.get("_id").and_then(Value::as_str) else { continue };
+                let title = hit.pointer("/_source/title").and_then(Value::as_str).unwrap_or_default().to_string();
+                let parent = hit.pointer("/_source/parent_id").and_then(Value::as_str).filter(|p| !p.is_empty()).map(str::to_string);
+                next.extend(parent.clone());
+                titles.insert(id.to_string(), (title, parent));
+            }
+        }
+        wanted = next;
+    }
+}
+
+/// The breadcrumb of an object whose ancestors are known only from the index (webhook tasks).
+pub async fn path_from_index(ctx: &SyncContext, object: &Value) -> Vec<String> {
+    let mut titles = std::collections::HashMap::new();
+    titles_from_index(ctx, &mut titles, [parent_id(object)]).await;
+    breadcrumb(&titles, parent_id(object))
 }

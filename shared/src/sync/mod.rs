@@ -170,6 +170,26 @@ impl<'a> DocBuffer<'a> {
         Ok(())
     }
 
+    /// Takes over another buffer's pending documents and counts (a row walked beside others).
+    pub async fn absorb(&mut self, other: DocBuffer<'_>) -> Result<(), SyncError> {
+        self.indexed += other.indexed;
+        self.skipped += other.skipped;
+        self.failed += other.failed;
+        self.malformed += other.malformed;
+        self.file_errors += other.file_errors;
+        let room = 20usize.saturating_sub(self.errors.len());
+        self.errors.extend(other.errors.into_iter().take(room));
+        for doc in other.docs {
+            // Already filtered by the rules when the other buffer took it.
+            self.bytes += doc.source.get("body").and_then(Value::as_str).map_or(0, str::len) + 512;
+            self.docs.push(doc);
+        }
+        if self.docs.len() >= FLUSH_DOCS || self.bytes >= FLUSH_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
     pub fn note_error(&mut self, error: String) {
         tracing::warn!(%error, "document error");
         if self.errors.len() < 20 {

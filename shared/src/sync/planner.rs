@@ -24,6 +24,9 @@ pub struct Inventory {
     pub source_filters: HashMap<String, Value>,
     /// Database containers (2025-09-03+), fetched once each.
     pub databases: Vec<Value>,
+    /// Sources selected only by `database_query_filters`: their rows are indexed, not the source
+    /// (nor its database) itself.
+    pub rows_only: HashSet<String>,
     /// Titles and parents of every object seen, for breadcrumbs and selection.
     pub titles: HashMap<String, (String, Option<String>)>,
     /// Whether the person users are indexed (not with advanced rules, as in the Elastic connector).
@@ -222,7 +225,11 @@ pub fn tasks_for(inv: &Inventory, data_sources: bool) -> Vec<(String, Task)> {
     }
     let mut objects = Vec::new();
     let mut paths = Vec::new();
-    for db in inv.databases.iter().chain(inv.sources.iter()) {
+    let listed = |o: &&Value| !o.get("id").and_then(Value::as_str).is_some_and(|id| inv.rows_only.contains(id));
+    let containers: HashSet<&str> =
+        inv.sources.iter().filter(listed).filter_map(|s| s.pointer("/parent/database_id").and_then(Value::as_str)).collect();
+    let databases = inv.databases.iter().filter(|d| d.get("id").and_then(Value::as_str).is_some_and(|id| containers.contains(id)));
+    for db in databases.chain(inv.sources.iter().filter(listed)) {
         objects.push(db.clone());
         paths.push(breadcrumb(&inv.titles, parent_id(db)));
     }
@@ -304,6 +311,23 @@ mod tests {
         assert_eq!(breadcrumb(&titles, Some("b".into())), vec!["A", "B"]);
         assert_eq!(breadcrumb(&titles, Some("unknown".into())), Vec::<String>::new());
         assert_eq!(breadcrumb(&titles, Some("x".into())).len(), 2);
+    }
+
+    #[test]
+    fn sources_selected_for_their_rows_only_are_not_indexed_themselves() {
+        let mut inv = Inventory::default();
+        for (ds, db) in [("ds1", "db1"), ("ds2", "db2")] {
+            inv.sources.push(json!({"object": "data_source", "id": ds, "parent": {"type": "database_id", "database_id": db}}));
+            inv.databases.push(json!({"object": "database", "id": db}));
+        }
+        inv.rows_only.insert("ds2".into());
+        let tasks = tasks_for(&inv, true);
+        let ids: Vec<&str> = tasks.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, vec!["objects:0", "rows:ds1:0", "rows:ds2:0"]);
+        match &tasks[0].1 {
+            Task::Objects { objects, .. } => assert_eq!(objects.iter().map(|o| o["id"].as_str().unwrap()).collect::<Vec<_>>(), vec!["db1", "ds1"]),
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]

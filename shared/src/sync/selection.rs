@@ -132,6 +132,12 @@ pub async fn advanced(ctx: &SyncContext, rules: &AdvancedRules) -> Result<Invent
     }
     validate_searches(rules, &found_titles).map_err(rule_error)?;
 
+    // The rules add up, as in the reference: a source a search selected keeps every row (the
+    // filter does not narrow it); several filters on one source are or-ed, and a rule without a
+    // filter takes every row. A source only these rules select is indexed as its rows alone (the
+    // reference yields just the rows), not as database / data source documents.
+    let searched: HashSet<String> = inv.sources.iter().filter_map(|s| s.get("id").and_then(Value::as_str).map(str::to_string)).collect();
+    let mut filters: HashMap<String, Option<Vec<Value>>> = HashMap::new();
     for rule in &rules.database_query_filters {
         let wanted = normalize_database_id(&rule.database_id);
         for source in &all_sources {
@@ -140,10 +146,27 @@ pub async fn advanced(ctx: &SyncContext, rules: &AdvancedRules) -> Result<Invent
                 continue;
             }
             let id = source.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
-            if let Some(filter) = &rule.filter {
-                inv.source_filters.insert(id, filter.clone());
+            if searched.contains(&id) {
+                continue;
             }
+            let entry = filters.entry(id.clone()).or_insert_with(|| Some(Vec::new()));
+            match (&rule.filter, entry.as_mut()) {
+                (Some(filter), Some(list)) => list.push(filter.clone()),
+                _ => *entry = None,
+            }
+            inv.rows_only.insert(id);
             inv.add(source.clone(), false);
+        }
+    }
+    for (id, list) in filters {
+        match list {
+            Some(mut list) if list.len() == 1 => {
+                inv.source_filters.insert(id, list.remove(0));
+            }
+            Some(list) if !list.is_empty() => {
+                inv.source_filters.insert(id, json!({"or": list}));
+            }
+            _ => {}
         }
     }
     fetch_databases(ctx, &mut inv).await?;

@@ -5,7 +5,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use tracing::Instrument;
 
-use crate::document::{is_row, properties_text, title_of, to_document, Placement};
+use crate::document::{properties_text, title_of, to_document, Placement};
 use crate::runs::TaskOutcome;
 use crate::task::{Continuation, FrontierEntry, RowsCursor, Task, TaskMessage};
 
@@ -97,8 +97,13 @@ pub async fn run_task(ctx: &SyncContext, msg: &TaskMessage, deadline: Option<Ins
                     ctx.notion.get_page(page_id).await?
                 }
             };
+            // A webhook names only the page: its breadcrumb comes from the indexed ancestors.
+            let path = match msg.run_kind {
+                crate::task::RunKind::Webhook if path.is_empty() => super::incremental::path_from_index(ctx, &page).await,
+                _ => path.clone(),
+            };
             let start = PageWalk::start(page_id);
-            outcome.body_part = walk_page(ctx, msg, &page, path, start, 0, &mut buffer, &mut outcome, deadline).await?;
+            outcome.body_part = walk_page(ctx, msg, &page, &path, start, 0, &mut buffer, &mut outcome, deadline).await?;
         }
         Task::Continuation(cont) => {
             let page = cont.page.clone().unwrap_or_else(|| json!({"object": "page", "id": cont.page_id}));
@@ -307,28 +312,45 @@ async fn rows(
         let task_id = format!("rows:{}:{}", cursor.source_id, next.seq);
         enqueue(ctx, msg, vec![(task_id, Task::Rows(next))]).await?;
     }
-    let mut rows = rows.into_iter();
-    while let Some(row) = rows.next() {
+    let rows: Vec<Value> = rows
+        .into_iter()
+        .filter(|row| row.get("object").and_then(Value::as_str) == Some("page") && row.get("id").and_then(Value::as_str).is_some())
+        .collect();
+    // Rows are small pages: a few walked at once keeps the pace up even when one invocation
+    // handles the whole chain (their Notion calls still go through the shared pacer).
+    let mut chunks = rows.chunks(ROW_CONCURRENCY);
+    while let Some(chunk) = chunks.next() {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             // Out of time: the rows not yet walked become page tasks of their own.
-            let rest: Vec<(String, Task)> = std::iter::once(row)
-                .chain(rows)
+            let rest: Vec<(String, Task)> = chunk
+                .iter()
+                .chain(chunks.flatten())
                 .filter_map(|row| {
                     let id = row.get("id")?.as_str()?.to_string();
-                    Some((format!("p:{id}"), Task::Page { page_id: id, page: Some(row), path: cursor.path.clone() }))
+                    Some((format!("p:{id}"), Task::Page { page_id: id, page: Some(row.clone()), path: cursor.path.clone() }))
                 })
                 .collect();
             enqueue(ctx, msg, rest).await?;
             break;
         }
-        if !is_row(&row) && row.get("object").and_then(Value::as_str) != Some("page") {
-            continue;
+        let walks = chunk.iter().map(|row| async move {
+            let page_id = row.get("id").and_then(Value::as_str).unwrap_or_default();
+            let mut local = DocBuffer::new(ctx);
+            let mut walked = TaskOutcome::default();
+            let result = walk_page(ctx, msg, row, &cursor.path, PageWalk::start(page_id), 0, &mut local, &mut walked, None).await;
+            (local, walked, result)
+        });
+        for (local, walked, result) in futures::future::join_all(walks).await {
+            buffer.absorb(local).await?;
+            outcome.api_calls += walked.api_calls;
+            result?;
         }
-        let Some(page_id) = row.get("id").and_then(Value::as_str).map(str::to_string) else { continue };
-        outcome.body_part = walk_page(ctx, msg, &row, &cursor.path, PageWalk::start(&page_id), 0, buffer, outcome, None).await?;
     }
     Ok(())
 }
+
+/// Rows of one query page walked at once.
+const ROW_CONCURRENCY: usize = 8;
 
 /// The query body: rows oldest first (so the 10,000-row cap can be windowed by creation time),
 /// restricted to the current window and to the rule's filter if any.
