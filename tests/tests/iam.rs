@@ -241,7 +241,7 @@ fn mask(src: &str) -> String {
         let next = b.get(i + 1).copied().unwrap_or(0);
         if b[i] == b'/' && next == b'/' {
             while i < n && b[i] != b'\n' {
-                if b[i].is_ascii() { out[i] = b' ' } else { out[i] = b' ' }
+                out[i] = b' ';
                 i += 1;
             }
         } else if b[i] == b'/' && next == b'*' {
@@ -279,7 +279,7 @@ fn mask(src: &str) -> String {
             if j < n && b[j] == b'"' {
                 let start = j + 1;
                 let mut k = start;
-                let closing: Vec<u8> = std::iter::once(b'"').chain(std::iter::repeat(b'#').take(hashes)).collect();
+                let closing: Vec<u8> = std::iter::once(b'"').chain(std::iter::repeat_n(b'#', hashes)).collect();
                 while k < n && !b[k..].starts_with(&closing) {
                     k += 1;
                 }
@@ -750,6 +750,10 @@ fn field_env(src: &Sources, reach: &BTreeMap<usize, Option<usize>>, adapter: &st
 
     let call = Regex::new(&format!(r"\b{adapter}\s*::\s*{}\s*\(", ctor.name)).unwrap();
     let settings_file = src.files.iter().find(|(_, s)| s.contains("pub struct Settings")).map(|(p, s)| (p.clone(), s.clone()));
+    let re_settings = Regex::new(r"settings\s*\.\s*(\w+)").unwrap();
+    let re_upper_lit = Regex::new(r#""([A-Z][A-Z0-9_]*)""#).unwrap();
+    let re_nullary_call = Regex::new(r"(\w+)\s*\(\s*\)").unwrap();
+    let re_env_var = Regex::new(r#"env\s*::\s*var(?:_os)?\s*\(\s*"([A-Z][A-Z0-9_]*)""#).unwrap();
     let mut envs = BTreeSet::new();
     let mut sites = 0;
     for &i in reach.keys() {
@@ -759,15 +763,15 @@ fn field_env(src: &Sources, reach: &BTreeMap<usize, Option<usize>>, adapter: &st
             let args = split_top(&body[m.end()..matching(body, m.end() - 1)]);
             let arg = args.get(index).unwrap_or_else(|| panic!("{adapter}::{} called with too few arguments", ctor.name));
             let mut names: Vec<String> = Vec::new();
-            if let Some(c) = Regex::new(r"settings\s*\.\s*(\w+)").unwrap().captures(arg) {
+            if let Some(c) = re_settings.captures(arg) {
                 let (file, text) = settings_file.as_ref().expect("the file of `struct Settings`");
                 let decl = Regex::new(&format!(r"\blet\s+{}\s*=", &c[1])).unwrap().find(text).unwrap_or_else(|| panic!("{}: no `let {}`", file.display(), &c[1]));
                 let (end, _) = item_end(text, decl.end());
                 let stmt_end = text[decl.end()..].find(';').map_or(end, |k| decl.end() + k);
-                names.extend(Regex::new(r#""([A-Z][A-Z0-9_]*)""#).unwrap().captures_iter(&text[decl.end()..stmt_end]).map(|c| c[1].to_string()));
-            } else if let Some(c) = Regex::new(r"(\w+)\s*\(\s*\)").unwrap().captures(arg) {
+                names.extend(re_upper_lit.captures_iter(&text[decl.end()..stmt_end]).map(|c| c[1].to_string()));
+            } else if let Some(c) = re_nullary_call.captures(arg) {
                 let f = src.fns.iter().find(|f| f.name == c[1]).unwrap_or_else(|| panic!("cannot trace {adapter} argument {arg}"));
-                names.extend(Regex::new(r#"env\s*::\s*var(?:_os)?\s*\(\s*"([A-Z][A-Z0-9_]*)""#).unwrap().captures_iter(&f.body).map(|c| c[1].to_string()));
+                names.extend(re_env_var.captures_iter(&f.body).map(|c| c[1].to_string()));
             }
             // Variables the deployment does not set (Lambda's own, local fallbacks) do not name a resource.
             let set: Vec<String> = names.into_iter().filter(|n| template_env.contains_key(n)).collect();
@@ -785,8 +789,12 @@ struct Derived {
 }
 
 fn derive(t: &Value, f: &TemplateFunction) -> Derived {
-    let dir = root().join("functions").join(&f.binary).join("src");
-    let src = load_sources(&[dir.clone(), root().join("shared/src")]);
+    derive_in(t, f, &root().join("functions"), &root().join("shared/src"))
+}
+
+fn derive_in(t: &Value, f: &TemplateFunction, functions: &Path, shared: &Path) -> Derived {
+    let dir = functions.join(&f.binary).join("src");
+    let src = load_sources(&[dir.clone(), shared.to_path_buf()]);
     let reach = reachable(&src, &dir.join("main.rs"));
     let mut expected = f.platform.clone();
     for call in sdk_calls(&src, &reach) {
@@ -878,6 +886,41 @@ fn a_policy_change_is_caught() {
     set(&mut m, st);
     let p = compare(&m, worker, &d);
     assert!(p.iter().any(|p| p.contains("wildcard action")) && p.iter().any(|p| p.contains("'*' in resource")), "{p:?}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let dest = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &dest);
+        } else {
+            std::fs::copy(&path, &dest).unwrap();
+        }
+    }
+}
+
+/// A new AWS call in the code is caught: a copy of the reaper whose handler also sends tasks
+/// needs sqs:SendMessage on the work queue, which its policy does not grant.
+#[test]
+fn a_code_change_is_caught() {
+    let t = load_template();
+    let functions = template_functions(&t);
+    let reaper = functions.iter().find(|f| f.binary == "reaper").expect("a reaper function");
+    let tmp = std::env::temp_dir().join(format!("notion-es-iam-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    copy_dir(&root().join("shared/src"), &tmp.join("shared/src"));
+    copy_dir(&root().join("functions/reaper/src"), &tmp.join("functions/reaper/src"));
+    let main = tmp.join("functions/reaper/src/main.rs");
+    let text = std::fs::read_to_string(&main).unwrap();
+    let anchor = "let ctx = &ctx;";
+    assert!(text.contains(anchor), "reaper main.rs changed; update this test's anchor");
+    std::fs::write(&main, text.replacen(anchor, "let ctx = &ctx;\n    ctx.queue.send_tasks(&[]).await?;", 1)).unwrap();
+    let d = derive_in(&t, reaper, &tmp.join("functions"), &tmp.join("shared/src"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let p = compare(&t, reaper, &d);
+    assert!(p.iter().any(|p| p.contains("lacks sqs:SendMessage on WorkQueue")), "{p:?}");
 }
 
 /// The source scanner sees through strings and comments, and the chain parser finds SDK calls.

@@ -584,31 +584,39 @@ async fn basic_rules_apply_in_order_and_newly_excluded_documents_are_removed() {
         // first match wins: this to-do is kept although the next rule excludes to-dos
         {"id": "keep", "policy": "include", "field": "body", "rule": "contains", "value": "keepme"},
         {"id": "no-todos", "policy": "exclude", "field": "type", "rule": "equals", "value": "to_do"},
-        // numeric comparison: "100" > 50 (as text "100" < "50", and "9" > "50")
-        {"id": "small-numbers", "policy": "exclude", "field": "title", "rule": ">", "value": "50"},
-        // ISO times compare as text
-        {"id": "recent", "policy": "exclude", "field": "created_time", "rule": "<", "value": "2024-06-01"},
         {"id": "no-external", "policy": "exclude", "field": "title", "rule": "ends_with", "value": "tasks"},
         {"id": "no-headings", "policy": "exclude", "field": "type", "rule": "starts_with", "value": "heading_"},
-        {"id": "no-demo-rows", "policy": "exclude", "field": "title", "rule": "regex", "value": "Demo row [AB]$"}
+        {"id": "no-demo-rows", "policy": "exclude", "field": "title", "rule": "regex", "value": "Demo row [AB]$"},
+        // ISO times compare as text
+        {"id": "recent", "policy": "exclude", "field": "created_time", "rule": "<", "value": "2024-06-01"},
+        // titles that do not start with a digit are kept here, so the next rule sees numbers (and "")
+        {"id": "words", "policy": "include", "field": "title", "rule": "regex", "value": "[^0-9]"},
+        // numeric comparison: "100" > 50, "9" and "10" are not (as text, "9" > "50" and "100" < "50")
+        {"id": "small-numbers", "policy": "exclude", "field": "title", "rule": ">", "value": "50"}
     ]);
     stack.reconfigure(&[("CONNECTOR_CONFIG", &config(json!({"sync_rules": {"basic": rules}})))]).await.unwrap();
     let run = sync_ok(&stack, "basic rules").await;
     let after = stack.documents().await.unwrap();
 
+    // The rules, decided by hand in the same order (first match wins, default include).
     let excluded = |d: &Map<String, Value>| {
-        let title = text(d, "title");
-        let kind = text(d, "type");
+        let (title, kind, created) = (text(d, "title"), text(d, "type"), d.get("created_time").and_then(Value::as_str));
         if text(d, "body").contains("keepme") {
             return false;
         }
-        kind == "to_do"
-            || title.parse::<f64>().is_ok_and(|n| n > 50.0)
-            || text(d, "created_time").as_str() < "2024-06-01" && !text(d, "created_time").is_empty()
-            || title.ends_with("tasks")
-            || kind.starts_with("heading_")
-            || title == "Demo row A"
-            || title == "Demo row B"
+        if kind == "to_do" || title.ends_with("tasks") || kind.starts_with("heading_") || title == "Demo row A" || title == "Demo row B" {
+            return true;
+        }
+        if created.is_some_and(|c| c < "2024-06-01") {
+            return true;
+        }
+        if title.chars().next().is_some_and(|c| !c.is_ascii_digit()) {
+            return false;
+        }
+        match title.parse::<f64>() {
+            Ok(n) => n > 50.0,
+            Err(_) => title.as_str() > "50",
+        }
     };
     let want: Ids = before.iter().filter(|(_, d)| !excluded(d)).map(|(id, _)| id.clone()).collect();
     let got: Ids = after.keys().cloned().collect();

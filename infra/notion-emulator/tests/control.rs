@@ -600,3 +600,61 @@ async fn expected_and_counts_describe_the_workspace() {
     assert_eq!(reset["workspace"], "small");
     assert_eq!(emu.control_get("counts").await["workspace"], "small");
 }
+
+#[tokio::test]
+async fn databases_and_comments_are_added_through_the_control_api() {
+    let emu = Emu::start(WorkspaceKind::Small).await;
+    let page = emu.control_post("pages", json!({ "title": "Host page" })).await;
+    let page_id = page["id"].as_str().unwrap();
+    let db = emu
+        .control_post(
+            "databases",
+            json!({ "title": "External tasks", "parent": { "page_id": page_id },
+                    "properties": { "Task completed": "checkbox", "Stage": { "type": "select", "options": ["a", "b"] } } }),
+        )
+        .await;
+    let (db_id, ds) = (db["id"].as_str().unwrap(), db["data_source_id"].as_str().unwrap());
+    for (title, done) in [("one", true), ("two", false), ("three", true)] {
+        emu.control_post(&format!("data_sources/{ds}/rows"), json!({ "title": title, "properties": { "Task completed": done, "Stage": "a" } }))
+            .await;
+    }
+    // Bad specs are refused.
+    for bad in [json!({ "title": "x", "properties": { "A": "telepathy" } }), json!({ "title": "x", "parent": { "data_source_id": ds } })] {
+        let (status, _) = emu.control(reqwest::Method::POST, "databases", Some(bad)).await;
+        assert_eq!(status, 400);
+    }
+
+    let filter = json!({ "filter": { "property": "Task completed", "checkbox": { "equals": true } } });
+    let done = emu.post_all(&format!("/v1/data_sources/{ds}/query"), V2025, filter.clone()).await;
+    let mut titles: Vec<&str> = done.iter().map(|r| r["properties"]["Name"]["title"][0]["plain_text"].as_str().unwrap()).collect();
+    titles.sort();
+    assert_eq!(titles, vec!["one", "three"]);
+    let done_2022 = emu.post_all(&format!("/v1/databases/{db_id}/query"), "2022-06-28", filter).await;
+    assert_eq!(done_2022.len(), 2);
+    let (status, ds_obj) = emu.get(&format!("/v1/data_sources/{ds}"), V2025).await;
+    assert_eq!(status, 200);
+    assert_eq!(ds_obj["properties"]["Task completed"]["type"], "checkbox");
+    assert_eq!(ds_obj["properties"]["Name"]["type"], "title");
+    let found = emu
+        .post_all("/v1/search", V2025, json!({ "query": "external TASKS", "filter": { "property": "object", "value": "data_source" } }))
+        .await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["parent"]["database_id"], db_id);
+    // Inline under its page, as a child_database block.
+    let children = emu.get_all(&format!("/v1/blocks/{page_id}/children"), V2025).await;
+    assert_eq!(children[0]["type"], "child_database");
+    assert_eq!(children[0]["id"], db_id);
+    let expected = emu.control_get("expected").await;
+    assert!(expected["databases"].as_array().unwrap().iter().any(|d| d["id"] == db_id && d["data_sources"][0]["rows"] == 3));
+
+    // Comments: unresolved ones are listed on their page or block.
+    let c = emu.control_post("comments", json!({ "parent": { "page_id": page_id }, "text": "hello", "at": "2025-05-05T05:05:30Z" })).await;
+    emu.control_post("comments", json!({ "parent": { "page_id": page_id }, "text": "done", "resolved": true })).await;
+    let listed = emu.get_all(&format!("/v1/comments?block_id={page_id}"), V2025).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], c["id"]);
+    assert_eq!(listed[0]["created_time"], "2025-05-05T05:05:00.000Z");
+    assert_eq!(listed[0]["display_name"]["resolved_name"], c["author_name"]);
+    let (status, _) = emu.control(reqwest::Method::POST, "comments", Some(json!({ "parent": { "type": "workspace" }, "text": "x" }))).await;
+    assert_eq!(status, 400);
+}

@@ -177,6 +177,15 @@ impl SearchStore {
     }
 
     /// Stale removal: deletes every document with `sync_run < before_run`; returns how many.
+    /// Deletes a page's block documents that run `run_id` did not write: the blocks removed from
+    /// a page that an incremental or webhook run has just walked completely.
+    pub async fn delete_removed_blocks(&self, page_id: &str, run_id: u64) -> Result<u64, IndexError> {
+        let query = json!({"bool": {"filter": [
+            {"term": {"page_id": page_id}}, {"term": {"object": "block"}}, {"range": {"sync_run": {"lt": run_id}}}
+        ]}});
+        delete_by_query(&self.client, &self.index, &query).await
+    }
+
     pub async fn delete_stale(&self, before_run: u64) -> Result<u64, IndexError> {
         let query = json!({"range": {"sync_run": {"lt": before_run}}});
         let deleted = delete_by_query(&self.client, &self.index, &query).await?;

@@ -7,7 +7,7 @@ use tracing::Instrument;
 
 use crate::document::{properties_text, title_of, to_document, Placement};
 use crate::runs::TaskOutcome;
-use crate::task::{Continuation, FrontierEntry, RowsCursor, Task, TaskMessage};
+use crate::task::{Continuation, FrontierEntry, RowsCursor, RunKind, Task, TaskMessage};
 
 use super::walk::{PageWalk, WalkEnd};
 use super::{DocBuffer, SyncContext, SyncError};
@@ -285,6 +285,11 @@ async fn walk_page(
             let placement = Placement { page_id: Some(page_id), page_url: None, path };
             if let Some(doc) = to_document(page, &placement, body, msg.run_id) {
                 buffer.push(doc).await?;
+            }
+            if msg.run_kind != RunKind::Full {
+                // Outside full runs nothing else removes the blocks deleted from a changed page.
+                buffer.flush().await?;
+                outcome.deleted += ctx.store.delete_removed_blocks(page_id, msg.run_id).await?;
             }
             Ok(None)
         }
