@@ -60,10 +60,12 @@ pub enum Task {
     },
     /// The rest of a page's block tree, handed on by a worker that neared its timeout.
     Continuation(Continuation),
-    /// One page (≤ 100 rows) of a data source (2025-09-03+) or database (2022-06-28) query. The
-    /// worker enqueues the next query page first (so the chain never waits on row walks), then
-    /// walks each row inline; rows left when the deadline nears are handed on as `Page` tasks.
+    /// The rows of a data source (2025-09-03+) or database (2022-06-28), from this cursor on. The
+    /// worker pages through the query and hands the rows out as `Pages` tasks, so walking them
+    /// runs in parallel; near its deadline it hands the rest of the query on as another `Rows`.
     Rows(RowsCursor),
+    /// Pages to walk, already fetched (a page of query rows), all under one breadcrumb.
+    Pages { pages: Vec<Value>, path: Vec<String> },
     /// Index already-fetched objects that need no more API calls (databases, data sources).
     Objects {
         objects: Vec<Value>,

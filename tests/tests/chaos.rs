@@ -468,6 +468,7 @@ async fn search_engine_faults_are_retried_or_isolated() {
     let started = Instant::now();
     let run = stack.sync("full").await.unwrap();
     let wall = started.elapsed();
+    let content_bulks = proxy.counters().content_bulks.load(Ordering::Relaxed);
     proxy.set_faults(proxy::Faults::default());
 
     assert_eq!(run.state, RunState::Completed, "{run:?}");
@@ -495,7 +496,7 @@ async fn search_engine_faults_are_retried_or_isolated() {
          retried, 1 engine restart mid-sync (connections cut, refused for 3 s), 1 document refused by its mapping \
          ({} sends, isolated: {sample:?}); run completed with 0 failed tasks and {} document error(s); {} documents \
          compared, identical to the fault-free run less the refused one; {:.1} s",
-        c.content_bulks.load(Ordering::Relaxed),
+        content_bulks,
         c.bad_doc_sends.load(Ordering::Relaxed),
         run.counts.errors,
         docs.len(),

@@ -245,8 +245,8 @@ pub async fn pump_until_closed(
     });
     let stop = Arc::new(AtomicBool::new(false));
     let mut loops = Vec::new();
-    // Two pollers per worker container keep the next batch ready while one is being worked.
-    for _ in 0..options.worker_concurrency.max(1) * 2 {
+    // One poller per worker container, as the event source mapping's MaximumConcurrency.
+    for _ in 0..options.worker_concurrency.max(1) {
         loops.push(spawn_loop(pump.clone(), stop.clone(), options.work_queue_url.clone(), "worker"));
     }
     loops.push(spawn_loop(pump.clone(), stop.clone(), options.finalize_queue_url.clone(), "reaper"));

@@ -112,7 +112,8 @@ pub async fn run_task(ctx: &SyncContext, msg: &TaskMessage, deadline: Option<Ins
                 walk_page(ctx, msg, &page, &cont.path, cont.frontier.clone(), cont.segment, &mut buffer, &mut outcome, deadline)
                     .await?;
         }
-        Task::Rows(cursor) => rows(ctx, msg, cursor, &mut buffer, &mut outcome, deadline).await?,
+        Task::Rows(cursor) => rows(ctx, msg, cursor, &mut outcome, deadline).await?,
+        Task::Pages { pages, path } => walk_pages(ctx, msg, pages, path, &mut buffer, &mut outcome, deadline).await?,
         Task::Objects { objects, paths } => {
             for (i, object) in objects.iter().enumerate() {
                 let path = paths.get(i).map(Vec::as_slice).unwrap_or(&[]);
@@ -296,66 +297,97 @@ async fn walk_page(
     }
 }
 
-/// One page of rows: the next query page is enqueued first, then each row is walked here.
-async fn rows(
+/// Pages through a rows query, handing each page of rows out as a `Pages` task.
+async fn rows(ctx: &SyncContext, msg: &TaskMessage, start: &RowsCursor, outcome: &mut TaskOutcome, deadline: Option<Instant>) -> Result<(), SyncError> {
+    let mut cursor = start.clone();
+    loop {
+        outcome.api_calls += 1;
+        let page = ctx.notion.query_rows(cursor.source_id.as_str(), &rows_query(&cursor)).await?;
+        let hit_cap = page.hit_result_limit();
+        let rows: Vec<Value> = page
+            .results
+            .into_iter()
+            .filter(|row| row.get("object").and_then(Value::as_str) == Some("page"))
+            .filter(|row| row.get("id").and_then(Value::as_str).is_some_and(|id| !cursor.skip_ids.iter().any(|s| s == id)))
+            .collect();
+        let next = next_rows_cursor(&cursor, &rows, page.has_more, page.next_cursor, hit_cap);
+        let mut tasks: Vec<(String, Task)> = row_batches(rows)
+            .into_iter()
+            .enumerate()
+            .map(|(i, pages)| (format!("rows:{}:{}:w{i}", cursor.source_id, cursor.seq), Task::Pages { pages, path: cursor.path.clone() }))
+            .collect();
+        let Some(next) = next else {
+            return enqueue(ctx, msg, tasks).await;
+        };
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            tasks.push((format!("rows:{}:{}", next.source_id, next.seq), Task::Rows(next)));
+            return enqueue(ctx, msg, tasks).await;
+        }
+        enqueue(ctx, msg, tasks).await?;
+        cursor = next;
+    }
+}
+
+/// Splits rows into `Pages` tasks that fit comfortably in one SQS message (256 KiB).
+fn row_batches(rows: Vec<Value>) -> Vec<Vec<Value>> {
+    const MAX_BATCH_BYTES: usize = 160 * 1024;
+    let mut batches: Vec<Vec<Value>> = Vec::new();
+    let mut bytes = 0;
+    for row in rows {
+        let size = row.to_string().len();
+        if batches.is_empty() || bytes + size > MAX_BATCH_BYTES {
+            batches.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += size;
+        batches.last_mut().expect("a batch was just pushed").push(row);
+    }
+    batches
+}
+
+/// Walks pages that were fetched already, a few at once; pages left when the deadline nears
+/// are handed on as `Page` tasks.
+async fn walk_pages(
     ctx: &SyncContext,
     msg: &TaskMessage,
-    cursor: &RowsCursor,
+    pages: &[Value],
+    path: &[String],
     buffer: &mut DocBuffer<'_>,
     outcome: &mut TaskOutcome,
     deadline: Option<Instant>,
 ) -> Result<(), SyncError> {
-    outcome.api_calls += 1;
-    let page = ctx.notion.query_rows(cursor.source_id.as_str(), &rows_query(cursor)).await?;
-    let hit_cap = page.hit_result_limit();
-    let rows: Vec<Value> = page
-        .results
-        .into_iter()
-        .filter(|row| row.get("id").and_then(Value::as_str).is_some_and(|id| !cursor.skip_ids.iter().any(|s| s == id)))
-        .collect();
-    if let Some(next) = next_rows_cursor(cursor, &rows, page.has_more, page.next_cursor.clone(), hit_cap) {
-        let task_id = format!("rows:{}:{}", cursor.source_id, next.seq);
-        enqueue(ctx, msg, vec![(task_id, Task::Rows(next))]).await?;
-    }
-    let rows: Vec<Value> = rows
-        .into_iter()
-        .filter(|row| row.get("object").and_then(Value::as_str) == Some("page") && row.get("id").and_then(Value::as_str).is_some())
-        .collect();
-    // Rows are small pages: a few walked at once keeps the pace up even when one invocation
-    // handles the whole chain (their Notion calls still go through the shared pacer).
-    let mut chunks = rows.chunks(ROW_CONCURRENCY);
+    let mut chunks = pages.chunks(PAGE_CONCURRENCY);
     while let Some(chunk) = chunks.next() {
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            // Out of time: the rows not yet walked become page tasks of their own.
             let rest: Vec<(String, Task)> = chunk
                 .iter()
                 .chain(chunks.flatten())
-                .filter_map(|row| {
-                    let id = row.get("id")?.as_str()?.to_string();
-                    Some((format!("p:{id}"), Task::Page { page_id: id, page: Some(row.clone()), path: cursor.path.clone() }))
+                .filter_map(|page| {
+                    let id = page.get("id")?.as_str()?.to_string();
+                    Some((format!("p:{id}"), Task::Page { page_id: id, page: Some(page.clone()), path: path.to_vec() }))
                 })
                 .collect();
-            enqueue(ctx, msg, rest).await?;
-            break;
+            return enqueue(ctx, msg, rest).await;
         }
-        let walks = chunk.iter().map(|row| async move {
-            let page_id = row.get("id").and_then(Value::as_str).unwrap_or_default();
+        let walks = chunk.iter().map(|page| async move {
+            let page_id = page.get("id").and_then(Value::as_str).unwrap_or_default();
             let mut local = DocBuffer::new(ctx);
             let mut walked = TaskOutcome::default();
-            let result = walk_page(ctx, msg, row, &cursor.path, PageWalk::start(page_id), 0, &mut local, &mut walked, None).await;
+            let result = walk_page(ctx, msg, page, path, PageWalk::start(page_id), 0, &mut local, &mut walked, None).await;
             (local, walked, result)
         });
         for (local, walked, result) in futures::future::join_all(walks).await {
             buffer.absorb(local).await?;
             outcome.api_calls += walked.api_calls;
+            outcome.deleted += walked.deleted;
             result?;
         }
     }
     Ok(())
 }
 
-/// Rows of one query page walked at once.
-const ROW_CONCURRENCY: usize = 8;
+/// Pages of one `Pages` task walked at once (their calls share the client's pacer).
+const PAGE_CONCURRENCY: usize = 8;
 
 /// The query body: rows oldest first (so the 10,000-row cap can be windowed by creation time),
 /// restricted to the current window and to the rule's filter if any.
