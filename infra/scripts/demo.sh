@@ -28,5 +28,12 @@ for _ in $(seq 1 120); do
 done
 
 say "full sync of the emulated '$NOTION_WORKSPACE' workspace at $NOTION_RATE requests/s"
+# A demo starts from empty queues: tasks left by an interrupted earlier demo would be worked first.
+"$CACHE/venv-localstack/bin/python" - <<'PY'
+import os, boto3
+sqs = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ["AWS_REGION"])
+for url in (os.environ["WORK_QUEUE_URL"], os.environ["FINALIZE_QUEUE_URL"]):
+    sqs.purge_queue(QueueUrl=url)
+PY
 curl -fsS -X POST "$NOTION_BASE_URL/__control/stats/reset" >/dev/null
 ./target/debug/local-runner "${DEMO_KIND:-full}" --timeout "${DEMO_TIMEOUT:-3600}"

@@ -175,5 +175,11 @@ mod tests {
         assert_eq!(pick_fault(&cfg, 0.3), Some(Fault::Status529));
         assert_eq!(pick_fault(&cfg, 0.6), None);
         assert_eq!(pick_fault(&RuntimeConfig::default(), 0.0), None);
+        let cfg = RuntimeConfig {
+            fault_429: 0.2,
+            ..RuntimeConfig::default()
+        };
+        assert_eq!(pick_fault(&cfg, 0.1), Some(Fault::Status429));
+        assert_eq!(pick_fault(&cfg, 0.2), None);
     }
 }

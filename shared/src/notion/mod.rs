@@ -36,5 +36,5 @@ pub use list::{collect_all, paginate, paginate_pages, ListPage, PAGE_SIZE};
 pub use pacer::{Pacer, PacerConfig};
 pub use retry::RetryPolicy;
 pub use search::{SearchFilter, SearchQuery, SortDirection};
-pub use stats::StatsSnapshot;
+pub use stats::{counting_retries, StatsSnapshot};
 pub use version::{ApiVersion, UnknownVersion};

@@ -56,6 +56,23 @@ impl StatsSnapshot {
     }
 }
 
+tokio::task_local! {
+    /// Retries made inside [`counting_retries`] (on any client).
+    static TASK_RETRIES: AtomicU64;
+}
+
+/// Runs `future` and returns its output with the number of Notion request retries made while it
+/// ran, by it alone: a worker's concurrent tasks share one client, whose counters mix them.
+/// (Work `tokio::spawn`ed from inside is not counted.)
+pub async fn counting_retries<F: std::future::Future>(future: F) -> (F::Output, u64) {
+    TASK_RETRIES
+        .scope(AtomicU64::new(0), async move {
+            let output = future.await;
+            (output, TASK_RETRIES.with(|n| n.load(Ordering::Relaxed)))
+        })
+        .await
+}
+
 fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
@@ -70,6 +87,7 @@ impl Stats {
     }
     pub(crate) fn retry(&self) {
         add(&self.retries, 1);
+        let _ = TASK_RETRIES.try_with(|n| add(n, 1));
     }
     pub(crate) fn rate_limited(&self) {
         add(&self.rate_limited, 1);
@@ -108,6 +126,22 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn retries_are_counted_per_task() {
+        let s = std::sync::Arc::new(Stats::default());
+        let (a, b) = (s.clone(), s.clone());
+        let ((_, first), (_, second)) = tokio::join!(
+            counting_retries(async move {
+                a.retry();
+                tokio::task::yield_now().await;
+                a.retry();
+            }),
+            counting_retries(async move { b.retry() }),
+        );
+        s.retry(); // outside any task
+        assert_eq!((first, second, s.snapshot().retries), (2, 1, 4));
+    }
 
     #[test]
     fn snapshot_and_delta() {

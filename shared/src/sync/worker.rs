@@ -46,12 +46,11 @@ pub async fn handle_message(
     let span = tracing::info_span!("task", run_id = msg.run_id, task_id = %msg.task_id, attempt = receive_count);
     async {
         let started = Instant::now();
-        // Notion retries during the task, from the client's counters (shared by the container's
-        // concurrent tasks, so under concurrency a task may also count a neighbour's retries).
-        let before = ctx.notion.stats();
-        match run_task(ctx, &msg, deadline).await {
+        // This task's own Notion retries (the client and its counters are shared by the batch).
+        let (result, retries) = crate::notion::counting_retries(run_task(ctx, &msg, deadline)).await;
+        match result {
             Ok(mut outcome) => {
-                outcome.retries = ctx.notion.stats().since(&before).retries;
+                outcome.retries = retries;
                 tracing::info!(indexed = outcome.indexed, skipped = outcome.skipped, api_calls = outcome.api_calls,
                     retries = outcome.retries, elapsed_ms = started.elapsed().as_millis() as u64, "task done");
                 ctx.runs.task_done(&msg.task_id, msg.run_id, &outcome).await.map_err(|e| MessageError::Failed {
