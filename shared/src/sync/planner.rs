@@ -240,7 +240,11 @@ pub fn tasks_for(inv: &Inventory, data_sources: bool) -> Vec<(String, Task)> {
     for source in &inv.sources {
         let Some(id) = source.get("id").and_then(Value::as_str) else { continue };
         let mut path = breadcrumb(&inv.titles, parent_id(source));
-        path.push(title_of(source));
+        // A data source is usually named after its database: one crumb, not two.
+        let title = title_of(source);
+        if path.last() != Some(&title) {
+            path.push(title);
+        }
         let database_id = if data_sources { source.pointer("/parent/database_id").and_then(Value::as_str).map(str::to_string) } else { None };
         let cursor = RowsCursor {
             source_id: id.to_string(),
