@@ -18,7 +18,7 @@ use super::{DocBuffer, SyncContext, SyncError};
 pub enum MessageError {
     /// The body is not a task this build understands. Logged; left to reach the DLQ.
     Undecodable(String),
-    /// The task failed; `final_attempt` says whether it was recorded as failed.
+    /// The task failed; `recorded` says whether its record was marked failed (last attempt or a permanent error).
     Failed { error: String, recorded: bool },
 }
 
@@ -98,7 +98,7 @@ pub async fn run_task(ctx: &SyncContext, msg: &TaskMessage, deadline: Option<Ins
             };
             // A webhook names only the page: its breadcrumb comes from the indexed ancestors.
             let path = match msg.run_kind {
-                crate::task::RunKind::Webhook if path.is_empty() => super::incremental::path_from_index(ctx, &page).await,
+                RunKind::Webhook if path.is_empty() => super::incremental::path_from_index(ctx, &page).await,
                 _ => path.clone(),
             };
             let start = PageWalk::start(page_id);
