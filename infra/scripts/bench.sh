@@ -6,6 +6,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 say "building release binaries (worker, bench)"
-cargo build -q --release -p worker -p e2e --bin bench
+cargo build -q --release -p worker
+cargo build -q --release -p e2e --bin bench
 say "running the benchmark (figures also in $LOGS/bench.txt)"
 RUST_LOG="${RUST_LOG:-error}" ./target/release/bench | tee "$LOGS/bench.txt"

@@ -18,7 +18,7 @@ say "building the functions"
 cargo build -q -p planner -p worker -p reaper -p local-runner
 
 say "starting cargo lambda watch on $LAMBDA_WATCH_URL (log: $LOGS/watch.log)"
-setsid cargo lambda watch -A 127.0.0.1 -P 9000 --ignore-changes --timeout 300 \
+setsid cargo lambda watch -A 127.0.0.1 -P 9000 --ignore-changes --timeout 120 \
   >"$LOGS/watch.log" 2>&1 &
 watch_pid=$!
 trap 'kill -TERM -- -"$watch_pid" 2>/dev/null || true; wait "$watch_pid" 2>/dev/null || true' EXIT

@@ -55,8 +55,9 @@ export FINALIZE_QUEUE_URL="${FINALIZE_QUEUE_URL:-$AWS_ENDPOINT_URL/$AWS_ACCOUNT_
 export FINALIZE_DLQ_URL="${FINALIZE_DLQ_URL:-$AWS_ENDPOINT_URL/$AWS_ACCOUNT_ID/$FINALIZE_QUEUE_NAME-dlq}"
 export SECRET_ID="${SECRET_ID:-notion-es/secrets}"
 export MAX_RECEIVE_COUNT="${MAX_RECEIVE_COUNT:-3}"
-# visibility timeouts the bootstrap gives the queues (AWS: 6 x worker timeout; short locally so retries are quick)
-export WORK_VISIBILITY_TIMEOUT="${WORK_VISIBILITY_TIMEOUT:-30}"
+# visibility timeouts the bootstrap gives the queues: 6 x the function timeout `make demo` gives cargo lambda watch (120 s),
+# as AWS wants (a message must not reappear while its first delivery is still being worked)
+export WORK_VISIBILITY_TIMEOUT="${WORK_VISIBILITY_TIMEOUT:-720}"
 export FINALIZE_VISIBILITY_TIMEOUT="${FINALIZE_VISIBILITY_TIMEOUT:-30}"
 
 # --- search engine -------------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 #   prints the endpoints. With --record FILE, the names of the services *this* run started are appended to FILE
 #   (make test stops exactly those afterwards).
 # Environment: NOTION_WORKSPACE (small|medium|large|edge, default medium), NOTION_SEED (42), NOTION_EMULATOR_ARGS
-#   (extra emulator flags), SEARCH_HEAP (768m), WORK_VISIBILITY_TIMEOUT (30), *_PORT (see env.sh).
+#   (extra emulator flags), SEARCH_HEAP (768m), WORK_VISIBILITY_TIMEOUT (720), *_PORT (see env.sh).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

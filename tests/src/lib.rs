@@ -94,7 +94,9 @@ impl Stack {
             work_dlq_url,
             http: reqwest::Client::new(),
             options,
-            invocation_budget: None,
+            // As in AWS, an invocation ends well before the queue's visibility timeout (30 s here):
+            // a message is never redelivered while its first delivery is still being worked.
+            invocation_budget: Some(Duration::from_secs(20)),
             queues: vec![work_url, finalize_dlq_url, finalize_url],
         })
     }

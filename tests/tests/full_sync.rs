@@ -107,19 +107,16 @@ async fn medium_workspace_full_sync_then_deletions() {
     stack.control(Method::DELETE, &format!("pages/{deleted_page}"), None).await.unwrap();
     stack.control(Method::POST, &format!("pages/{trashed_page}/trash"), None).await.unwrap();
     stack.control(Method::DELETE, &format!("blocks/{removed_block}"), None).await.unwrap();
-    let gone_with_pages: Vec<String> = docs
-        .iter()
-        .filter(|(_, d)| [deleted_page.as_str(), trashed_page.as_str()].contains(&text(d, "page_id").as_str()))
-        .map(|(id, _)| id.clone())
-        .collect();
 
     let second = stack.sync("full").await.unwrap();
     assert_eq!(second.state, RunState::Completed);
     let after = stack.documents().await.unwrap();
     let mut removed: Vec<String> = docs.keys().filter(|id| !after.contains_key(*id)).cloned().collect();
     removed.sort();
-    let mut want: Vec<String> = gone_with_pages.into_iter().chain([removed_block.clone()]).collect();
-    want.extend(descendants_of(&docs, &removed_block));
+    // What goes: the deleted and trashed pages, the removed block, and everything below them
+    // (sub-pages, their databases and rows, blocks), following `parent_id`.
+    let roots = [deleted_page.clone(), trashed_page.clone(), removed_block.clone()];
+    let mut want: Vec<String> = roots.iter().cloned().chain(roots.iter().flat_map(|r| descendants_of(&docs, r))).collect();
     want.sort();
     want.dedup();
     assert_eq!(removed, want, "exactly the deleted objects are removed");
@@ -127,13 +124,13 @@ async fn medium_workspace_full_sync_then_deletions() {
     stack.cleanup().await;
 }
 
-/// Documents whose parent chain leads to `block_id` (its nested blocks).
-fn descendants_of(docs: &HashMap<String, Map<String, Value>>, block_id: &str) -> Vec<String> {
+/// Documents whose parent chain leads to `root`.
+fn descendants_of(docs: &HashMap<String, Map<String, Value>>, root: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let mut frontier = vec![block_id.to_string()];
+    let mut frontier = vec![root.to_string()];
     while let Some(parent) = frontier.pop() {
         for (id, doc) in docs {
-            if text(doc, "parent_id") == parent && text(doc, "object") == "block" {
+            if text(doc, "parent_id") == parent {
                 out.push(id.clone());
                 frontier.push(id.clone());
             }
@@ -147,7 +144,12 @@ async fn a_task_failing_into_the_dlq_fails_the_run_and_deletes_nothing() {
     let stack = Stack::start(WorkspaceKind::Small, &[]).await.unwrap();
     assert_eq!(stack.sync("full").await.unwrap().state, RunState::Completed);
     let before = stack.documents().await.unwrap();
-    let pages: Vec<String> = before.iter().filter(|(_, d)| text(d, "object") == "page").map(|(id, _)| id.clone()).collect();
+    // Pages that are not rows: a row unshared before its data source is queried just vanishes.
+    let pages: Vec<String> = before
+        .iter()
+        .filter(|(_, d)| text(d, "object") == "page" && d["parent"]["type"] != "data_source_id")
+        .map(|(id, _)| id.clone())
+        .collect();
 
     // Delete a page, plan, then make one planned page unreadable (404 on its own children).
     let (broken, deleted) = (&pages[0], &pages[1]);

@@ -102,8 +102,8 @@ async fn rss_probe(notion: &str, page_id: &str) -> anyhow::Result<()> {
     let mut vars: std::collections::HashMap<String, String> = std::env::vars().collect();
     vars.insert("NOTION_BASE_URL".into(), notion.into());
     vars.insert("NOTION_RATE".into(), "5000".into());
-    vars.insert("WORK_QUEUE_URL".into(), "memory://work".into());
-    vars.insert("FINALIZE_QUEUE_URL".into(), "memory://finalize".into());
+    vars.insert("WORK_QUEUE_URL".into(), "http://127.0.0.1:9/unused-work-queue".into());
+    vars.insert("FINALIZE_QUEUE_URL".into(), "http://127.0.0.1:9/unused-finalize-queue".into());
     let settings = shared::config::Settings::from_map(&vars)?;
     let secrets = shared::secrets::Secrets::from_json(&json!({"notion_token": e2e::notion_emulator::DEFAULT_TOKEN}).to_string())?;
     let queue = Arc::new(shared::queue::MemoryQueue::default());
