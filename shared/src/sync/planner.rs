@@ -240,11 +240,7 @@ pub fn tasks_for(inv: &Inventory, data_sources: bool) -> Vec<(String, Task)> {
     for source in &inv.sources {
         let Some(id) = source.get("id").and_then(Value::as_str) else { continue };
         let mut path = breadcrumb(&inv.titles, parent_id(source));
-        // A data source is usually named after its database: one crumb, not two.
-        let title = title_of(source);
-        if path.last() != Some(&title) {
-            path.push(title);
-        }
+        push_crumb(&mut path, title_of(source));
         let database_id = if data_sources { source.pointer("/parent/database_id").and_then(Value::as_str).map(str::to_string) } else { None };
         let cursor = RowsCursor {
             source_id: id.to_string(),
@@ -287,7 +283,19 @@ pub fn breadcrumb(titles: &HashMap<String, (String, Option<String>)>, mut parent
         }
     }
     path.reverse();
-    path
+    let mut crumbs = Vec::with_capacity(path.len());
+    for title in path {
+        push_crumb(&mut crumbs, title);
+    }
+    crumbs
+}
+
+/// Adds a crumb unless it repeats the last one: a data source is usually named after its
+/// database, and one crumb says it.
+fn push_crumb(path: &mut Vec<String>, title: String) {
+    if path.last() != Some(&title) {
+        path.push(title);
+    }
 }
 
 #[cfg(test)]
@@ -314,6 +322,8 @@ mod tests {
         titles.insert("y".to_string(), ("Y".to_string(), Some("x".to_string())));
         assert_eq!(breadcrumb(&titles, Some("b".into())), vec!["A", "B"]);
         assert_eq!(breadcrumb(&titles, Some("unknown".into())), Vec::<String>::new());
+        titles.insert("ds".to_string(), ("A".to_string(), Some("a".to_string())));
+        assert_eq!(breadcrumb(&titles, Some("ds".into())), vec!["A"], "a data source named like its database");
         assert_eq!(breadcrumb(&titles, Some("x".into())).len(), 2);
     }
 
