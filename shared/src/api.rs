@@ -61,15 +61,10 @@ pub trait RunBook: Send + Sync {
     /// Creates a run record in state `planning`; returns its id.
     fn create_run(&self, kind: RunKind) -> BoxFuture<'_, Result<u64, EdgeError>>;
     /// Records tasks as `queued` (before they are sent).
-    fn tasks_queued<'a>(
-        &'a self,
-        run_id: u64,
-        tasks: &'a [TaskMessage],
-    ) -> BoxFuture<'a, Result<(), EdgeError>>;
+    fn tasks_queued<'a>(&'a self, run_id: u64, tasks: &'a [TaskMessage]) -> BoxFuture<'a, Result<(), EdgeError>>;
     fn planning_done(&self, run_id: u64, planned: u64) -> BoxFuture<'_, Result<(), EdgeError>>;
     /// Closes a run that could not be started, naming why.
-    fn fail_run<'a>(&'a self, run_id: u64, reason: &'a str)
-        -> BoxFuture<'a, Result<(), EdgeError>>;
+    fn fail_run<'a>(&'a self, run_id: u64, reason: &'a str) -> BoxFuture<'a, Result<(), EdgeError>>;
     /// The run as JSON (state, counts, timestamps), or `None` for an unknown id.
     fn run(&self, run_id: u64) -> BoxFuture<'_, Result<Option<Value>, EdgeError>>;
     /// The newest runs, newest first.
@@ -86,10 +81,7 @@ pub trait PlannerTrigger: Send + Sync {
 /// Where the webhook verification token is kept (Secrets Manager in AWS).
 pub trait SecretStore: Send + Sync {
     /// Stores the token (merged into the secret, other keys untouched).
-    fn store_verification_token<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> BoxFuture<'a, Result<(), EdgeError>>;
+    fn store_verification_token<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<(), EdgeError>>;
     /// Reads the currently stored token afresh.
     fn verification_token(&self) -> BoxFuture<'_, Result<Option<SecretString>, EdgeError>>;
 }
@@ -110,17 +102,11 @@ pub struct TokenCache {
 
 impl TokenCache {
     pub fn new(token: Option<SecretString>) -> Self {
-        TokenCache {
-            token: RwLock::new(token),
-            last_refresh: Mutex::new(None),
-        }
+        TokenCache { token: RwLock::new(token), last_refresh: Mutex::new(None) }
     }
 
     fn get(&self) -> Option<SecretString> {
-        self.token
-            .read()
-            .map(|t| t.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
+        self.token.read().map(|t| t.clone()).unwrap_or_else(|p| p.into_inner().clone())
     }
 
     fn set(&self, token: Option<SecretString>) {
@@ -170,16 +156,11 @@ pub struct ApiRequest {
 
 impl ApiRequest {
     pub fn new(method: &str, path: &str) -> Self {
-        ApiRequest {
-            method: method.to_string(),
-            path: path.to_string(),
-            ..Default::default()
-        }
+        ApiRequest { method: method.to_string(), path: path.to_string(), ..Default::default() }
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers
-            .insert(name.to_ascii_lowercase(), value.to_string());
+        self.headers.insert(name.to_ascii_lowercase(), value.to_string());
         self
     }
 
@@ -203,11 +184,7 @@ pub struct ApiResponse {
 
 impl ApiResponse {
     pub fn json(status: u16, body: Value) -> Self {
-        ApiResponse {
-            status,
-            body,
-            headers: vec![],
-        }
+        ApiResponse { status, body, headers: vec![] }
     }
 
     pub fn error(status: u16, message: impl Into<String>) -> Self {
@@ -252,17 +229,10 @@ pub fn decode_sync_request(body: &[u8]) -> Result<RunKind, String> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(r#"request body must be JSON: {"kind": "full" | "incremental"}"#.into());
     }
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        format!(
-            "request body is not valid JSON (line {}, column {})",
-            e.line(),
-            e.column()
-        )
-    })?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("request body is not valid JSON (line {}, column {})", e.line(), e.column()))?;
     let Value::Object(map) = value else {
-        return Err(
-            r#"request body must be a JSON object: {"kind": "full" | "incremental"}"#.into(),
-        );
+        return Err(r#"request body must be a JSON object: {"kind": "full" | "incremental"}"#.into());
     };
     match map.get("kind") {
         None => Err(r#"`kind` is required: "full" or "incremental""#.into()),
@@ -270,9 +240,7 @@ pub fn decode_sync_request(body: &[u8]) -> Result<RunKind, String> {
         Some(Value::String(k)) if k == "incremental" => Ok(RunKind::Incremental),
         Some(Value::String(k)) => {
             let shown: String = k.chars().take(40).collect();
-            Err(format!(
-                r#"unknown kind {shown:?}: expected "full" or "incremental""#
-            ))
+            Err(format!(r#"unknown kind {shown:?}: expected "full" or "incremental""#))
         }
         Some(_) => Err(r#"`kind` must be a string: "full" or "incremental""#.into()),
     }
@@ -284,8 +252,7 @@ pub async fn handle(ctx: &ApiContext, req: ApiRequest) -> ApiResponse {
         Route::Webhook => handle_webhook(ctx, &req).await,
         Route::NotFound => ApiResponse::error(404, "no such route"),
         Route::MethodNotAllowed(allow) => {
-            ApiResponse::error(405, format!("method not allowed; use {allow}"))
-                .with_header("allow", allow)
+            ApiResponse::error(405, format!("method not allowed; use {allow}")).with_header("allow", allow)
         }
         other => {
             if let Err(refused) = authorize(ctx, &req) {
@@ -316,15 +283,9 @@ fn authorize(ctx: &ApiContext, req: &ApiRequest) -> Result<(), ApiResponse> {
     if ok {
         Ok(())
     } else {
-        tracing::warn!(
-            header_present = given.is_some(),
-            "API request refused: missing or wrong bearer key"
-        );
-        Err(ApiResponse::error(
-            401,
-            "missing or invalid bearer key (Authorization: Bearer <api_key>)",
-        )
-        .with_header("www-authenticate", "Bearer"))
+        tracing::warn!(header_present = given.is_some(), "API request refused: missing or wrong bearer key");
+        Err(ApiResponse::error(401, "missing or invalid bearer key (Authorization: Bearer <api_key>)")
+            .with_header("www-authenticate", "Bearer"))
     }
 }
 
@@ -335,10 +296,7 @@ async fn start_sync(ctx: &ApiContext, body: &[u8]) -> ApiResponse {
     };
     match ctx.runs.active_full_run().await {
         Ok(Some(running)) => {
-            return ApiResponse::json(
-                409,
-                json!({"error": "a full sync is running", "run_id": running}),
-            );
+            return ApiResponse::json(409, json!({"error": "a full sync is running", "run_id": running}));
         }
         Ok(None) => {}
         Err(err) => return unavailable("run store", &err),
@@ -349,20 +307,13 @@ async fn start_sync(ctx: &ApiContext, body: &[u8]) -> ApiResponse {
     };
     if let Err(err) = ctx.planner.start(kind, run_id).await {
         tracing::error!(run_id, kind = kind.as_str(), error = %err, "could not start the planner");
-        if let Err(e) = ctx
-            .runs
-            .fail_run(run_id, &format!("could not start the planner: {err}"))
-            .await
-        {
+        if let Err(e) = ctx.runs.fail_run(run_id, &format!("could not start the planner: {err}")).await {
             tracing::error!(run_id, error = %e, "could not close the run");
         }
         return ApiResponse::error(502, "could not start the planner");
     }
     tracing::info!(run_id, kind = kind.as_str(), "sync started");
-    ApiResponse::json(
-        202,
-        json!({"run_id": run_id, "kind": kind.as_str(), "state": "planning"}),
-    )
+    ApiResponse::json(202, json!({"run_id": run_id, "kind": kind.as_str(), "state": "planning"}))
 }
 
 async fn get_sync(ctx: &ApiContext, id: &str) -> ApiResponse {
@@ -400,9 +351,7 @@ async fn handle_webhook(ctx: &ApiContext, req: &ApiRequest) -> ApiResponse {
     }
     let event = match decoded {
         Ok(WebhookBody::Event(event)) => event,
-        Ok(WebhookBody::Handshake { .. }) => {
-            return ApiResponse::error(400, "unexpected handshake")
-        }
+        Ok(WebhookBody::Handshake { .. }) => return ApiResponse::error(400, "unexpected handshake"),
         Err(err) => return ApiResponse::error(400, err.to_string()),
     };
     accept_event(ctx, &event).await
@@ -415,11 +364,7 @@ async fn handshake(ctx: &ApiContext, token: &SecretString) -> ApiResponse {
     };
     match stored {
         Some(stored) if bool::from(stored.expose().as_bytes().ct_eq(token.expose().as_bytes())) => {
-            tracing::info!(
-                token_received = true,
-                already_stored = true,
-                "webhook verification token received again"
-            );
+            tracing::info!(token_received = true, already_stored = true, "webhook verification token received again");
             ApiResponse::json(200, json!({"status": "verification token already stored"}))
         }
         Some(_) => {
@@ -437,11 +382,7 @@ async fn handshake(ctx: &ApiContext, token: &SecretString) -> ApiResponse {
         None => match ctx.secrets.store_verification_token(token.expose()).await {
             Ok(()) => {
                 ctx.webhook_token.set(Some(token.clone()));
-                tracing::info!(
-                    token_received = true,
-                    stored = true,
-                    "webhook verification token received and stored"
-                );
+                tracing::info!(token_received = true, stored = true, "webhook verification token received and stored");
                 ApiResponse::json(200, json!({"status": "verification token stored"}))
             }
             Err(err) => unavailable("secret store", &err),
@@ -504,30 +445,19 @@ async fn accept_event(ctx: &ApiContext, event: &WebhookEvent) -> ApiResponse {
     let result: Result<(u64, usize), EdgeError> = async {
         let id = ctx.runs.create_run(RunKind::Webhook).await?;
         run_id = Some(id);
-        let messages: Vec<TaskMessage> = tasks
-            .into_iter()
-            .map(|(task_id, task)| TaskMessage::new(id, RunKind::Webhook, task_id, task))
-            .collect();
+        let messages: Vec<TaskMessage> =
+            tasks.into_iter().map(|(task_id, task)| TaskMessage::new(id, RunKind::Webhook, task_id, task)).collect();
         ctx.runs.tasks_queued(id, &messages).await?;
-        ctx.queue
-            .send_tasks(&messages)
-            .await
-            .map_err(EdgeError::new)?;
+        ctx.queue.send_tasks(&messages).await.map_err(EdgeError::new)?;
         ctx.runs.planning_done(id, messages.len() as u64).await?;
-        ctx.queue
-            .send_finalize(&FinalizeMessage::new(id), ctx.finalize_delay_seconds)
-            .await
-            .map_err(EdgeError::new)?;
+        ctx.queue.send_finalize(&FinalizeMessage::new(id), ctx.finalize_delay_seconds).await.map_err(EdgeError::new)?;
         Ok((id, messages.len()))
     }
     .await;
     match result {
         Ok((id, tasks)) => {
             tracing::info!(event_id = %event.id, event_type = %event.kind, run_id = id, tasks, "webhook event queued");
-            ApiResponse::json(
-                202,
-                json!({"status": "accepted", "event_id": event.id, "run_id": id, "tasks": tasks}),
-            )
+            ApiResponse::json(202, json!({"status": "accepted", "event_id": event.id, "run_id": id, "tasks": tasks}))
         }
         Err(err) => {
             // Let Notion's retry through: forget the id; close the run if one was made.
@@ -535,11 +465,7 @@ async fn accept_event(ctx: &ApiContext, event: &WebhookEvent) -> ApiResponse {
                 tracing::error!(event_id = %event.id, error = %e, "could not forget the event id");
             }
             if let Some(id) = run_id {
-                if let Err(e) = ctx
-                    .runs
-                    .fail_run(id, &format!("webhook event {} not queued: {err}", event.id))
-                    .await
-                {
+                if let Err(e) = ctx.runs.fail_run(id, &format!("webhook event {} not queued: {err}", event.id)).await {
                     tracing::error!(run_id = id, error = %e, "could not close the run");
                 }
             }
@@ -558,27 +484,19 @@ pub struct SearchEventLog {
 impl SearchEventLog {
     /// `content_index` is the content index name; the log is `{content_index}-webhook-events`.
     pub fn new(client: SearchClient, content_index: &str) -> Self {
-        SearchEventLog {
-            client,
-            index: events_index(content_index),
-        }
+        SearchEventLog { client, index: events_index(content_index) }
     }
 
     fn doc_path(&self, op: &str, event_id: &str) -> String {
         // Notion event ids are UUIDs; anything long or odd is hashed to a safe `_id`.
         let id = if !event_id.is_empty()
             && event_id.len() <= 128
-            && event_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && event_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             event_id.to_string()
         } else {
             use sha2::Digest;
-            format!(
-                "sha256-{}",
-                hex::encode(sha2::Sha256::digest(event_id.as_bytes()))
-            )
+            format!("sha256-{}", hex::encode(sha2::Sha256::digest(event_id.as_bytes())))
         };
         format!("/{}/{op}/{id}", self.index)
     }
@@ -592,8 +510,7 @@ pub fn events_index(content_index: &str) -> String {
 impl EventLog for SearchEventLog {
     fn first_time<'a>(&'a self, event_id: &'a str) -> BoxFuture<'a, Result<bool, EdgeError>> {
         Box::pin(async move {
-            let body =
-                json!({"event_id": event_id, "received_at": chrono::Utc::now().to_rfc3339()});
+            let body = json!({"event_id": event_id, "received_at": chrono::Utc::now().to_rfc3339()});
             let path = self.doc_path("_create", event_id);
             let reply = self
                 .client
@@ -657,52 +574,21 @@ fn run_view(run: &RunRecord, live: Option<&RunStatus>) -> Value {
 
 impl RunBook for SearchRunBook {
     fn create_run(&self, kind: RunKind) -> BoxFuture<'_, Result<u64, EdgeError>> {
-        Box::pin(async move {
-            self.runs
-                .create_run(kind)
-                .await
-                .map(|r| r.id)
-                .map_err(EdgeError::new)
-        })
+        Box::pin(async move { self.runs.create_run(kind).await.map(|r| r.id).map_err(EdgeError::new) })
     }
 
-    fn tasks_queued<'a>(
-        &'a self,
-        run_id: u64,
-        tasks: &'a [TaskMessage],
-    ) -> BoxFuture<'a, Result<(), EdgeError>> {
-        Box::pin(async move {
-            self.runs
-                .tasks_queued(run_id, tasks)
-                .await
-                .map_err(EdgeError::new)
-        })
+    fn tasks_queued<'a>(&'a self, run_id: u64, tasks: &'a [TaskMessage]) -> BoxFuture<'a, Result<(), EdgeError>> {
+        Box::pin(async move { self.runs.tasks_queued(run_id, tasks).await.map_err(EdgeError::new) })
     }
 
     fn planning_done(&self, run_id: u64, planned: u64) -> BoxFuture<'_, Result<(), EdgeError>> {
-        Box::pin(async move {
-            self.runs
-                .planning_done(run_id, planned)
-                .await
-                .map_err(EdgeError::new)
-        })
+        Box::pin(async move { self.runs.planning_done(run_id, planned).await.map_err(EdgeError::new) })
     }
 
-    fn fail_run<'a>(
-        &'a self,
-        run_id: u64,
-        reason: &'a str,
-    ) -> BoxFuture<'a, Result<(), EdgeError>> {
+    fn fail_run<'a>(&'a self, run_id: u64, reason: &'a str) -> BoxFuture<'a, Result<(), EdgeError>> {
         Box::pin(async move {
-            self.runs
-                .abort(run_id, reason)
-                .await
-                .map_err(EdgeError::new)?;
-            self.runs
-                .close(run_id, RunState::Failed, 0)
-                .await
-                .map(|_| ())
-                .map_err(EdgeError::new)
+            self.runs.abort(run_id, reason).await.map_err(EdgeError::new)?;
+            self.runs.close(run_id, RunState::Failed, 0).await.map(|_| ()).map_err(EdgeError::new)
         })
     }
 
@@ -733,10 +619,7 @@ impl RunBook for SearchRunBook {
         Box::pin(async move {
             use elasticsearch::http::Method;
             let index = crate::index::path_segment(&self.runs_index);
-            let refresh = self
-                .client
-                .json(Method::Post, &format!("/{index}/_refresh"), &[], None)
-                .await;
+            let refresh = self.client.json(Method::Post, &format!("/{index}/_refresh"), &[], None).await;
             if let Ok(reply) = &refresh {
                 if reply.status == 404 {
                     return Ok(None); // no run was ever recorded
@@ -759,12 +642,8 @@ impl RunBook for SearchRunBook {
             if reply.status == 404 {
                 return Ok(None);
             }
-            let response = reply
-                .ok("search for open full runs")
-                .map_err(EdgeError::new)?;
-            Ok(response
-                .pointer("/hits/hits/0/_source/id")
-                .and_then(Value::as_u64))
+            let response = reply.ok("search for open full runs").map_err(EdgeError::new)?;
+            Ok(response.pointer("/hits/hits/0/_source/id").and_then(Value::as_u64))
         })
     }
 }
@@ -777,16 +656,10 @@ mod tests {
     fn routes() {
         assert_eq!(route("POST", "/webhooks/notion"), Route::Webhook);
         assert_eq!(route("post", "/webhooks/notion/"), Route::Webhook);
-        assert_eq!(
-            route("GET", "/webhooks/notion"),
-            Route::MethodNotAllowed("POST")
-        );
+        assert_eq!(route("GET", "/webhooks/notion"), Route::MethodNotAllowed("POST"));
         assert_eq!(route("POST", "/syncs"), Route::StartSync);
         assert_eq!(route("GET", "/syncs?x=1"), Route::ListSyncs);
-        assert_eq!(
-            route("DELETE", "/syncs"),
-            Route::MethodNotAllowed("GET, POST")
-        );
+        assert_eq!(route("DELETE", "/syncs"), Route::MethodNotAllowed("GET, POST"));
         assert_eq!(route("GET", "/syncs/42"), Route::GetSync("42".into()));
         assert_eq!(route("PUT", "/syncs/42"), Route::MethodNotAllowed("GET"));
         assert_eq!(route("GET", "/syncs/42/x"), Route::NotFound);
@@ -796,14 +669,8 @@ mod tests {
 
     #[test]
     fn sync_requests_decode_or_name_the_problem() {
-        assert_eq!(
-            decode_sync_request(br#"{"kind":"full"}"#),
-            Ok(RunKind::Full)
-        );
-        assert_eq!(
-            decode_sync_request(br#" {"kind":"incremental","x":1} "#),
-            Ok(RunKind::Incremental)
-        );
+        assert_eq!(decode_sync_request(br#"{"kind":"full"}"#), Ok(RunKind::Full));
+        assert_eq!(decode_sync_request(br#" {"kind":"incremental","x":1} "#), Ok(RunKind::Incremental));
         let cases: [(&[u8], &str); 7] = [
             (b"", "must be JSON"),
             (b"{", "not valid JSON (line 1, column 1)"),
@@ -815,30 +682,17 @@ mod tests {
         ];
         for (body, expected) in cases {
             let err = decode_sync_request(body).unwrap_err();
-            assert!(
-                err.contains(expected),
-                "{}: {err}",
-                String::from_utf8_lossy(body)
-            );
+            assert!(err.contains(expected), "{}: {err}", String::from_utf8_lossy(body));
         }
     }
 
     #[test]
     fn event_log_ids_are_safe() {
         let log = SearchEventLog {
-            client: SearchClient::new(&crate::index::SearchSettings::new(
-                "http://127.0.0.1:9",
-                "i",
-            ))
-            .unwrap(),
+            client: SearchClient::new(&crate::index::SearchSettings::new("http://127.0.0.1:9", "i")).unwrap(),
             index: events_index("i"),
         };
-        assert_eq!(
-            log.doc_path("_create", "4a1b-c2"),
-            "/i-webhook-events/_create/4a1b-c2"
-        );
-        assert!(log
-            .doc_path("_create", "../x y")
-            .starts_with("/i-webhook-events/_create/sha256-"));
+        assert_eq!(log.doc_path("_create", "4a1b-c2"), "/i-webhook-events/_create/4a1b-c2");
+        assert!(log.doc_path("_create", "../x y").starts_with("/i-webhook-events/_create/sha256-"));
     }
 }

@@ -9,7 +9,8 @@ use crate::task::{FinalizeMessage, TaskMessage};
 /// Loads the SDK configuration with a ring-based rustls HTTP client (one TLS stack for the whole
 /// binary; see README). Endpoints come from the environment (`AWS_ENDPOINT_URL` locally).
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    let http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+    let http =
+        aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
     aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).load().await
 }
 
@@ -47,7 +48,14 @@ impl TaskQueue for SqsQueues {
                         })
                         .collect::<Result<Vec<_>, _>>()
                         .map_err(|e| QueueError(e.to_string()))?;
-                    let out = match self.client.send_message_batch().queue_url(&self.work_url).set_entries(Some(entries)).send().await {
+                    let out = match self
+                        .client
+                        .send_message_batch()
+                        .queue_url(&self.work_url)
+                        .set_entries(Some(entries))
+                        .send()
+                        .await
+                    {
                         Ok(out) => out,
                         Err(err) if attempt < 4 => {
                             tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&err), attempt, "send_message_batch failed, retrying");
@@ -70,7 +78,11 @@ impl TaskQueue for SqsQueues {
         })
     }
 
-    fn send_finalize<'a>(&'a self, msg: &'a FinalizeMessage, delay_seconds: u32) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn send_finalize<'a>(
+        &'a self,
+        msg: &'a FinalizeMessage,
+        delay_seconds: u32,
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async move {
             self.client
                 .send_message()
@@ -99,7 +111,8 @@ impl SecretsManagerSource {
 
 impl crate::secrets::SecretSource for SecretsManagerSource {
     async fn load(&self) -> Result<crate::secrets::Secrets, crate::secrets::SecretsError> {
-        let fetch_error = |message: String| crate::secrets::SecretsError::Fetch { secret_id: self.secret_id.clone(), message };
+        let fetch_error =
+            |message: String| crate::secrets::SecretsError::Fetch { secret_id: self.secret_id.clone(), message };
         let out = self
             .client
             .get_secret_value()

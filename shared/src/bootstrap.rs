@@ -66,9 +66,14 @@ pub async fn build(
 ) -> Result<SyncContext, BootError> {
     let notion = NotionClient::new(
         Token::new(secrets.notion_token.expose()),
-        ClientConfig::new(settings.notion_base_url.as_str().trim_end_matches('/'), settings.notion_version, share.rate(settings)),
+        ClientConfig::new(
+            settings.notion_base_url.as_str().trim_end_matches('/'),
+            settings.notion_version,
+            share.rate(settings),
+        ),
     )?;
-    let mut search = SearchSettings::new(settings.search_url.as_str().trim_end_matches('/'), settings.index_name.clone());
+    let mut search =
+        SearchSettings::new(settings.search_url.as_str().trim_end_matches('/'), settings.index_name.clone());
     search.credentials = SearchCredentials {
         username: secrets.search_username.as_ref().map(|s| s.expose().to_string()),
         password: secrets.search_password.as_ref().map(|s| s.expose().to_string()),

@@ -46,11 +46,7 @@ pub enum ConfigError {
     Rules(RulesError),
     /// The configuration document is not JSON.
     #[error("configuration is not valid JSON (line {line}, column {column}): {message}")]
-    Json {
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Json { line: usize, column: usize, message: String },
     /// The configuration file could not be read.
     #[error("configuration file {path}: {message}")]
     File { path: String, message: String },
@@ -60,10 +56,7 @@ pub enum ConfigError {
 }
 
 fn invalid(path: impl Into<String>, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        path: path.into(),
-        problem: problem.into(),
-    }
+    ConfigError::Invalid { path: path.into(), problem: problem.into() }
 }
 
 fn json_type(value: &Value) -> &'static str {
@@ -111,10 +104,7 @@ pub struct Settings {
 }
 
 fn env_err(name: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Env {
-        name,
-        problem: problem.into(),
-    }
+    ConfigError::Env { name, problem: problem.into() }
 }
 
 /// The trimmed value, `None` when unset or empty.
@@ -122,10 +112,7 @@ fn var<'a>(vars: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
     vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 
-fn required<'a>(
-    vars: &'a HashMap<String, String>,
-    name: &'static str,
-) -> Result<&'a str, ConfigError> {
+fn required<'a>(vars: &'a HashMap<String, String>, name: &'static str) -> Result<&'a str, ConfigError> {
     match vars.get(name) {
         None => Err(env_err(name, "is required but not set")),
         Some(_) => var(vars, name).ok_or_else(|| env_err(name, "is required but empty")),
@@ -133,20 +120,13 @@ fn required<'a>(
 }
 
 fn http_url(name: &'static str, value: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(value)
-        .map_err(|e| env_err(name, format!("{value:?} is not a valid URL ({e})")))?;
+    let url = Url::parse(value).map_err(|e| env_err(name, format!("{value:?} is not a valid URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(env_err(
-            name,
-            format!("{value:?} must be an http:// or https:// URL"),
-        ));
+        return Err(env_err(name, format!("{value:?} must be an http:// or https:// URL")));
     }
     if !url.username().is_empty() || url.password().is_some() {
         // Do not echo the value: it holds credentials.
-        return Err(env_err(
-            name,
-            "must not contain credentials; put them in the secret",
-        ));
+        return Err(env_err(name, "must not contain credentials; put them in the secret"));
     }
     Ok(url)
 }
@@ -155,14 +135,9 @@ fn int_in<T>(name: &'static str, value: &str, min: T, max: T) -> Result<T, Confi
 where
     T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
 {
-    let n: T = value
-        .parse()
-        .map_err(|_| env_err(name, format!("{value:?} is not a whole number")))?;
+    let n: T = value.parse().map_err(|_| env_err(name, format!("{value:?} is not a whole number")))?;
     if n < min || n > max {
-        return Err(env_err(
-            name,
-            format!("{n} is out of range ({min}..={max})"),
-        ));
+        return Err(env_err(name, format!("{n} is out of range ({min}..={max})")));
     }
     Ok(n)
 }
@@ -190,46 +165,30 @@ fn check_index_name(name: &str) -> Result<(), String> {
 impl Settings {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let vars: HashMap<String, String> = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect();
+        let vars: HashMap<String, String> =
+            std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
         Self::from_map(&vars)
     }
 
     /// Reads the given variables (tests, or any other source of environment-style settings).
     pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let secret_id = var(vars, "SECRET_ID")
-            .unwrap_or(DEFAULT_SECRET_ID)
-            .to_owned();
+        let secret_id = var(vars, "SECRET_ID").unwrap_or(DEFAULT_SECRET_ID).to_owned();
 
-        let notion_base_url = http_url(
-            "NOTION_BASE_URL",
-            var(vars, "NOTION_BASE_URL").unwrap_or(DEFAULT_NOTION_BASE_URL),
-        )?;
-        if notion_base_url
-            .path()
-            .trim_end_matches('/')
-            .ends_with("/v1")
-        {
-            return Err(env_err(
-                "NOTION_BASE_URL",
-                "must not include /v1 (the client adds it)",
-            ));
+        let notion_base_url =
+            http_url("NOTION_BASE_URL", var(vars, "NOTION_BASE_URL").unwrap_or(DEFAULT_NOTION_BASE_URL))?;
+        if notion_base_url.path().trim_end_matches('/').ends_with("/v1") {
+            return Err(env_err("NOTION_BASE_URL", "must not include /v1 (the client adds it)"));
         }
 
         let env_version = match var(vars, "NOTION_VERSION") {
             None => ApiVersion::default(),
-            Some(v) => {
-                ApiVersion::parse(v).map_err(|e| env_err("NOTION_VERSION", e.to_string()))?
-            }
+            Some(v) => ApiVersion::parse(v).map_err(|e| env_err("NOTION_VERSION", e.to_string()))?,
         };
 
         let notion_rate = match var(vars, "NOTION_RATE") {
             None => DEFAULT_NOTION_RATE,
             Some(v) => {
-                let rate: f64 = v
-                    .parse()
-                    .map_err(|_| env_err("NOTION_RATE", format!("{v:?} is not a number")))?;
+                let rate: f64 = v.parse().map_err(|_| env_err("NOTION_RATE", format!("{v:?} is not a number")))?;
                 if !rate.is_finite() || rate <= 0.0 {
                     return Err(env_err(
                         "NOTION_RATE",
@@ -245,18 +204,13 @@ impl Settings {
             Some(v) => int_in("WORKER_CONCURRENCY", v, 1, 1000)?,
         };
 
-        let search_url = http_url(
-            "SEARCH_URL",
-            var(vars, "SEARCH_URL").unwrap_or(DEFAULT_SEARCH_URL),
-        )?;
+        let search_url = http_url("SEARCH_URL", var(vars, "SEARCH_URL").unwrap_or(DEFAULT_SEARCH_URL))?;
 
         let env_index = var(vars, "INDEX_NAME").unwrap_or(DEFAULT_INDEX_NAME);
         check_index_name(env_index).map_err(|p| env_err("INDEX_NAME", p))?;
 
-        let work_queue_url =
-            http_url("WORK_QUEUE_URL", required(vars, "WORK_QUEUE_URL")?)?.to_string();
-        let finalize_queue_url =
-            http_url("FINALIZE_QUEUE_URL", required(vars, "FINALIZE_QUEUE_URL")?)?.to_string();
+        let work_queue_url = http_url("WORK_QUEUE_URL", required(vars, "WORK_QUEUE_URL")?)?.to_string();
+        let finalize_queue_url = http_url("FINALIZE_QUEUE_URL", required(vars, "FINALIZE_QUEUE_URL")?)?.to_string();
 
         let max_receive_count = match var(vars, "MAX_RECEIVE_COUNT") {
             None => DEFAULT_MAX_RECEIVE_COUNT,
@@ -281,10 +235,7 @@ impl Settings {
             notion_rate,
             worker_concurrency,
             search_url,
-            index_name: connector
-                .index_name
-                .clone()
-                .unwrap_or_else(|| env_index.to_owned()),
+            index_name: connector.index_name.clone().unwrap_or_else(|| env_index.to_owned()),
             work_queue_url,
             finalize_queue_url,
             max_receive_count,
@@ -342,38 +293,28 @@ impl TitleSelection {
                 .enumerate()
                 .map(|(i, item)| match item {
                     Value::String(s) => Ok(s.trim().to_owned()),
-                    other => Err(invalid(
-                        format!("{path}/{i}"),
-                        format!("must be a string, found {}", json_type(other)),
-                    )),
+                    other => {
+                        Err(invalid(format!("{path}/{i}"), format!("must be a string, found {}", json_type(other))))
+                    }
                 })
                 .collect::<Result<_, _>>()?,
             other => {
                 return Err(invalid(
                     path,
-                    format!(
-                        "must be a comma-separated string or an array of strings, found {}",
-                        json_type(other)
-                    ),
+                    format!("must be a comma-separated string or an array of strings, found {}", json_type(other)),
                 ))
             }
         };
         let items: Vec<String> = items.into_iter().filter(|i| !i.is_empty()).collect();
         if items.is_empty() {
-            return Err(invalid(
-                path,
-                "lists no title: give titles or \"*\" (everything)",
-            ));
+            return Err(invalid(path, "lists no title: give titles or \"*\" (everything)"));
         }
         if items.iter().any(|i| i == "*") {
             return Ok(TitleSelection::All);
         }
         let mut unique: Vec<String> = Vec::with_capacity(items.len());
         for item in items {
-            if !unique
-                .iter()
-                .any(|u| u.to_lowercase() == item.to_lowercase())
-            {
+            if !unique.iter().any(|u| u.to_lowercase() == item.to_lowercase()) {
                 unique.push(item);
             }
         }
@@ -461,24 +402,13 @@ const CONFIG_KEYS: [&str; 8] = [
 
 fn uint(value: &Value, path: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
     let n = match value {
-        Value::Number(n) => n.as_u64().ok_or_else(|| {
-            invalid(
-                path,
-                format!("must be a whole number in {min}..={max}, found {n}"),
-            )
-        })?,
-        other => {
-            return Err(invalid(
-                path,
-                format!("must be a whole number, found {}", json_type(other)),
-            ))
+        Value::Number(n) => {
+            n.as_u64().ok_or_else(|| invalid(path, format!("must be a whole number in {min}..={max}, found {n}")))?
         }
+        other => return Err(invalid(path, format!("must be a whole number, found {}", json_type(other)))),
     };
     if n < min || n > max {
-        return Err(invalid(
-            path,
-            format!("{n} is out of range ({min}..={max})"),
-        ));
+        return Err(invalid(path, format!("{n} is out of range ({min}..={max})")));
     }
     Ok(n)
 }
@@ -496,15 +426,12 @@ impl ConnectorConfig {
 
     /// Reads and parses a JSON file (local runs).
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::File { path: path.display().to_string(), message: e.to_string() })?;
         Self::from_json_str(&text).map_err(|e| match e {
-            ConfigError::Json { message, .. } => ConfigError::File {
-                path: path.display().to_string(),
-                message: format!("not valid JSON: {message}"),
-            },
+            ConfigError::Json { message, .. } => {
+                ConfigError::File { path: path.display().to_string(), message: format!("not valid JSON: {message}") }
+            }
             other => other,
         })
     }
@@ -513,18 +440,14 @@ impl ConnectorConfig {
     pub fn from_json(value: &Value) -> Result<Self, ConfigError> {
         let obj = match value {
             Value::Object(obj) => obj,
-            other => {
-                return Err(invalid(
-                    "",
-                    format!("must be a JSON object, found {}", json_type(other)),
-                ))
-            }
+            other => return Err(invalid("", format!("must be a JSON object, found {}", json_type(other)))),
         };
         if let Some(key) = obj.keys().find(|k| !CONFIG_KEYS.contains(&k.as_str())) {
             let path = crate::rules::pointer("", key);
             let hint = match key.as_str() {
                 "notion_secret_key" | "notion_token" => {
-                    "the Notion token is a secret: put it in the secret as notion_token, not in the configuration".to_string()
+                    "the Notion token is a secret: put it in the secret as notion_token, not in the configuration"
+                        .to_string()
                 }
                 _ => format!("unknown key {key:?} (known keys: {})", CONFIG_KEYS.join(", ")),
             };
@@ -540,36 +463,25 @@ impl ConnectorConfig {
                 "databases" => config.databases = TitleSelection::from_json(value, &path)?,
                 "pages" => config.pages = TitleSelection::from_json(value, &path)?,
                 "index_comments" => {
-                    config.index_comments = value.as_bool().ok_or_else(|| {
-                        invalid(
-                            &path,
-                            format!("must be true or false, found {}", json_type(value)),
-                        )
-                    })?
+                    config.index_comments = value
+                        .as_bool()
+                        .ok_or_else(|| invalid(&path, format!("must be true or false, found {}", json_type(value))))?
                 }
                 "concurrent_downloads" => {
                     // The range check bounds the value, so the conversion cannot fail.
-                    config.concurrent_downloads =
-                        u32::try_from(uint(value, &path, 1, 100)?).unwrap_or(100)
+                    config.concurrent_downloads = u32::try_from(uint(value, &path, 1, 100)?).unwrap_or(100)
                 }
                 "max_file_size" => config.max_file_size = uint(value, &path, 0, u64::MAX)?,
                 "notion_version" => {
-                    let v = value.as_str().ok_or_else(|| {
-                        invalid(
-                            &path,
-                            format!("must be a string, found {}", json_type(value)),
-                        )
-                    })?;
-                    config.notion_version =
-                        Some(ApiVersion::parse(v).map_err(|e| invalid(&path, e.to_string()))?);
+                    let v = value
+                        .as_str()
+                        .ok_or_else(|| invalid(&path, format!("must be a string, found {}", json_type(value))))?;
+                    config.notion_version = Some(ApiVersion::parse(v).map_err(|e| invalid(&path, e.to_string()))?);
                 }
                 "index_name" => {
-                    let v = value.as_str().ok_or_else(|| {
-                        invalid(
-                            &path,
-                            format!("must be a string, found {}", json_type(value)),
-                        )
-                    })?;
+                    let v = value
+                        .as_str()
+                        .ok_or_else(|| invalid(&path, format!("must be a string, found {}", json_type(value))))?;
                     check_index_name(v.trim()).map_err(|p| invalid(&path, p))?;
                     config.index_name = Some(v.trim().to_owned());
                 }
@@ -595,16 +507,10 @@ fn parse_sync_rules(value: &Value) -> Result<SyncRules, ConfigError> {
     let obj: &Map<String, Value> = value.as_object().ok_or_else(|| {
         invalid(
             "/sync_rules",
-            format!(
-                "must be an object {{\"basic\": [...], \"advanced\": {{...}}}}, found {}",
-                json_type(value)
-            ),
+            format!("must be an object {{\"basic\": [...], \"advanced\": {{...}}}}, found {}", json_type(value)),
         )
     })?;
-    if let Some(key) = obj
-        .keys()
-        .find(|k| !matches!(k.as_str(), "basic" | "advanced"))
-    {
+    if let Some(key) = obj.keys().find(|k| !matches!(k.as_str(), "basic" | "advanced")) {
         return Err(invalid(
             format!("/sync_rules{}", crate::rules::pointer("", key)),
             format!("unknown key {key:?} (known keys: basic, advanced)"),
@@ -612,16 +518,14 @@ fn parse_sync_rules(value: &Value) -> Result<SyncRules, ConfigError> {
     }
     let basic = match obj.get("basic") {
         None => BasicRules::default(),
-        Some(v) => BasicRules::from_json(v)
-            .map_err(|e| ConfigError::Rules(e.with_prefix("/sync_rules/basic")))?,
+        Some(v) => BasicRules::from_json(v).map_err(|e| ConfigError::Rules(e.with_prefix("/sync_rules/basic")))?,
     };
     let advanced = match obj.get("advanced") {
         None | Some(Value::Null) => None,
         Some(Value::Object(o)) if o.is_empty() => None,
-        Some(v) => Some(
-            AdvancedRules::from_json(v)
-                .map_err(|e| ConfigError::Rules(e.with_prefix("/sync_rules/advanced")))?,
-        ),
+        Some(v) => {
+            Some(AdvancedRules::from_json(v).map_err(|e| ConfigError::Rules(e.with_prefix("/sync_rules/advanced")))?)
+        }
     };
     Ok(SyncRules { basic, advanced })
 }
@@ -633,14 +537,8 @@ mod tests {
 
     fn base_env() -> HashMap<String, String> {
         HashMap::from([
-            (
-                "WORK_QUEUE_URL".into(),
-                "http://127.0.0.1:4566/000000000000/notion-es-work".into(),
-            ),
-            (
-                "FINALIZE_QUEUE_URL".into(),
-                "http://127.0.0.1:4566/000000000000/notion-es-finalize".into(),
-            ),
+            ("WORK_QUEUE_URL".into(), "http://127.0.0.1:4566/000000000000/notion-es-work".into()),
+            ("FINALIZE_QUEUE_URL".into(), "http://127.0.0.1:4566/000000000000/notion-es-finalize".into()),
         ])
     }
 
@@ -651,9 +549,7 @@ mod tests {
     }
 
     fn env_err_of(name: &str, value: &str) -> String {
-        Settings::from_map(&env_with(name, value))
-            .unwrap_err()
-            .to_string()
+        Settings::from_map(&env_with(name, value)).unwrap_err().to_string()
     }
 
     #[test]
@@ -682,28 +578,49 @@ mod tests {
             ("NOTION_RATE", "fast", "environment variable NOTION_RATE: \"fast\" is not a number"),
             ("NOTION_RATE", "NaN", "environment variable NOTION_RATE: \"NaN\" must be a positive number"),
             ("NOTION_VERSION", "2024-01-01", "environment variable NOTION_VERSION: unknown Notion API version"),
-            ("NOTION_BASE_URL", "api.notion.com", "environment variable NOTION_BASE_URL: \"api.notion.com\" is not a valid URL"),
-            ("NOTION_BASE_URL", "https://api.notion.com/v1", "environment variable NOTION_BASE_URL: must not include /v1"),
+            (
+                "NOTION_BASE_URL",
+                "api.notion.com",
+                "environment variable NOTION_BASE_URL: \"api.notion.com\" is not a valid URL",
+            ),
+            (
+                "NOTION_BASE_URL",
+                "https://api.notion.com/v1",
+                "environment variable NOTION_BASE_URL: must not include /v1",
+            ),
             ("SEARCH_URL", "ftp://x", "environment variable SEARCH_URL: \"ftp://x\" must be an http"),
-            ("SEARCH_URL", "http://elastic:changeme@localhost:9200", "environment variable SEARCH_URL: must not contain credentials"),
+            (
+                "SEARCH_URL",
+                "http://elastic:changeme@localhost:9200",
+                "environment variable SEARCH_URL: must not contain credentials",
+            ),
             ("WORKER_CONCURRENCY", "0", "environment variable WORKER_CONCURRENCY: 0 is out of range (1..=1000)"),
             ("WORKER_CONCURRENCY", "2.5", "environment variable WORKER_CONCURRENCY: \"2.5\" is not a whole number"),
             ("MAX_RECEIVE_COUNT", "x", "environment variable MAX_RECEIVE_COUNT: \"x\" is not a whole number"),
-            ("FINALIZE_DELAY_SECONDS", "901", "environment variable FINALIZE_DELAY_SECONDS: 901 is out of range (0..=900)"),
+            (
+                "FINALIZE_DELAY_SECONDS",
+                "901",
+                "environment variable FINALIZE_DELAY_SECONDS: 901 is out of range (0..=900)",
+            ),
             ("INDEX_NAME", "Search-Notion", "environment variable INDEX_NAME: \"Search-Notion\" must be lower-case"),
             ("INDEX_NAME", "_x", "environment variable INDEX_NAME: \"_x\" must not start with"),
             ("WORK_QUEUE_URL", " ", "environment variable WORK_QUEUE_URL: is required but empty"),
-            ("CONNECTOR_CONFIG", "{\"pages\": 3}", "environment variable CONNECTOR_CONFIG: configuration /pages: must be a comma-separated string"),
-            ("CONNECTOR_CONFIG", "/nonexistent/notion-es.json", "environment variable CONNECTOR_CONFIG: configuration file /nonexistent/notion-es.json:"),
+            (
+                "CONNECTOR_CONFIG",
+                "{\"pages\": 3}",
+                "environment variable CONNECTOR_CONFIG: configuration /pages: must be a comma-separated string",
+            ),
+            (
+                "CONNECTOR_CONFIG",
+                "/nonexistent/notion-es.json",
+                "environment variable CONNECTOR_CONFIG: configuration file /nonexistent/notion-es.json:",
+            ),
         ];
         for (name, value, expected) in cases {
             let e = env_err_of(name, value);
             assert!(e.starts_with(expected), "{name}={value}: {e}");
         }
-        assert!(
-            !env_err_of("SEARCH_URL", "http://elastic:changeme@localhost:9200")
-                .contains("changeme")
-        );
+        assert!(!env_err_of("SEARCH_URL", "http://elastic:changeme@localhost:9200").contains("changeme"));
         let mut env = base_env();
         env.remove("FINALIZE_QUEUE_URL");
         assert_eq!(
@@ -735,16 +652,10 @@ mod tests {
         let path = dir.join("config.json");
         std::fs::write(&path, r#"{"pages": ["Roadmap"], "index_comments": true}"#).unwrap();
         let s = Settings::from_map(&env_with("CONNECTOR_CONFIG", path.to_str().unwrap())).unwrap();
-        assert_eq!(
-            s.connector.pages,
-            TitleSelection::Titles(vec!["Roadmap".into()])
-        );
+        assert_eq!(s.connector.pages, TitleSelection::Titles(vec!["Roadmap".into()]));
         assert!(s.connector.index_comments);
         std::fs::write(&path, "{").unwrap();
-        assert!(ConnectorConfig::from_file(&path)
-            .unwrap_err()
-            .to_string()
-            .contains("not valid JSON"));
+        assert!(ConnectorConfig::from_file(&path).unwrap_err().to_string().contains("not valid JSON"));
         std::fs::remove_dir_all(&dir).ok();
     }
 
@@ -756,10 +667,7 @@ mod tests {
             c(json!(" Roadmap , ,Team Wiki,")).unwrap(),
             TitleSelection::Titles(vec!["Roadmap".into(), "Team Wiki".into()])
         );
-        assert_eq!(
-            c(json!(["Roadmap", " roadmap "])).unwrap(),
-            TitleSelection::Titles(vec!["Roadmap".into()])
-        );
+        assert_eq!(c(json!(["Roadmap", " roadmap "])).unwrap(), TitleSelection::Titles(vec!["Roadmap".into()]));
         assert_eq!(c(json!("Roadmap, *")).unwrap(), TitleSelection::All);
         assert_eq!(c(json!(null)).unwrap(), TitleSelection::All);
         assert_eq!(
@@ -775,13 +683,9 @@ mod tests {
     #[test]
     fn document_errors_name_the_path() {
         let e = |v: Value| ConnectorConfig::from_json(&v).unwrap_err().to_string();
-        assert_eq!(
-            e(json!([])),
-            "configuration /: must be a JSON object, found an array"
-        );
-        assert!(e(json!({"page": "*"})).starts_with(
-            "configuration /page: unknown key \"page\" (known keys: databases, pages"
-        ));
+        assert_eq!(e(json!([])), "configuration /: must be a JSON object, found an array");
+        assert!(e(json!({"page": "*"}))
+            .starts_with("configuration /page: unknown key \"page\" (known keys: databases, pages"));
         assert!(e(json!({"notion_secret_key": "x"})).contains("put it in the secret"));
         assert_eq!(
             e(json!({"index_comments": "yes"})),
@@ -795,31 +699,33 @@ mod tests {
             e(json!({"concurrent_downloads": 2.5})),
             "configuration /concurrent_downloads: must be a whole number in 1..=100, found 2.5"
         );
-        assert_eq!(e(json!({"max_file_size": -1})), "configuration /max_file_size: must be a whole number in 0..=18446744073709551615, found -1");
+        assert_eq!(
+            e(json!({"max_file_size": -1})),
+            "configuration /max_file_size: must be a whole number in 0..=18446744073709551615, found -1"
+        );
         assert!(e(json!({"notion_version": "2023"}))
             .starts_with("configuration /notion_version: unknown Notion API version"));
-        assert_eq!(e(json!({"sync_rules": []})), "configuration /sync_rules: must be an object {\"basic\": [...], \"advanced\": {...}}, found an array");
-        assert!(e(json!({"sync_rules": {"advance": {}}}))
-            .starts_with("configuration /sync_rules/advance: unknown key"));
-        assert!(e(json!({"sync_rules": {"basic": [{"policy": "drop", "field": "a", "rule": "equals", "value": "b"}]}}))
-            .starts_with("configuration /sync_rules/basic/0/policy: \"drop\" is not one of"));
         assert_eq!(
-            e(
-                json!({"sync_rules": {"advanced": {"searches": [{"query": "x", "filter": {"value": "block"}}]}}})
-            ),
+            e(json!({"sync_rules": []})),
+            "configuration /sync_rules: must be an object {\"basic\": [...], \"advanced\": {...}}, found an array"
+        );
+        assert!(e(json!({"sync_rules": {"advance": {}}})).starts_with("configuration /sync_rules/advance: unknown key"));
+        assert!(e(
+            json!({"sync_rules": {"basic": [{"policy": "drop", "field": "a", "rule": "equals", "value": "b"}]}})
+        )
+        .starts_with("configuration /sync_rules/basic/0/policy: \"drop\" is not one of"));
+        assert_eq!(
+            e(json!({"sync_rules": {"advanced": {"searches": [{"query": "x", "filter": {"value": "block"}}]}}})),
             r#"configuration /sync_rules/advanced/searches/0/filter/value: "block" is not one of "page" or "database""#
         );
     }
 
     #[test]
     fn advanced_rules_empty_means_none() {
-        let c = ConnectorConfig::from_json(&json!({"sync_rules": {"advanced": {}, "basic": []}}))
-            .unwrap();
+        let c = ConnectorConfig::from_json(&json!({"sync_rules": {"advanced": {}, "basic": []}})).unwrap();
         assert!(!c.has_advanced_rules());
-        let c = ConnectorConfig::from_json(
-            &json!({"sync_rules": {"advanced": {"searches": [{"query": ""}]}}}),
-        )
-        .unwrap();
+        let c =
+            ConnectorConfig::from_json(&json!({"sync_rules": {"advanced": {"searches": [{"query": ""}]}}})).unwrap();
         assert!(c.has_advanced_rules());
         assert!(!c.selects_everything());
     }

@@ -246,7 +246,8 @@ mod tests {
                            "Owner": {"id": "x", "type": "rich_text", "rich_text": rich("Ada")}}
         });
         let path = vec!["Home".to_string()];
-        let doc = to_document(&page, &Placement { path: &path, ..Default::default() }, "Roadmap\nbody".into(), 7).unwrap();
+        let doc =
+            to_document(&page, &Placement { path: &path, ..Default::default() }, "Roadmap\nbody".into(), 7).unwrap();
         assert_eq!(doc.id, "p1");
         let s = &doc.source;
         assert_eq!(s["_timestamp"], "2024-01-31T08:15:00.000Z");

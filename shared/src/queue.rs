@@ -16,7 +16,11 @@ pub struct QueueError(pub String);
 /// Sends messages. Implementations must not report success for a message that was not accepted.
 pub trait TaskQueue: Send + Sync {
     fn send_tasks<'a>(&'a self, tasks: &'a [TaskMessage]) -> BoxFuture<'a, Result<(), QueueError>>;
-    fn send_finalize<'a>(&'a self, msg: &'a FinalizeMessage, delay_seconds: u32) -> BoxFuture<'a, Result<(), QueueError>>;
+    fn send_finalize<'a>(
+        &'a self,
+        msg: &'a FinalizeMessage,
+        delay_seconds: u32,
+    ) -> BoxFuture<'a, Result<(), QueueError>>;
 }
 
 /// An in-memory queue for tests: records what was sent.
@@ -40,7 +44,11 @@ impl TaskQueue for MemoryQueue {
         })
     }
 
-    fn send_finalize<'a>(&'a self, msg: &'a FinalizeMessage, delay_seconds: u32) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn send_finalize<'a>(
+        &'a self,
+        msg: &'a FinalizeMessage,
+        delay_seconds: u32,
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async move {
             self.finalizes.lock().expect("queue lock").push((msg.clone(), delay_seconds));
             Ok(())

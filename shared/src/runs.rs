@@ -34,11 +34,7 @@ pub enum RunError {
     #[error("page {page_id}: text of segments {missing:?} not recorded yet")]
     MissingBodyParts { page_id: String, missing: Vec<u32> },
     #[error("{failed} of {total} task records could not be written, first: {first}")]
-    Unrecorded {
-        failed: usize,
-        total: usize,
-        first: String,
-    },
+    Unrecorded { failed: usize, total: usize, first: String },
 }
 
 impl RunError {
@@ -286,12 +282,7 @@ pub struct RunStore {
 impl RunStore {
     /// The stores of content index `index` (`{index}-runs`, `{index}-tasks`).
     pub fn new(client: SearchClient, index: &str) -> Self {
-        RunStore {
-            client,
-            runs: runs_index(index),
-            tasks: tasks_index(index),
-            limits: BulkLimits::default(),
-        }
+        RunStore { client, runs: runs_index(index), tasks: tasks_index(index), limits: BulkLimits::default() }
     }
 
     /// The run store beside a content store, sharing its client.
@@ -304,34 +295,16 @@ impl RunStore {
     }
 
     fn task_path(&self, op: &str, run_id: u64, task_id: &str) -> String {
-        format!(
-            "{}/{op}/{}",
-            path_segment(&self.tasks),
-            path_segment(&task_record_id(run_id, task_id))
-        )
+        format!("{}/{op}/{}", path_segment(&self.tasks), path_segment(&task_record_id(run_id, task_id)))
     }
 
-    async fn post(
-        &self,
-        path: &str,
-        query: &[(&str, String)],
-        body: &Value,
-    ) -> Result<Reply, RunError> {
-        Ok(self
-            .client
-            .json(Method::Post, path, query, Some(body))
-            .await?)
+    async fn post(&self, path: &str, query: &[(&str, String)], body: &Value) -> Result<Reply, RunError> {
+        Ok(self.client.json(Method::Post, path, query, Some(body)).await?)
     }
 
     /// A partial update or script on a run record; 404 means the run does not exist.
     async fn update_run(&self, run_id: u64, body: Value, what: &str) -> Result<(), RunError> {
-        let reply = self
-            .post(
-                &self.run_path("_update", run_id),
-                &[("retry_on_conflict", "5".into())],
-                &body,
-            )
-            .await?;
+        let reply = self.post(&self.run_path("_update", run_id), &[("retry_on_conflict", "5".into())], &body).await?;
         if reply.status == 404 {
             return Err(RunError::NotFound(run_id));
         }
@@ -339,28 +312,15 @@ impl RunStore {
         Ok(())
     }
 
-    async fn update_task(
-        &self,
-        run_id: u64,
-        task_id: &str,
-        body: Value,
-        what: &str,
-    ) -> Result<(), RunError> {
-        let reply = self
-            .post(
-                &self.task_path("_update", run_id, task_id),
-                &[("retry_on_conflict", "5".into())],
-                &body,
-            )
-            .await?;
+    async fn update_task(&self, run_id: u64, task_id: &str, body: Value, what: &str) -> Result<(), RunError> {
+        let reply =
+            self.post(&self.task_path("_update", run_id, task_id), &[("retry_on_conflict", "5".into())], &body).await?;
         reply.ok(&format!("{what} of task {task_id}"))?;
         Ok(())
     }
 
     async fn search(&self, index: &str, body: &Value) -> Result<Value, RunError> {
-        let reply = self
-            .post(&format!("{}/_search", path_segment(index)), &[], body)
-            .await?;
+        let reply = self.post(&format!("{}/_search", path_segment(index)), &[], body).await?;
         Ok(reply.ok(&format!("search on {index}"))?)
     }
 
@@ -368,19 +328,12 @@ impl RunStore {
         refresh(&self.client, &self.runs).await?;
         let body = json!({"query": query, "size": size, "sort": [{"id": "desc"}]});
         let response = self.search(&self.runs, &body).await?;
-        hits(&response)
-            .into_iter()
-            .map(|source| parse_run(source, "run search"))
-            .collect()
+        hits(&response).into_iter().map(|source| parse_run(source, "run search")).collect()
     }
 
     /// The id for a new run (see [`next_run_id`]).
     pub async fn next_run_id(&self) -> Result<u64, RunError> {
-        let newest = self
-            .search_runs(json!({"match_all": {}}), 1)
-            .await?
-            .first()
-            .map(|r| r.id);
+        let newest = self.search_runs(json!({"match_all": {}}), 1).await?.first().map(|r| r.id);
         Ok(next_run_id(now_ms(), newest))
     }
 
@@ -404,10 +357,7 @@ impl RunStore {
                 counts: RunCounts::default(),
             };
             let body = serde_json::to_value(&run).map_err(|e| malformed("new run", e))?;
-            let reply = self
-                .client
-                .json(Method::Put, &self.run_path("_create", id), &[], Some(&body))
-                .await?;
+            let reply = self.client.json(Method::Put, &self.run_path("_create", id), &[], Some(&body)).await?;
             if reply.status == 409 {
                 // Another planner took this id: take the next one.
                 id = next_run_id(now_ms(), Some(id));
@@ -417,10 +367,7 @@ impl RunStore {
             tracing::info!(run_id = id, kind = kind.as_str(), "run created");
             return Ok(run);
         }
-        Err(RunError::Malformed {
-            what: "creating a run".into(),
-            detail: "run ids kept colliding".into(),
-        })
+        Err(RunError::Malformed { what: "creating a run".into(), detail: "run ids kept colliding".into() })
     }
 
     pub async fn get(&self, run_id: u64) -> Result<Option<RunRecord>, RunError> {
@@ -434,8 +381,7 @@ impl RunStore {
     pub async fn task(&self, run_id: u64, task_id: &str) -> Result<Option<TaskRecord>, RunError> {
         match get_source(&self.client, &self.tasks, &task_record_id(run_id, task_id)).await? {
             Some(source) => Ok(Some(
-                serde_json::from_value(Value::Object(source))
-                    .map_err(|e| malformed(&format!("task {task_id}"), e))?,
+                serde_json::from_value(Value::Object(source)).map_err(|e| malformed(&format!("task {task_id}"), e))?,
             )),
             None => Ok(None),
         }
@@ -454,21 +400,10 @@ impl RunStore {
             let record = json!({"run_id": run_id, "task_id": msg.task_id, "state": TaskState::Queued, "page_id": page_id,
                 "segment": segment, "has_body_part": false, "updated_at": now});
             let record_id = task_record_id(run_id, &msg.task_id);
-            let bytes = encode_source(BulkOp::Create, &record_id, &record)
-                .map_err(|e| malformed("task record", e))?;
-            ops.push(EncodedOp {
-                id: msg.task_id.clone(),
-                bytes,
-            });
+            let bytes = encode_source(BulkOp::Create, &record_id, &record).map_err(|e| malformed("task record", e))?;
+            ops.push(EncodedOp { id: msg.task_id.clone(), bytes });
         }
-        let outcome = send_bulk(
-            &self.client,
-            &self.tasks,
-            BulkOp::Create,
-            &ops,
-            &self.limits,
-        )
-        .await?;
+        let outcome = send_bulk(&self.client, &self.tasks, BulkOp::Create, &ops, &self.limits).await?;
         if let Some(first) = outcome.report.failed.first() {
             return Err(RunError::Unrecorded {
                 failed: outcome.report.failed.len(),
@@ -481,12 +416,7 @@ impl RunStore {
 
     /// Marks a task done with its counts (creating the record if it is missing). Writing the
     /// same outcome twice leaves the same record.
-    pub async fn task_done(
-        &self,
-        task_id: &str,
-        run_id: u64,
-        outcome: &TaskOutcome,
-    ) -> Result<(), RunError> {
+    pub async fn task_done(&self, task_id: &str, run_id: u64, outcome: &TaskOutcome) -> Result<(), RunError> {
         let mut doc = json!({
             "run_id": run_id,
             "task_id": task_id,
@@ -506,23 +436,12 @@ impl RunStore {
         if outcome.body_part.is_some() {
             doc["segment"] = json!(outcome.segment);
         }
-        self.update_task(
-            run_id,
-            task_id,
-            json!({"doc": doc, "doc_as_upsert": true}),
-            "marking done",
-        )
-        .await
+        self.update_task(run_id, task_id, json!({"doc": doc, "doc_as_upsert": true}), "marking done").await
     }
 
     /// Marks a task failed, unless it is already done (a late failing duplicate must not undo a
     /// success).
-    pub async fn task_failed(
-        &self,
-        task_id: &str,
-        run_id: u64,
-        error: &str,
-    ) -> Result<(), RunError> {
+    pub async fn task_failed(&self, task_id: &str, run_id: u64, error: &str) -> Result<(), RunError> {
         let error = truncate(error, MAX_ERROR_LEN);
         let now = Utc::now();
         let body = json!({
@@ -533,8 +452,7 @@ impl RunStore {
             },
             "upsert": {"run_id": run_id, "task_id": task_id, "state": TaskState::Failed, "error": error, "has_body_part": false, "updated_at": now}
         });
-        self.update_task(run_id, task_id, body, "marking failed")
-            .await
+        self.update_task(run_id, task_id, body, "marking failed").await
     }
 
     /// Planning has finished: `planned` tasks were queued. The run moves to `running`.
@@ -550,17 +468,11 @@ impl RunStore {
     /// Records the incremental watermark (the newest `last_edited_time` seen).
     /// Records the content index's uuid at planning (see [`RunRecord::index_uuid`]).
     pub async fn set_index_uuid(&self, run_id: u64, uuid: &str) -> Result<(), RunError> {
-        self.update_run(run_id, json!({"doc": {"index_uuid": uuid}}), "index uuid")
-            .await
+        self.update_run(run_id, json!({"doc": {"index_uuid": uuid}}), "index uuid").await
     }
 
     pub async fn set_watermark(&self, run_id: u64, watermark: &str) -> Result<(), RunError> {
-        self.update_run(
-            run_id,
-            json!({"doc": {"watermark": watermark}}),
-            "watermark",
-        )
-        .await
+        self.update_run(run_id, json!({"doc": {"watermark": watermark}}), "watermark").await
     }
 
     /// Appends a message to the run's errors (kept to the first [`MAX_RUN_ERRORS`]).
@@ -603,11 +515,7 @@ impl RunStore {
         });
         let response = self.search(&self.tasks, &body).await?;
         let aggs = &response["aggregations"];
-        let total = |name: &str| {
-            aggs[name]["value"]
-                .as_f64()
-                .map_or(0, |v| v.max(0.0).round() as u64)
-        };
+        let total = |name: &str| aggs[name]["value"].as_f64().map_or(0, |v| v.max(0.0).round() as u64);
         let mut status = RunStatus::of(&run);
         for bucket in aggs["states"]["buckets"].as_array().into_iter().flatten() {
             let count = bucket["doc_count"].as_u64().unwrap_or(0);
@@ -629,12 +537,7 @@ impl RunStore {
 
     /// Closes the run: state, finish time, final counts (`deleted` = stale documents removed, on
     /// top of the tasks' own deletions) and the first errors of failed tasks.
-    pub async fn close(
-        &self,
-        run_id: u64,
-        state: RunState,
-        deleted: u64,
-    ) -> Result<RunRecord, RunError> {
+    pub async fn close(&self, run_id: u64, state: RunState, deleted: u64) -> Result<RunRecord, RunError> {
         let status = self.status(run_id).await?;
         let run = self.get(run_id).await?.ok_or(RunError::NotFound(run_id))?;
         let mut errors = run.errors.clone();
@@ -646,21 +549,10 @@ impl RunStore {
                 "sort": [{"updated_at": "asc"}]
             });
             let response = self.search(&self.tasks, &body).await?;
-            for hit in response
-                .pointer("/hits/hits")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let id = hit
-                    .pointer("/_source/task_id")
-                    .or_else(|| hit.get("_id"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("?");
-                let error = hit
-                    .pointer("/_source/error")
-                    .and_then(Value::as_str)
-                    .unwrap_or("failed");
+            for hit in response.pointer("/hits/hits").and_then(Value::as_array).into_iter().flatten() {
+                let id =
+                    hit.pointer("/_source/task_id").or_else(|| hit.get("_id")).and_then(Value::as_str).unwrap_or("?");
+                let error = hit.pointer("/_source/error").and_then(Value::as_str).unwrap_or("failed");
                 errors.push(format!("task {id}: {error}"));
             }
         }
@@ -676,17 +568,9 @@ impl RunStore {
             retries: status.retries,
         };
         let finished_at = Utc::now();
-        let doc =
-            json!({"state": state, "finished_at": finished_at, "counts": counts, "errors": errors});
-        self.update_run(run_id, json!({"doc": doc}), "close")
-            .await?;
-        Ok(RunRecord {
-            state,
-            finished_at: Some(finished_at),
-            counts,
-            errors,
-            ..run
-        })
+        let doc = json!({"state": state, "finished_at": finished_at, "counts": counts, "errors": errors});
+        self.update_run(run_id, json!({"doc": doc}), "close").await?;
+        Ok(RunRecord { state, finished_at: Some(finished_at), counts, errors, ..run })
     }
 
     /// The newest `n` runs, newest first.
@@ -716,16 +600,11 @@ impl RunStore {
         let mut upsert = part.clone();
         upsert["state"] = json!(TaskState::Queued);
         let body = json!({"doc": part, "upsert": upsert});
-        self.update_task(run_id, task_id, body, "saving body part")
-            .await
+        self.update_task(run_id, task_id, body, "saving body part").await
     }
 
     /// `(segment, text)` of every recorded part of a page walk in this run, in segment order.
-    async fn segment_parts(
-        &self,
-        page_id: &str,
-        run_id: u64,
-    ) -> Result<Vec<(u32, String)>, RunError> {
+    async fn segment_parts(&self, page_id: &str, run_id: u64) -> Result<Vec<(u32, String)>, RunError> {
         refresh(&self.client, &self.tasks).await?;
         let body = json!({
             "size": 10_000,
@@ -739,10 +618,7 @@ impl RunStore {
         Ok(hits(&response)
             .into_iter()
             .filter_map(|mut source| {
-                let segment = source
-                    .get("segment")
-                    .and_then(Value::as_u64)
-                    .and_then(|s| u32::try_from(s).ok())?;
+                let segment = source.get("segment").and_then(Value::as_u64).and_then(|s| u32::try_from(s).ok())?;
                 match source.remove("body_part") {
                     Some(Value::String(text)) => Some((segment, text)),
                     _ => None,
@@ -753,27 +629,15 @@ impl RunStore {
 
     /// The texts handed on by the earlier segments of a page walk in this run, in segment order.
     pub async fn body_parts(&self, page_id: &str, run_id: u64) -> Result<Vec<String>, RunError> {
-        Ok(self
-            .segment_parts(page_id, run_id)
-            .await?
-            .into_iter()
-            .map(|(_, text)| text)
-            .collect())
+        Ok(self.segment_parts(page_id, run_id).await?.into_iter().map(|(_, text)| text).collect())
     }
 
     /// The texts of segments `0..segment`, in order; `MissingBodyParts` (retry later) when one
     /// of them is not recorded yet.
-    pub async fn body_parts_before(
-        &self,
-        page_id: &str,
-        run_id: u64,
-        segment: u32,
-    ) -> Result<Vec<String>, RunError> {
+    pub async fn body_parts_before(&self, page_id: &str, run_id: u64, segment: u32) -> Result<Vec<String>, RunError> {
         let parts = self.segment_parts(page_id, run_id).await?;
-        parts_before(parts, segment).map_err(|missing| RunError::MissingBodyParts {
-            page_id: page_id.to_string(),
-            missing,
-        })
+        parts_before(parts, segment)
+            .map_err(|missing| RunError::MissingBodyParts { page_id: page_id.to_string(), missing })
     }
 
     /// Deletes the task records of all but the newest `keep_runs` runs (at least one is kept);
@@ -786,12 +650,7 @@ impl RunStore {
         let Some(oldest_kept) = kept.last().map(|r| r.id) else {
             return Ok(0);
         };
-        Ok(delete_by_query(
-            &self.client,
-            &self.tasks,
-            &json!({"range": {"run_id": {"lt": oldest_kept}}}),
-        )
-        .await?)
+        Ok(delete_by_query(&self.client, &self.tasks, &json!({"range": {"run_id": {"lt": oldest_kept}}})).await?)
     }
 }
 
@@ -820,10 +679,7 @@ pub fn task_record_id(run_id: u64, task_id: &str) -> String {
 }
 
 fn malformed(what: &str, err: impl std::fmt::Display) -> RunError {
-    RunError::Malformed {
-        what: what.to_string(),
-        detail: err.to_string(),
-    }
+    RunError::Malformed { what: what.to_string(), detail: err.to_string() }
 }
 
 fn parse_run(source: Map<String, Value>, what: &str) -> Result<RunRecord, RunError> {
@@ -894,28 +750,15 @@ mod tests {
             assert_eq!(is_complete(s), *complete, "case {i}: {s:?}");
             assert_eq!(may_delete(s), *delete, "case {i}: {s:?}");
         }
-        let closed_failed = RunStatus {
-            state: RunState::Failed,
-            ..status(Full, true, 1, 0, 1, 0, false)
-        };
+        let closed_failed = RunStatus { state: RunState::Failed, ..status(Full, true, 1, 0, 1, 0, false) };
         assert!(is_complete(&closed_failed) && !may_delete(&closed_failed));
     }
 
     #[test]
     fn parts_before_requires_every_earlier_segment() {
-        let parts = |segs: &[u32]| {
-            segs.iter()
-                .map(|s| (*s, format!("t{s}")))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            parts_before(parts(&[0, 1, 2]), 3),
-            Ok(vec!["t0".into(), "t1".into(), "t2".into()])
-        );
-        assert_eq!(
-            parts_before(parts(&[0, 1, 2, 3]), 2),
-            Ok(vec!["t0".into(), "t1".into()])
-        );
+        let parts = |segs: &[u32]| segs.iter().map(|s| (*s, format!("t{s}"))).collect::<Vec<_>>();
+        assert_eq!(parts_before(parts(&[0, 1, 2]), 3), Ok(vec!["t0".into(), "t1".into(), "t2".into()]));
+        assert_eq!(parts_before(parts(&[0, 1, 2, 3]), 2), Ok(vec!["t0".into(), "t1".into()]));
         assert_eq!(parts_before(parts(&[0, 2]), 3), Err(vec![1]));
         assert_eq!(parts_before(parts(&[]), 2), Err(vec![0, 1]));
         assert_eq!(parts_before(parts(&[]), 0), Ok(vec![]));
@@ -937,13 +780,9 @@ mod tests {
         .unwrap();
         assert_eq!(record.counts, RunCounts::default());
         assert!(!record.planning_done && record.errors.is_empty());
-        let back: RunRecord =
-            serde_json::from_value(serde_json::to_value(&record).unwrap()).unwrap();
+        let back: RunRecord = serde_json::from_value(serde_json::to_value(&record).unwrap()).unwrap();
         assert_eq!(back, record);
-        assert_eq!(
-            serde_json::to_value(RunState::Completed).unwrap(),
-            "completed"
-        );
+        assert_eq!(serde_json::to_value(RunState::Completed).unwrap(), "completed");
     }
 
     #[test]
@@ -954,11 +793,7 @@ mod tests {
 
     #[test]
     fn page_tasks_name_their_page_and_segment() {
-        let page = Task::Page {
-            page_id: "p".into(),
-            page: None,
-            path: vec![],
-        };
+        let page = Task::Page { page_id: "p".into(), page: None, path: vec![] };
         assert_eq!(task_page(&page), Some(("p", 0)));
         assert_eq!(task_page(&Task::Users), None);
     }

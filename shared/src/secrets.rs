@@ -133,51 +133,34 @@ impl Secrets {
     /// Parses the secret's JSON text (the Secrets Manager `SecretString`).
     pub fn from_json(text: &str) -> Result<Self, SecretsError> {
         // Parse to a Value first: serde_json's syntax errors carry positions only, never content.
-        let value: Value = serde_json::from_str(text).map_err(|e| SecretsError::InvalidJson {
-            line: e.line(),
-            column: e.column(),
-        })?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| SecretsError::InvalidJson { line: e.line(), column: e.column() })?;
         Self::from_value(&value)
     }
 
     /// Parses an already decoded secret object.
     pub fn from_value(value: &Value) -> Result<Self, SecretsError> {
-        let object = value.as_object().ok_or(SecretsError::NotAnObject {
-            found: json_type_name(value),
-        })?;
+        let object = value.as_object().ok_or(SecretsError::NotAnObject { found: json_type_name(value) })?;
         Self::from_object(object)
     }
 
     fn from_object(object: &Map<String, Value>) -> Result<Self, SecretsError> {
-        if let Some(key) = object
-            .keys()
-            .find(|k| !KEYS.iter().any(|(name, _)| name == k))
-        {
-            return Err(SecretsError::UnknownKey {
-                key: key.clone(),
-                known: KEYS.map(|(name, _)| name).join(", "),
-            });
+        if let Some(key) = object.keys().find(|k| !KEYS.iter().any(|(name, _)| name == k)) {
+            return Err(SecretsError::UnknownKey { key: key.clone(), known: KEYS.map(|(name, _)| name).join(", ") });
         }
         let get = |key: &str| -> Result<Option<SecretString>, SecretsError> {
             match object.get(key) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
                 Some(Value::String(s)) => Ok(Some(SecretString::new(s.clone()))),
-                Some(other) => Err(SecretsError::WrongType {
-                    key: key.to_owned(),
-                    found: json_type_name(other),
-                }),
+                Some(other) => Err(SecretsError::WrongType { key: key.to_owned(), found: json_type_name(other) }),
             }
         };
         let notion_token = match object.get("notion_token") {
             Some(Value::String(s)) if s.trim().is_empty() => {
-                return Err(SecretsError::Empty {
-                    key: "notion_token".into(),
-                })
+                return Err(SecretsError::Empty { key: "notion_token".into() })
             }
-            _ => get("notion_token")?.ok_or(SecretsError::Missing {
-                key: "notion_token".into(),
-            })?,
+            _ => get("notion_token")?.ok_or(SecretsError::Missing { key: "notion_token".into() })?,
         };
         let secrets = Secrets {
             notion_token,
@@ -194,22 +177,10 @@ impl Secrets {
     /// Reads the secrets from environment-style variables (`NOTION_TOKEN`, `SEARCH_USERNAME`, …).
     /// Empty variables count as unset. Errors name the variable.
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, SecretsError> {
-        let get = |name: &str| {
-            vars.get(name)
-                .filter(|v| !v.trim().is_empty())
-                .map(|v| SecretString::new(v.clone()))
-        };
+        let get = |name: &str| vars.get(name).filter(|v| !v.trim().is_empty()).map(|v| SecretString::new(v.clone()));
         let notion_token = match vars.get("NOTION_TOKEN") {
-            None => {
-                return Err(SecretsError::Missing {
-                    key: "NOTION_TOKEN".into(),
-                })
-            }
-            Some(v) if v.trim().is_empty() => {
-                return Err(SecretsError::Empty {
-                    key: "NOTION_TOKEN".into(),
-                })
-            }
+            None => return Err(SecretsError::Missing { key: "NOTION_TOKEN".into() }),
+            Some(v) if v.trim().is_empty() => return Err(SecretsError::Empty { key: "NOTION_TOKEN".into() }),
             Some(v) => SecretString::new(v.clone()),
         };
         let secrets = Secrets {
@@ -226,14 +197,8 @@ impl Secrets {
 
     fn check_pairs(&self, user_key: &str, password_key: &str) -> Result<(), SecretsError> {
         match (&self.search_username, &self.search_password) {
-            (Some(_), None) => Err(SecretsError::Incomplete {
-                key: user_key.into(),
-                requires: password_key.into(),
-            }),
-            (None, Some(_)) => Err(SecretsError::Incomplete {
-                key: password_key.into(),
-                requires: user_key.into(),
-            }),
+            (Some(_), None) => Err(SecretsError::Incomplete { key: user_key.into(), requires: password_key.into() }),
+            (None, Some(_)) => Err(SecretsError::Incomplete { key: password_key.into(), requires: user_key.into() }),
             _ => Ok(()),
         }
     }
@@ -249,10 +214,7 @@ pub struct EnvSecretSource {
 impl EnvSecretSource {
     /// Captures the secret variables of the process environment now.
     pub fn from_env() -> Self {
-        let vars = KEYS
-            .iter()
-            .filter_map(|(_, var)| std::env::var(var).ok().map(|v| ((*var).to_owned(), v)))
-            .collect();
+        let vars = KEYS.iter().filter_map(|(_, var)| std::env::var(var).ok().map(|v| ((*var).to_owned(), v))).collect();
         Self { vars }
     }
 
@@ -264,9 +226,7 @@ impl EnvSecretSource {
 
 impl fmt::Debug for EnvSecretSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EnvSecretSource")
-            .field("vars", &self.vars.keys().collect::<Vec<_>>())
-            .finish()
+        f.debug_struct("EnvSecretSource").field("vars", &self.vars.keys().collect::<Vec<_>>()).finish()
     }
 }
 
@@ -313,31 +273,13 @@ mod tests {
     fn errors_name_key_not_value() {
         let cases = [
             (r#"{}"#.to_string(), "`notion_token` is missing"),
-            (
-                r#"{"notion_token":"  "}"#.to_string(),
-                "`notion_token` is empty",
-            ),
-            (
-                r#"{"notion_token":42}"#.to_string(),
-                "`notion_token` must be a string, found a number",
-            ),
-            (
-                format!(r#"{{"notion_token":"{TOKEN}","api_key":["{TOKEN}"]}}"#),
-                "`api_key` must be a string",
-            ),
-            (
-                format!(r#"{{"notion_token":"{TOKEN}","search_pasword":"x"}}"#),
-                "`search_pasword` is not known",
-            ),
-            (
-                format!(r#"{{"notion_token":"{TOKEN}","search_username":"x"}}"#),
-                "`search_password` is not",
-            ),
+            (r#"{"notion_token":"  "}"#.to_string(), "`notion_token` is empty"),
+            (r#"{"notion_token":42}"#.to_string(), "`notion_token` must be a string, found a number"),
+            (format!(r#"{{"notion_token":"{TOKEN}","api_key":["{TOKEN}"]}}"#), "`api_key` must be a string"),
+            (format!(r#"{{"notion_token":"{TOKEN}","search_pasword":"x"}}"#), "`search_pasword` is not known"),
+            (format!(r#"{{"notion_token":"{TOKEN}","search_username":"x"}}"#), "`search_password` is not"),
             (format!(r#"{{"notion_token":"{TOKEN}""#), "not valid JSON"),
-            (
-                format!(r#""{TOKEN}""#),
-                "must be a JSON object, found a string",
-            ),
+            (format!(r#""{TOKEN}""#), "must be a JSON object, found a string"),
         ];
         for (input, expected) in cases {
             let err = Secrets::from_json(&input).unwrap_err().to_string();

@@ -225,7 +225,15 @@ mod tests {
 
     #[test]
     fn malformed_bodies_are_errors_not_panics() {
-        for body in ["", "{", "null", "[]", r#"{"v":"1"}"#, r#"{"v":1}"#, r#"{"v":1,"run_id":1,"task_id":"x","run_kind":"full","task":{"type":"nope"}}"#] {
+        for body in [
+            "",
+            "{",
+            "null",
+            "[]",
+            r#"{"v":"1"}"#,
+            r#"{"v":1}"#,
+            r#"{"v":1,"run_id":1,"task_id":"x","run_kind":"full","task":{"type":"nope"}}"#,
+        ] {
             assert!(TaskMessage::decode(body).is_err(), "{body} decoded");
         }
     }

@@ -58,26 +58,19 @@ pub enum SignatureError {
 }
 
 /// Checks `X-Notion-Signature` against the raw body, in constant time (`Mac::verify_slice`).
-pub fn verify_signature(
-    raw_body: &[u8],
-    header: Option<&str>,
-    token: &str,
-) -> Result<(), SignatureError> {
+pub fn verify_signature(raw_body: &[u8], header: Option<&str>, token: &str) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?.trim();
     if token.is_empty() {
         return Err(SignatureError::NoToken);
     }
-    let hex_part = header
-        .strip_prefix("sha256=")
-        .ok_or(SignatureError::Malformed)?;
+    let hex_part = header.strip_prefix("sha256=").ok_or(SignatureError::Malformed)?;
     let given = hex::decode(hex_part).map_err(|_| SignatureError::Malformed)?;
     if given.len() != 32 {
         return Err(SignatureError::Malformed);
     }
     let mut mac = new_mac(token);
     mac.update(raw_body);
-    mac.verify_slice(&given)
-        .map_err(|_| SignatureError::Mismatch)
+    mac.verify_slice(&given).map_err(|_| SignatureError::Mismatch)
 }
 
 /// The header value Notion would send for this body (tests, emulators, local tools).
@@ -133,23 +126,13 @@ impl WebhookEvent {
     pub fn parent(&self) -> Option<EntityRef> {
         let parent = self.data.get("parent")?;
         Some(EntityRef {
-            id: parent
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            kind: parent
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
+            id: parent.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
+            kind: parent.get("type").and_then(Value::as_str).unwrap_or_default().to_string(),
         })
     }
 
     pub fn timestamp(&self) -> Option<DateTime<Utc>> {
-        DateTime::parse_from_rfc3339(&self.timestamp)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
+        DateTime::parse_from_rfc3339(&self.timestamp).ok().map(|t| t.with_timezone(&Utc))
     }
 }
 
@@ -161,10 +144,7 @@ fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::E
 }
 
 fn lenient_u32<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    Ok(Value::deserialize(d)?
-        .as_u64()
-        .and_then(|n| u32::try_from(n).ok())
-        .unwrap_or(0))
+    Ok(Value::deserialize(d)?.as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0))
 }
 
 fn lenient_entity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<EntityRef, D::Error> {
@@ -187,22 +167,17 @@ pub enum PayloadError {
 
 /// Decodes a webhook body: the handshake, or an event. Never panics, on any bytes.
 pub fn decode_body(raw_body: &[u8]) -> Result<WebhookBody, PayloadError> {
-    let value: Value = serde_json::from_slice(raw_body).map_err(|e| PayloadError::Json {
-        line: e.line(),
-        column: e.column(),
-    })?;
+    let value: Value =
+        serde_json::from_slice(raw_body).map_err(|e| PayloadError::Json { line: e.line(), column: e.column() })?;
     let Value::Object(map) = &value else {
         return Err(PayloadError::NotAnObject);
     };
     if let Some(Value::String(token)) = map.get("verification_token") {
         if !map.contains_key("type") && !token.is_empty() {
-            return Ok(WebhookBody::Handshake {
-                verification_token: token.as_str().into(),
-            });
+            return Ok(WebhookBody::Handshake { verification_token: token.as_str().into() });
         }
     }
-    let event: WebhookEvent =
-        serde_json::from_value(value).map_err(|_| PayloadError::NotAnObject)?;
+    let event: WebhookEvent = serde_json::from_value(value).map_err(|_| PayloadError::NotAnObject)?;
     if event.id.is_empty() {
         return Err(PayloadError::NoId);
     }
@@ -215,45 +190,18 @@ pub fn decode_body(raw_body: &[u8]) -> Result<WebhookBody, PayloadError> {
 /// The tasks an event asks for, with task ids unique within the event's run. Empty = ignored.
 pub fn tasks_for_event(event: &WebhookEvent) -> Vec<(String, Task)> {
     let id = event.entity.id.trim();
-    let (family, action) = event
-        .kind
-        .split_once('.')
-        .unwrap_or((event.kind.as_str(), ""));
+    let (family, action) = event.kind.split_once('.').unwrap_or((event.kind.as_str(), ""));
     match (family, action) {
         (_, _) if id.is_empty() => vec![],
-        (
-            "page",
-            "created" | "content_updated" | "properties_updated" | "moved" | "undeleted"
-            | "unlocked",
-        ) => {
-            vec![(
-                format!("p:{id}"),
-                Task::Page {
-                    page_id: id.to_string(),
-                    page: None,
-                    path: vec![],
-                },
-            )]
+        ("page", "created" | "content_updated" | "properties_updated" | "moved" | "undeleted" | "unlocked") => {
+            vec![(format!("p:{id}"), Task::Page { page_id: id.to_string(), page: None, path: vec![] })]
         }
-        ("page", "deleted") => vec![(
-            format!("delete:{id}"),
-            Task::DeletePage {
-                page_id: id.to_string(),
-            },
-        )],
+        ("page", "deleted") => vec![(format!("delete:{id}"), Task::DeletePage { page_id: id.to_string() })],
         ("data_source" | "database", _) if event.entity.kind == "block" => vec![], // a linked database view
         ("data_source" | "database", "deleted") => {
-            vec![(
-                format!("delete:{id}"),
-                Task::DeletePage {
-                    page_id: id.to_string(),
-                },
-            )]
+            vec![(format!("delete:{id}"), Task::DeletePage { page_id: id.to_string() })]
         }
-        (
-            "data_source" | "database",
-            "created" | "undeleted" | "moved" | "schema_updated" | "content_updated",
-        ) => {
+        ("data_source" | "database", "created" | "undeleted" | "moved" | "schema_updated" | "content_updated") => {
             let database_id = match (family, event.parent()) {
                 ("data_source", Some(p)) if p.kind == "database" && !p.id.is_empty() => Some(p.id),
                 _ => None,
@@ -284,20 +232,9 @@ pub fn tasks_for_event(event: &WebhookEvent) -> Vec<(String, Task)> {
                 .get("page_id")
                 .and_then(Value::as_str)
                 .map(str::to_string)
-                .or_else(|| {
-                    event
-                        .parent()
-                        .filter(|p| p.kind == "page" && !p.id.is_empty())
-                        .map(|p| p.id)
-                });
+                .or_else(|| event.parent().filter(|p| p.kind == "page" && !p.id.is_empty()).map(|p| p.id));
             match page_id {
-                Some(page_id) => vec![(
-                    format!("comment:{id}"),
-                    Task::Comment {
-                        comment_id: id.to_string(),
-                        page_id,
-                    },
-                )],
+                Some(page_id) => vec![(format!("comment:{id}"), Task::Comment { comment_id: id.to_string(), page_id })],
                 None => vec![],
             }
         }
@@ -317,34 +254,13 @@ mod tests {
         let header = sign(body, TOKEN);
         assert!(header.starts_with("sha256=") && header.len() == 7 + 64);
         assert_eq!(verify_signature(body, Some(&header), TOKEN), Ok(()));
-        assert_eq!(
-            verify_signature(b"{\"id\":\"e2\"}", Some(&header), TOKEN),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            verify_signature(body, Some(&header), "other"),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            verify_signature(body, None, TOKEN),
-            Err(SignatureError::Missing)
-        );
-        assert_eq!(
-            verify_signature(body, Some("sha256=zz"), TOKEN),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            verify_signature(body, Some(&header[7..]), TOKEN),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            verify_signature(body, Some("sha256=abcd"), TOKEN),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            verify_signature(body, Some(&header), ""),
-            Err(SignatureError::NoToken)
-        );
+        assert_eq!(verify_signature(b"{\"id\":\"e2\"}", Some(&header), TOKEN), Err(SignatureError::Mismatch));
+        assert_eq!(verify_signature(body, Some(&header), "other"), Err(SignatureError::Mismatch));
+        assert_eq!(verify_signature(body, None, TOKEN), Err(SignatureError::Missing));
+        assert_eq!(verify_signature(body, Some("sha256=zz"), TOKEN), Err(SignatureError::Malformed));
+        assert_eq!(verify_signature(body, Some(&header[7..]), TOKEN), Err(SignatureError::Malformed));
+        assert_eq!(verify_signature(body, Some("sha256=abcd"), TOKEN), Err(SignatureError::Malformed));
+        assert_eq!(verify_signature(body, Some(&header), ""), Err(SignatureError::NoToken));
     }
 
     #[test]
@@ -361,23 +277,16 @@ mod tests {
 
     #[test]
     fn lenient_decoding() {
-        let event = match decode_body(
-            br#"{"id":"e","type":"page.created","entity":7,"data":null,"attempt_number":"x"}"#,
-        ) {
-            Ok(WebhookBody::Event(e)) => e,
-            other => panic!("{other:?}"),
-        };
+        let event =
+            match decode_body(br#"{"id":"e","type":"page.created","entity":7,"data":null,"attempt_number":"x"}"#) {
+                Ok(WebhookBody::Event(e)) => e,
+                other => panic!("{other:?}"),
+            };
         assert_eq!(event.entity, EntityRef::default());
         assert!(tasks_for_event(&event).is_empty());
         assert_eq!(decode_body(b"[]").unwrap_err(), PayloadError::NotAnObject);
-        assert_eq!(
-            decode_body(br#"{"type":"page.created"}"#).unwrap_err(),
-            PayloadError::NoId
-        );
-        assert_eq!(
-            decode_body(br#"{"id":"e"}"#).unwrap_err(),
-            PayloadError::NoType
-        );
+        assert_eq!(decode_body(br#"{"type":"page.created"}"#).unwrap_err(), PayloadError::NoId);
+        assert_eq!(decode_body(br#"{"id":"e"}"#).unwrap_err(), PayloadError::NoType);
         assert!(matches!(decode_body(b"{"), Err(PayloadError::Json { .. })));
     }
 
@@ -386,10 +295,7 @@ mod tests {
             id: "evt".into(),
             kind: kind.into(),
             timestamp: "2026-11-25T10:30:45.123Z".into(),
-            entity: EntityRef {
-                id: "E1".into(),
-                kind: entity_type.into(),
-            },
+            entity: EntityRef { id: "E1".into(), kind: entity_type.into() },
             data,
             attempt_number: 1,
         }
@@ -397,143 +303,52 @@ mod tests {
 
     #[test]
     fn event_to_task_table() {
-        let resync = |id: &str| {
-            (
-                format!("p:{id}"),
-                Task::Page {
-                    page_id: id.into(),
-                    page: None,
-                    path: vec![],
-                },
-            )
-        };
-        let delete = || {
-            (
-                "delete:E1".to_string(),
-                Task::DeletePage {
-                    page_id: "E1".into(),
-                },
-            )
-        };
-        let comment = || {
-            (
-                "comment:E1".to_string(),
-                Task::Comment {
-                    comment_id: "E1".into(),
-                    page_id: "P9".into(),
-                },
-            )
-        };
+        let resync = |id: &str| (format!("p:{id}"), Task::Page { page_id: id.into(), page: None, path: vec![] });
+        let delete = || ("delete:E1".to_string(), Task::DeletePage { page_id: "E1".into() });
+        let comment = || ("comment:E1".to_string(), Task::Comment { comment_id: "E1".into(), page_id: "P9".into() });
         let page_data = json!({"parent": {"id": "P0", "type": "page"}});
         type Case<'a> = (&'a str, &'a str, Value, Vec<(String, Task)>);
         let cases: Vec<Case> = vec![
-            (
-                "page.created",
-                "page",
-                page_data.clone(),
-                vec![resync("E1")],
-            ),
+            ("page.created", "page", page_data.clone(), vec![resync("E1")]),
             (
                 "page.content_updated",
                 "page",
                 json!({"updated_blocks": [{"id": "b", "type": "block"}]}),
                 vec![resync("E1")],
             ),
-            (
-                "page.properties_updated",
-                "page",
-                page_data.clone(),
-                vec![resync("E1")],
-            ),
+            ("page.properties_updated", "page", page_data.clone(), vec![resync("E1")]),
             ("page.moved", "page", page_data.clone(), vec![resync("E1")]),
-            (
-                "page.undeleted",
-                "page",
-                page_data.clone(),
-                vec![resync("E1")],
-            ),
-            (
-                "page.unlocked",
-                "page",
-                page_data.clone(),
-                vec![resync("E1")],
-            ),
+            ("page.undeleted", "page", page_data.clone(), vec![resync("E1")]),
+            ("page.unlocked", "page", page_data.clone(), vec![resync("E1")]),
             ("page.locked", "page", page_data.clone(), vec![]),
             ("page.deleted", "page", page_data.clone(), vec![delete()]),
-            (
-                "data_source.deleted",
-                "data_source",
-                json!({}),
-                vec![delete()],
-            ),
+            ("data_source.deleted", "data_source", json!({}), vec![delete()]),
             ("database.deleted", "database", json!({}), vec![delete()]),
             ("database.created", "block", json!({}), vec![]),
-            (
-                "comment.created",
-                "comment",
-                json!({"page_id": "P9"}),
-                vec![comment()],
-            ),
-            (
-                "comment.updated",
-                "comment",
-                json!({"page_id": "P9"}),
-                vec![comment()],
-            ),
-            (
-                "comment.deleted",
-                "comment",
-                json!({"parent": {"id": "P9", "type": "page"}}),
-                vec![comment()],
-            ),
-            (
-                "comment.deleted",
-                "comment",
-                json!({"parent": {"id": "B1", "type": "block"}}),
-                vec![],
-            ),
+            ("comment.created", "comment", json!({"page_id": "P9"}), vec![comment()]),
+            ("comment.updated", "comment", json!({"page_id": "P9"}), vec![comment()]),
+            ("comment.deleted", "comment", json!({"parent": {"id": "P9", "type": "page"}}), vec![comment()]),
+            ("comment.deleted", "comment", json!({"parent": {"id": "B1", "type": "block"}}), vec![]),
             ("file_upload.completed", "file_upload", json!({}), vec![]),
             ("view.updated", "view", json!({}), vec![]),
-            (
-                "page.transcription_block.transcript_deleted",
-                "page",
-                json!({}),
-                vec![],
-            ),
+            ("page.transcription_block.transcript_deleted", "page", json!({}), vec![]),
             ("nonsense", "page", json!({}), vec![]),
         ];
         for (kind, entity_type, data, expected) in cases {
-            assert_eq!(
-                tasks_for_event(&event(kind, entity_type, data)),
-                expected,
-                "{kind}"
-            );
+            assert_eq!(tasks_for_event(&event(kind, entity_type, data)), expected, "{kind}");
         }
     }
 
     #[test]
     fn source_events_requery_rows() {
-        for kind in [
-            "data_source.created",
-            "data_source.undeleted",
-            "data_source.moved",
-            "data_source.schema_updated",
-        ] {
-            let tasks = tasks_for_event(&event(
-                kind,
-                "data_source",
-                json!({"parent": {"id": "DB", "type": "database"}}),
-            ));
-            let [(id, Task::Rows(c))] = tasks.as_slice() else {
-                panic!("{kind}: {tasks:?}")
-            };
+        for kind in ["data_source.created", "data_source.undeleted", "data_source.moved", "data_source.schema_updated"]
+        {
+            let tasks =
+                tasks_for_event(&event(kind, "data_source", json!({"parent": {"id": "DB", "type": "database"}})));
+            let [(id, Task::Rows(c))] = tasks.as_slice() else { panic!("{kind}: {tasks:?}") };
             assert_eq!(id, "rows:E1:0");
             assert_eq!(
-                (
-                    c.source_id.as_str(),
-                    c.database_id.as_deref(),
-                    c.filter.as_ref()
-                ),
+                (c.source_id.as_str(), c.database_id.as_deref(), c.filter.as_ref()),
                 ("E1", Some("DB"), None),
                 "{kind}"
             );
@@ -543,16 +358,12 @@ mod tests {
             "database",
             json!({"parent": {"id": "P", "type": "page"}}),
         ));
-        let [(_, Task::Rows(c))] = tasks.as_slice() else {
-            panic!("{tasks:?}")
-        };
+        let [(_, Task::Rows(c))] = tasks.as_slice() else { panic!("{tasks:?}") };
         assert_eq!(c.source_id, "E1");
         assert_eq!(c.database_id, None);
         assert_eq!(
             c.filter,
-            Some(
-                json!({"timestamp": "last_edited_time", "last_edited_time": {"on_or_after": "2026-11-25T10:28:45Z"}})
-            )
+            Some(json!({"timestamp": "last_edited_time", "last_edited_time": {"on_or_after": "2026-11-25T10:28:45Z"}}))
         );
     }
 }

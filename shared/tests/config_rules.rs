@@ -6,9 +6,7 @@ use std::collections::{HashMap, HashSet};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use shared::config::{ConfigError, ConnectorConfig, Settings, TitleSelection};
-use shared::rules::{
-    missing_titles, validate_against_workspace, AdvancedRules, BasicRules, SearchObject, SearchRule,
-};
+use shared::rules::{missing_titles, validate_against_workspace, AdvancedRules, BasicRules, SearchObject, SearchRule};
 use shared::secrets::Secrets;
 
 /// The eight examples of the seed page, verbatim.
@@ -29,10 +27,7 @@ const EXAMPLES: [&str; 8] = [
 ];
 
 fn search(query: &str, filter: Option<SearchObject>) -> SearchRule {
-    SearchRule {
-        query: query.into(),
-        filter,
-    }
+    SearchRule { query: query.into(), filter }
 }
 
 #[test]
@@ -43,52 +38,27 @@ fn the_eight_seed_examples_parse_and_validate() {
         .collect();
     use SearchObject::{Database, Page};
     assert_eq!(parsed[0].searches, vec![search("Demo Page", Some(Page))]);
-    assert_eq!(
-        parsed[1].searches,
-        vec![search("Demo Database", Some(Database))]
-    );
-    assert_eq!(
-        parsed[2].searches,
-        vec![
-            search("Demo Database", Some(Database)),
-            search("Demo Page", Some(Page))
-        ]
-    );
+    assert_eq!(parsed[1].searches, vec![search("Demo Database", Some(Database))]);
+    assert_eq!(parsed[2].searches, vec![search("Demo Database", Some(Database)), search("Demo Page", Some(Page))]);
     assert_eq!(parsed[3].searches, vec![search("", Some(Page))]);
     assert_eq!(parsed[4].searches, vec![search("", None)]);
-    assert_eq!(
-        parsed[5].database_query_filters[0].database_id,
-        "database_id"
-    );
+    assert_eq!(parsed[5].database_query_filters[0].database_id, "database_id");
     assert_eq!(
         parsed[5].database_query_filters[0].filter,
         Some(json!({"property": "Task completed", "checkbox": {"equals": true}}))
     );
     assert_eq!(parsed[6].database_query_filters[0].filter, None);
     assert_eq!(parsed[7].searches.len(), 2);
-    assert_eq!(
-        parsed[7].database_query_filters[0].database_id,
-        "notion_database_id1"
-    );
+    assert_eq!(parsed[7].database_query_filters[0].database_id, "notion_database_id1");
 
     // Against a workspace holding those databases (and pages/databases whose titles contain the queries).
-    let known: HashSet<String> = ["database_id", "notion_database_id1"]
-        .map(String::from)
-        .into();
+    let known: HashSet<String> = ["database_id", "notion_database_id1"].map(String::from).into();
     for (i, rules) in parsed.iter().enumerate() {
-        let found: Vec<Vec<String>> = rules
-            .searches
-            .iter()
-            .map(|s| vec![format!("The {} (2024)", s.query)])
-            .collect();
-        validate_against_workspace(rules, &known, Some(&found))
-            .unwrap_or_else(|e| panic!("example {}: {e}", i + 1));
+        let found: Vec<Vec<String>> = rules.searches.iter().map(|s| vec![format!("The {} (2024)", s.query)]).collect();
+        validate_against_workspace(rules, &known, Some(&found)).unwrap_or_else(|e| panic!("example {}: {e}", i + 1));
         // The same rules inside a configuration document.
-        let doc: Value = serde_json::from_str(&format!(
-            r#"{{"sync_rules": {{"advanced": {}}}}}"#,
-            EXAMPLES[i]
-        ))
-        .unwrap();
+        let doc: Value =
+            serde_json::from_str(&format!(r#"{{"sync_rules": {{"advanced": {}}}}}"#, EXAMPLES[i])).unwrap();
         let config = ConnectorConfig::from_json(&doc).unwrap();
         assert_eq!(config.sync_rules.advanced.as_ref(), Some(rules));
         assert!(config.has_advanced_rules());
@@ -166,10 +136,7 @@ fn invalid_advanced_rules_are_rejected_with_their_path() {
     ];
     for (input, expected) in cases {
         let e = advanced_err(input.clone());
-        assert!(
-            e.starts_with(expected),
-            "{input}\n  got:      {e}\n  expected: {expected}"
-        );
+        assert!(e.starts_with(expected), "{input}\n  got:      {e}\n  expected: {expected}");
     }
 }
 
@@ -183,11 +150,7 @@ fn unknown_database_is_named() {
     let known: HashSet<String> = ["1c2d3e4f00004000800000000000000a".to_string()].into();
     let e = validate_against_workspace(&rules, &known, None).unwrap_err();
     assert_eq!(e.path(), "/database_query_filters/1/database_id");
-    assert!(
-        e.to_string()
-            .contains("\"1C2D3E4F00004000800000000000000B\""),
-        "{e}"
-    );
+    assert!(e.to_string().contains("\"1C2D3E4F00004000800000000000000B\""), "{e}");
 }
 
 fn doc(v: Value) -> Map<String, Value> {
@@ -207,14 +170,8 @@ fn basic_rules_combinations() {
     let cases = [
         (json!({"object": "block", "title": "Spec: search"}), true), // include comes first
         (json!({"object": "block", "title": "Notes"}), false),
-        (
-            json!({"object": "page", "last_edited_time": "2022-06-01T00:00:00.000Z"}),
-            false,
-        ),
-        (
-            json!({"object": "page", "last_edited_time": "2024-06-01T00:00:00.000Z"}),
-            true,
-        ),
+        (json!({"object": "page", "last_edited_time": "2022-06-01T00:00:00.000Z"}), false),
+        (json!({"object": "page", "last_edited_time": "2024-06-01T00:00:00.000Z"}), true),
         (json!({"object": "page", "size": 999}), true),
         (json!({"object": "page", "size": 1001}), false),
         (json!({"object": "page", "size": "20000"}), false),
@@ -242,25 +199,16 @@ fn basic_rules_combinations() {
 
 #[test]
 fn invalid_basic_rules_name_the_path() {
-    let e = |v: Value| {
-        ConnectorConfig::from_json(&json!({"sync_rules": {"basic": v}}))
-            .unwrap_err()
-            .to_string()
-    };
+    let e = |v: Value| ConnectorConfig::from_json(&json!({"sync_rules": {"basic": v}})).unwrap_err().to_string();
+    assert!(e(json!([{"policy": "include", "field": "title", "rule": "regex", "value": "a(b"}]))
+        .starts_with("configuration /sync_rules/basic/0/value: invalid regex \"a(b\""));
+    assert!(e(json!([{"policy": "exclude", "field": "title", "rule": "regex", "value": ".*"}]))
+        .starts_with("configuration /sync_rules/basic/0: rule 0 excludes every document"));
+    assert!(e(json!([{"policy": "include", "field": "title", "rule": "matches", "value": "x"}]))
+        .starts_with("configuration /sync_rules/basic/0/rule: \"matches\" is not a known rule"));
     assert!(
-        e(json!([{"policy": "include", "field": "title", "rule": "regex", "value": "a(b"}]))
-            .starts_with("configuration /sync_rules/basic/0/value: invalid regex \"a(b\"")
+        e(json!({"policy": "include"})).starts_with("configuration /sync_rules/basic: basic rules must be an array")
     );
-    assert!(
-        e(json!([{"policy": "exclude", "field": "title", "rule": "regex", "value": ".*"}]))
-            .starts_with("configuration /sync_rules/basic/0: rule 0 excludes every document")
-    );
-    assert!(
-        e(json!([{"policy": "include", "field": "title", "rule": "matches", "value": "x"}]))
-            .starts_with("configuration /sync_rules/basic/0/rule: \"matches\" is not a known rule")
-    );
-    assert!(e(json!({"policy": "include"}))
-        .starts_with("configuration /sync_rules/basic: basic rules must be an array"));
 }
 
 #[test]
@@ -274,58 +222,28 @@ fn star_and_lists_combine_as_documented() {
     assert_eq!(some_pages.pages.titles(), ["Roadmap", "Team Wiki"]);
     let star_wins = c(json!({"pages": ["Roadmap", "*"], "databases": ["Tasks"]}));
     assert!(star_wins.pages.is_all());
-    assert_eq!(
-        star_wins.databases,
-        TitleSelection::Titles(vec!["Tasks".into()])
-    );
+    assert_eq!(star_wins.databases, TitleSelection::Titles(vec!["Tasks".into()]));
 
     // Title check: one search per configured title, exact case-insensitive match, pages without title as "".
     let found = HashMap::from([
-        (
-            "Roadmap".to_string(),
-            vec!["roadmap".to_string(), "Roadmap 2025".into()],
-        ),
-        (
-            "Team Wiki".to_string(),
-            vec!["".to_string(), "Team Wiki (old)".into()],
-        ),
+        ("Roadmap".to_string(), vec!["roadmap".to_string(), "Roadmap 2025".into()]),
+        ("Team Wiki".to_string(), vec!["".to_string(), "Team Wiki (old)".into()]),
     ]);
-    assert_eq!(
-        missing_titles(some_pages.pages.titles(), &found),
-        vec!["Team Wiki".to_string()]
-    );
+    assert_eq!(missing_titles(some_pages.pages.titles(), &found), vec!["Team Wiki".to_string()]);
 }
 
 #[test]
 fn settings_errors_name_the_variable() {
     let mut env: HashMap<String, String> = HashMap::from([
-        (
-            "WORK_QUEUE_URL".into(),
-            "http://localhost:4566/000000000000/notion-es-work".into(),
-        ),
-        (
-            "FINALIZE_QUEUE_URL".into(),
-            "http://localhost:4566/000000000000/notion-es-finalize".into(),
-        ),
+        ("WORK_QUEUE_URL".into(), "http://localhost:4566/000000000000/notion-es-work".into()),
+        ("FINALIZE_QUEUE_URL".into(), "http://localhost:4566/000000000000/notion-es-finalize".into()),
     ]);
     assert!(Settings::from_map(&env).is_ok());
     env.insert("NOTION_RATE".into(), "0".into());
     let e = Settings::from_map(&env).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            ConfigError::Env {
-                name: "NOTION_RATE",
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, ConfigError::Env { name: "NOTION_RATE", .. }), "{e}");
     env.insert("NOTION_RATE".into(), "10".into());
-    env.insert(
-        "CONNECTOR_CONFIG".into(),
-        r#"{"concurrent_downloads": 500}"#.into(),
-    );
+    env.insert("CONNECTOR_CONFIG".into(), r#"{"concurrent_downloads": 500}"#.into());
     assert_eq!(
         Settings::from_map(&env).unwrap_err().to_string(),
         "environment variable CONNECTOR_CONFIG: configuration /concurrent_downloads: 500 is out of range (1..=100)"
@@ -334,21 +252,12 @@ fn settings_errors_name_the_variable() {
 
 #[test]
 fn secrets_debug_never_shows_values() {
-    let s =
-        Secrets::from_json(r#"{"notion_token": "ntn_very_secret", "search_api_key": "c2VjcmV0"}"#)
-            .unwrap();
+    let s = Secrets::from_json(r#"{"notion_token": "ntn_very_secret", "search_api_key": "c2VjcmV0"}"#).unwrap();
     let shown = format!("{s:?}");
-    assert!(
-        !shown.contains("ntn_very_secret") && !shown.contains("c2VjcmV0"),
-        "{shown}"
-    );
+    assert!(!shown.contains("ntn_very_secret") && !shown.contains("c2VjcmV0"), "{shown}");
     assert_eq!(s.notion_token.expose(), "ntn_very_secret");
-    let e = Secrets::from_json(r#"{"notion_token": "ntn_very_secret", "api_key": 12345678}"#)
-        .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "secret key `api_key` must be a string, found a number"
-    );
+    let e = Secrets::from_json(r#"{"notion_token": "ntn_very_secret", "api_key": 12345678}"#).unwrap_err();
+    assert_eq!(e.to_string(), "secret key `api_key` must be a string, found a number");
 }
 
 // ---- fuzzed decoders ------------------------------------------------------------------------------------------
@@ -398,8 +307,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
         ];
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::btree_map(key, inner, 0..5)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(key, inner, 0..5).prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -447,17 +355,12 @@ proptest! {
 fn documented_example_parses() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/CONFIGURATION.md");
     let text = std::fs::read_to_string(path).expect("docs/CONFIGURATION.md");
-    let start = text
-        .find("### A complete example")
-        .expect("example heading");
+    let start = text.find("### A complete example").expect("example heading");
     let block = &text[start..];
     let open = block.find("```json\n").expect("json block") + "```json\n".len();
     let close = block[open..].find("```").expect("block end");
     let config = ConnectorConfig::from_json_str(&block[open..open + close]).unwrap();
-    assert_eq!(
-        config.pages.titles(),
-        ["Engineering Wiki".to_string(), "Roadmap".to_string()]
-    );
+    assert_eq!(config.pages.titles(), ["Engineering Wiki".to_string(), "Roadmap".to_string()]);
     assert_eq!(config.sync_rules.basic.rules().len(), 3);
     assert!(config.index_comments);
 }

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use shared::extract::{
-    detect, extract_in_background, extract_text, extract_text_with, file_block_info,
-    DownloadConfig, DownloadError, Downloader, ExtractError, ExtractLimits, FileHint, FileKind,
+    detect, extract_in_background, extract_text, extract_text_with, file_block_info, DownloadConfig, DownloadError,
+    Downloader, ExtractError, ExtractLimits, FileHint, FileKind,
 };
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
@@ -37,19 +37,12 @@ fn minimal_pdf(lines: &[&str]) -> Vec<u8> {
         out.extend_from_slice(format!("{} 0 obj\n{}\nendobj\n", i + 1, object).as_bytes());
     }
     let xref = out.len();
-    out.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
     for offset in offsets {
         out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
     }
     out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{}\n%%EOF\n",
-            objects.len() + 1,
-            xref
-        )
-        .as_bytes(),
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{}\n%%EOF\n", objects.len() + 1, xref).as_bytes(),
     );
     out
 }
@@ -67,10 +60,8 @@ fn zip_of(entries: &[(&str, &str)]) -> Vec<u8> {
 const W_NS: &str = r#"xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main""#;
 
 fn docx(paragraphs: &[&str]) -> Vec<u8> {
-    let body: String = paragraphs
-        .iter()
-        .map(|p| format!("<w:p><w:r><w:t xml:space=\"preserve\">{p}</w:t></w:r></w:p>"))
-        .collect();
+    let body: String =
+        paragraphs.iter().map(|p| format!("<w:p><w:r><w:t xml:space=\"preserve\">{p}</w:t></w:r></w:p>")).collect();
     let document = format!(
         r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document {W_NS}><w:body>{body}</w:body></w:document>"#
     );
@@ -242,17 +233,10 @@ fn pdf_text_is_extracted() {
     let pdf = minimal_pdf(&["Quarterly report alpha", "Second line bravo"]);
     let out = extract_text(&pdf, hint("report.pdf")).expect("pdf extracts");
     assert_eq!(out.kind, FileKind::Pdf);
-    assert!(
-        out.text.contains("Quarterly report alpha"),
-        "got {:?}",
-        out.text
-    );
+    assert!(out.text.contains("Quarterly report alpha"), "got {:?}", out.text);
     assert!(out.text.contains("Second line bravo"), "got {:?}", out.text);
     // Detected by magic bytes even with a misleading name and no name at all.
-    assert_eq!(
-        extract_text(&pdf, FileHint::default()).expect("pdf").kind,
-        FileKind::Pdf
-    );
+    assert_eq!(extract_text(&pdf, FileHint::default()).expect("pdf").kind, FileKind::Pdf);
 }
 
 #[test]
@@ -260,36 +244,19 @@ fn corrupt_pdf_is_an_error_not_a_panic() {
     let mut pdf = minimal_pdf(&["hello"]);
     pdf.truncate(pdf.len() / 2);
     let err = extract_text(&pdf, hint("broken.pdf")).expect_err("corrupt pdf fails");
-    assert!(
-        matches!(
-            err,
-            ExtractError::Corrupt {
-                kind: FileKind::Pdf,
-                ..
-            } | ExtractError::Panicked(_)
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, ExtractError::Corrupt { kind: FileKind::Pdf, .. } | ExtractError::Panicked(_)), "{err:?}");
 
-    let garbage =
-        b"%PDF-1.7\n this is not a pdf at all \x00\x01\x02 trailer << /Root 99 0 R >>".to_vec();
+    let garbage = b"%PDF-1.7\n this is not a pdf at all \x00\x01\x02 trailer << /Root 99 0 R >>".to_vec();
     assert!(extract_text(&garbage, hint("x.pdf")).is_err());
     assert!(extract_text(b"not a pdf", hint("x.pdf")).is_err());
 }
 
 #[test]
 fn docx_text_is_extracted() {
-    let bytes = docx(&[
-        "Project kickoff notes",
-        "Budget &amp; timeline",
-        "Ünïcode ✓",
-    ]);
+    let bytes = docx(&["Project kickoff notes", "Budget &amp; timeline", "Ünïcode ✓"]);
     let out = extract_text(&bytes, hint("notes.docx")).expect("docx");
     assert_eq!(out.kind, FileKind::Docx);
-    assert_eq!(
-        out.text,
-        "Project kickoff notes\nBudget & timeline\nÜnïcode ✓"
-    );
+    assert_eq!(out.text, "Project kickoff notes\nBudget & timeline\nÜnïcode ✓");
     assert!(!out.truncated);
     // Detected from the zip's entries without a name.
     assert_eq!(detect(&bytes, &FileHint::default()), FileKind::Docx);
@@ -307,8 +274,7 @@ fn corrupt_docx_is_an_error() {
 #[test]
 fn pptx_and_xlsx_text_is_extracted() {
     let a = r#"xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main""#;
-    let slide =
-        |t: &str| format!("<p:sld {a} xmlns:p=\"p\"><a:p><a:r><a:t>{t}</a:t></a:r></a:p></p:sld>");
+    let slide = |t: &str| format!("<p:sld {a} xmlns:p=\"p\"><a:p><a:r><a:t>{t}</a:t></a:r></a:p></p:sld>");
     let pptx = zip_of(&[
         ("ppt/presentation.xml", "<p:presentation xmlns:p=\"p\"/>"),
         ("ppt/slides/slide10.xml", &slide("Tenth slide")),
@@ -320,7 +286,10 @@ fn pptx_and_xlsx_text_is_extracted() {
 
     let xlsx = zip_of(&[
         ("xl/workbook.xml", "<workbook/>"),
-        ("xl/sharedStrings.xml", "<sst><si><t>Revenue</t></si><si><r><t>North</t></r><r><t> region</t></r><rPh><t>x</t></rPh></si></sst>"),
+        (
+            "xl/sharedStrings.xml",
+            "<sst><si><t>Revenue</t></si><si><r><t>North</t></r><r><t> region</t></r><rPh><t>x</t></rPh></si></sst>",
+        ),
         (
             "xl/worksheets/sheet1.xml",
             r#"<worksheet><sheetData><row><c t="s"><v>0</v></c><c><v>1234.5</v></c><c t="inlineStr"><is><t>inline cell</t></is></c></row></sheetData></worksheet>"#,
@@ -332,11 +301,7 @@ fn pptx_and_xlsx_text_is_extracted() {
     assert!(out.text.contains("North region"), "{:?}", out.text);
     assert!(out.text.contains("1234.5"), "{:?}", out.text);
     assert!(out.text.contains("inline cell"), "{:?}", out.text);
-    assert!(
-        !out.text.contains("\n0\n"),
-        "shared-string indexes are not text: {:?}",
-        out.text
-    );
+    assert!(!out.text.contains("\n0\n"), "shared-string indexes are not text: {:?}", out.text);
 }
 
 #[test]
@@ -347,15 +312,9 @@ fn html_tags_stripped_script_and_style_dropped() {
         <ul><li>one</li><li>two</li></ul><table><tr><td>c1</td><td>c2</td></tr></table>x &lt; y <SCRIPT type="x">evil()</SCRIPT>end</body></html>"#;
     let out = extract_text(html.as_bytes(), hint("page.html")).expect("html");
     assert_eq!(out.kind, FileKind::Html);
-    assert_eq!(
-        out.text,
-        "Page title\nHello world\nFish & chips © ☺\none\ntwo\nc1 c2\nx < y end"
-    );
+    assert_eq!(out.text, "Page title\nHello world\nFish & chips © ☺\none\ntwo\nc1 c2\nx < y end");
     // Sniffed without a name.
-    assert_eq!(
-        detect(html.as_bytes(), &FileHint::default()),
-        FileKind::Html
-    );
+    assert_eq!(detect(html.as_bytes(), &FileHint::default()), FileKind::Html);
 }
 
 #[test]
@@ -363,49 +322,26 @@ fn csv_txt_markdown_json_extracted() {
     let csv = "name,city,note\nAda,London,\"said \"\"hi\"\", left\"\nBob,Paris,\n";
     let out = extract_text(csv.as_bytes(), hint("people.csv")).expect("csv");
     assert_eq!(out.kind, FileKind::Csv);
-    assert_eq!(
-        out.text,
-        "name\tcity\tnote\nAda\tLondon\tsaid \"hi\", left\nBob\tParis"
-    );
+    assert_eq!(out.text, "name\tcity\tnote\nAda\tLondon\tsaid \"hi\", left\nBob\tParis");
 
     let txt = "\u{feff}Plain text file with a known phrase: zebra crossing.\n";
     let out = extract_text(txt.as_bytes(), hint("readme.txt")).expect("txt");
-    assert_eq!(
-        (out.kind, out.text.as_str()),
-        (
-            FileKind::Text,
-            "Plain text file with a known phrase: zebra crossing."
-        )
-    );
+    assert_eq!((out.kind, out.text.as_str()), (FileKind::Text, "Plain text file with a known phrase: zebra crossing."));
 
     let md = "# Title\n\nSome *markdown* text.";
     let out = extract_text(md.as_bytes(), hint("doc.md")).expect("md");
     assert_eq!((out.kind, out.text.as_str()), (FileKind::Markdown, md));
 
     let json = r#"{"title": "Launch plan", "tags": ["alpha", "beta \"quoted\""], "n": 3, "nested": {"deep": [[{"k": "leaf value"}]]}}"#;
-    let out = extract_text(
-        json.as_bytes(),
-        FileHint::new(None, Some("application/json; charset=utf-8")),
-    )
-    .expect("json");
+    let out =
+        extract_text(json.as_bytes(), FileHint::new(None, Some("application/json; charset=utf-8"))).expect("json");
     assert_eq!(out.kind, FileKind::Json);
     assert_eq!(out.text, "Launch plan\nalpha\nbeta \"quoted\"\nleaf value");
 
     // Unknown extension but UTF-8 text: indexed as text. UTF-16 with BOM is decoded.
-    assert_eq!(
-        extract_text(b"key = value", hint("settings.properties"))
-            .expect("text")
-            .text,
-        "key = value"
-    );
-    let utf16: Vec<u8> = [0xFF, 0xFE]
-        .into_iter()
-        .chain("hé".encode_utf16().flat_map(u16::to_le_bytes))
-        .collect();
-    assert_eq!(
-        extract_text(&utf16, hint("u.txt")).expect("utf16").text,
-        "hé"
-    );
+    assert_eq!(extract_text(b"key = value", hint("settings.properties")).expect("text").text, "key = value");
+    let utf16: Vec<u8> = [0xFF, 0xFE].into_iter().chain("hé".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    assert_eq!(extract_text(&utf16, hint("u.txt")).expect("utf16").text, "hé");
 }
 
 #[test]
@@ -414,26 +350,15 @@ fn unsupported_types_give_no_text_and_no_error() {
     let out = extract_text(&png, hint("photo.png")).expect("unsupported is not an error");
     assert_eq!((out.kind, out.text.as_str()), (FileKind::Unsupported, ""));
     let binary = vec![0u8, 159, 146, 150, 1, 2, 3];
-    assert_eq!(
-        extract_text(&binary, FileHint::default())
-            .expect("binary")
-            .kind,
-        FileKind::Unsupported
-    );
+    assert_eq!(extract_text(&binary, FileHint::default()).expect("binary").kind, FileKind::Unsupported);
     let plain_zip = zip_of(&[("a.txt", "hello")]);
-    assert_eq!(
-        extract_text(&plain_zip, hint("a.zip")).expect("zip").kind,
-        FileKind::Unsupported
-    );
+    assert_eq!(extract_text(&plain_zip, hint("a.zip")).expect("zip").kind, FileKind::Unsupported);
 }
 
 #[test]
 fn output_text_is_capped_on_a_char_boundary() {
     let text = "é".repeat(1000); // 2000 bytes
-    let limits = ExtractLimits {
-        max_text_bytes: 1001,
-        ..Default::default()
-    };
+    let limits = ExtractLimits { max_text_bytes: 1001, ..Default::default() };
     let out = extract_text_with(text.as_bytes(), &hint("a.txt"), &limits).expect("txt");
     assert!(out.truncated);
     assert_eq!(out.text.len(), 1000);
@@ -466,10 +391,7 @@ fn zip_bomb_docx_stops_at_the_decompression_cap() {
             assert!(out.text.len() <= 1 << 20);
             assert!(out.text.starts_with("aaaa"));
         }
-        Err(e) => assert!(
-            matches!(e, ExtractError::DecompressedTooLarge { .. }),
-            "{e:?}"
-        ),
+        Err(e) => assert!(matches!(e, ExtractError::DecompressedTooLarge { .. }), "{e:?}"),
     }
 }
 
@@ -497,43 +419,24 @@ fn deeply_nested_html_does_not_overflow_the_stack() {
 
     // Deeply nested JSON: a streaming scan, no recursion either.
     let json = format!("{}\"inner\"{}", "[".repeat(depth), "]".repeat(depth));
-    assert_eq!(
-        extract_text(json.as_bytes(), hint("deep.json"))
-            .expect("json")
-            .text,
-        "inner"
-    );
+    assert_eq!(extract_text(json.as_bytes(), hint("deep.json")).expect("json").text, "inner");
 }
 
 #[test]
 fn time_budget_stops_our_parsers() {
     let html = "<p>x</p>".repeat(200_000);
-    let limits = ExtractLimits {
-        timeout: Duration::ZERO,
-        ..Default::default()
-    };
+    let limits = ExtractLimits { timeout: Duration::ZERO, ..Default::default() };
     let err = extract_text_with(html.as_bytes(), &hint("a.html"), &limits).expect_err("deadline");
     assert!(matches!(err, ExtractError::Timeout(_)), "{err:?}");
 }
 
 #[tokio::test]
 async fn extraction_runs_in_background_with_timeout() {
-    let out = extract_in_background(
-        docx(&["async text"]),
-        hint("a.docx"),
-        ExtractLimits::default(),
-    )
-    .await
-    .expect("ok");
+    let out = extract_in_background(docx(&["async text"]), hint("a.docx"), ExtractLimits::default()).await.expect("ok");
     assert_eq!(out.text, "async text");
     let html = "<p>x</p>".repeat(2_000_000).into_bytes();
-    let limits = ExtractLimits {
-        timeout: Duration::from_millis(1),
-        ..Default::default()
-    };
-    let err = extract_in_background(html, hint("a.html"), limits)
-        .await
-        .expect_err("timeout");
+    let limits = ExtractLimits { timeout: Duration::from_millis(1), ..Default::default() };
+    let err = extract_in_background(html, hint("a.html"), limits).await.expect_err("timeout");
     assert!(matches!(err, ExtractError::Timeout(_)), "{err:?}");
 }
 
@@ -554,29 +457,17 @@ fn file_block_info_reads_hosted_and_external_files() {
     assert_eq!(info.block_type, "file");
     assert!(info.notion_hosted);
     assert_eq!(info.name.as_deref(), Some("Report Q3.pdf"));
-    assert_eq!(
-        info.expiry_time.as_deref(),
-        Some("2026-01-01T00:00:00.000Z")
-    );
+    assert_eq!(info.expiry_time.as_deref(), Some("2026-01-01T00:00:00.000Z"));
     assert_eq!(info.caption, "Q3 numbers");
     assert!(info.url.starts_with("https://prod-files-secure"));
 
     let mut unnamed = hosted.clone();
-    unnamed["file"]
-        .as_object_mut()
-        .expect("object")
-        .remove("name");
-    assert_eq!(
-        file_block_info(&unnamed).expect("file").name.as_deref(),
-        Some("Quarterly Report.pdf")
-    );
+    unnamed["file"].as_object_mut().expect("object").remove("name");
+    assert_eq!(file_block_info(&unnamed).expect("file").name.as_deref(), Some("Quarterly Report.pdf"));
 
     let external = json!({"type": "pdf", "pdf": {"type": "external", "external": {"url": "https://example.com/docs/spec.pdf"}, "caption": []}});
     let info = file_block_info(&external).expect("pdf block");
-    assert_eq!(
-        (info.block_type.as_str(), info.notion_hosted),
-        ("pdf", false)
-    );
+    assert_eq!((info.block_type.as_str(), info.notion_hosted), ("pdf", false));
     assert_eq!(info.name.as_deref(), Some("spec.pdf"));
     assert_eq!(info.hint().name.as_deref(), Some("spec.pdf"));
 
@@ -624,10 +515,7 @@ mod server {
                     return None;
                 }
                 counters.sent.fetch_add(CHUNK as u64, Ordering::SeqCst);
-                Some((
-                    Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; CHUNK])),
-                    sent + CHUNK as u64,
-                ))
+                Some((Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; CHUNK])), sent + CHUNK as u64))
             }
         });
         Body::from_stream(stream)
@@ -639,28 +527,18 @@ mod server {
 
     async fn declared(State(c): State<Arc<Counters>>) -> Response {
         let mut response = counted_body(c).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_LENGTH,
-            TOTAL.to_string().parse().expect("header"),
-        );
+        response.headers_mut().insert(header::CONTENT_LENGTH, TOTAL.to_string().parse().expect("header"));
         response
     }
 
     async fn text(State(c): State<Arc<Counters>>) -> Response {
         c.hits.fetch_add(1, Ordering::SeqCst);
-        (
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "hello from the file host",
-        )
-            .into_response()
+        ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "hello from the file host").into_response()
     }
 
     async fn docx_file() -> Response {
         (
-            [(
-                header::CONTENT_TYPE,
-                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-            )],
+            [(header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.wordprocessingml.document")],
             super::docx(&["downloaded docx text"]),
         )
             .into_response()
@@ -688,14 +566,20 @@ mod server {
             .route("/notes.docx", get(docx_file))
             .route("/slow", get(slow))
             .route("/hang", get(hang))
-            .route("/expired.pdf", get(|| async { (StatusCode::FORBIDDEN, "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>") }))
+            .route(
+                "/expired.pdf",
+                get(|| async {
+                    (
+                        StatusCode::FORBIDDEN,
+                        "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+                    )
+                }),
+            )
             .route("/gone", get(|| async { StatusCode::NOT_FOUND }))
             .route("/busy", get(|| async { (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "7")], "") }))
             .route("/broken", get(|| async { StatusCode::BAD_GATEWAY }))
             .with_state(counters.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -709,24 +593,15 @@ fn downloader(config: DownloadConfig) -> Downloader {
 }
 
 fn fast_config() -> DownloadConfig {
-    DownloadConfig {
-        requests_per_second: 0.0,
-        ..Default::default()
-    }
+    DownloadConfig { requests_per_second: 0.0, ..Default::default() }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_stream_is_stopped_early() {
     let (base, counters) = server::start().await;
     let limit = 1 << 20;
-    let d = downloader(DownloadConfig {
-        max_bytes: limit,
-        ..fast_config()
-    });
-    let err = d
-        .download(&format!("{base}/chunked"))
-        .await
-        .expect_err("too large");
+    let d = downloader(DownloadConfig { max_bytes: limit, ..fast_config() });
+    let err = d.download(&format!("{base}/chunked")).await.expect_err("too large");
     assert_eq!(err, DownloadError::TooLarge { limit });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let sent = counters.sent.load(Ordering::SeqCst);
@@ -738,9 +613,7 @@ async fn oversize_stream_is_stopped_early() {
 async fn content_length_over_limit_is_rejected_before_the_body() {
     let (base, counters) = server::start().await;
     let d = downloader(fast_config()); // default 10 MiB
-    let outcome = d
-        .fetch_and_extract(&format!("{base}/declared"), hint("big.txt"))
-        .await;
+    let outcome = d.fetch_and_extract(&format!("{base}/declared"), hint("big.txt")).await;
     assert_eq!(outcome.error_code, Some("too_large"));
     assert!(outcome.extracted.is_none());
     assert!(outcome.error.as_deref().unwrap_or("").contains("10485760"));
@@ -753,50 +626,19 @@ async fn content_length_over_limit_is_rejected_before_the_body() {
 #[tokio::test]
 async fn status_codes_are_named() {
     let (base, _) = server::start().await;
-    let d = downloader(DownloadConfig {
-        timeout: Duration::from_millis(300),
-        ..fast_config()
-    });
-    assert_eq!(
-        d.download(&format!("{base}/expired.pdf"))
-            .await
-            .expect_err("403"),
-        DownloadError::Expired
-    );
-    assert_eq!(
-        d.download(&format!("{base}/gone")).await.expect_err("404"),
-        DownloadError::NotFound(404)
-    );
+    let d = downloader(DownloadConfig { timeout: Duration::from_millis(300), ..fast_config() });
+    assert_eq!(d.download(&format!("{base}/expired.pdf")).await.expect_err("403"), DownloadError::Expired);
+    assert_eq!(d.download(&format!("{base}/gone")).await.expect_err("404"), DownloadError::NotFound(404));
     assert_eq!(
         d.download(&format!("{base}/busy")).await.expect_err("429"),
-        DownloadError::RateLimited {
-            retry_after: Some(Duration::from_secs(7))
-        }
+        DownloadError::RateLimited { retry_after: Some(Duration::from_secs(7)) }
     );
-    assert_eq!(
-        d.download(&format!("{base}/broken"))
-            .await
-            .expect_err("502"),
-        DownloadError::Status(502)
-    );
-    assert!(matches!(
-        d.download(&format!("{base}/hang"))
-            .await
-            .expect_err("timeout"),
-        DownloadError::Timeout(_)
-    ));
-    assert!(matches!(
-        d.download("ftp://example.com/x").await.expect_err("scheme"),
-        DownloadError::InvalidUrl(_)
-    ));
-    assert!(matches!(
-        d.download("not a url").await.expect_err("url"),
-        DownloadError::InvalidUrl(_)
-    ));
+    assert_eq!(d.download(&format!("{base}/broken")).await.expect_err("502"), DownloadError::Status(502));
+    assert!(matches!(d.download(&format!("{base}/hang")).await.expect_err("timeout"), DownloadError::Timeout(_)));
+    assert!(matches!(d.download("ftp://example.com/x").await.expect_err("scheme"), DownloadError::InvalidUrl(_)));
+    assert!(matches!(d.download("not a url").await.expect_err("url"), DownloadError::InvalidUrl(_)));
 
-    let outcome = d
-        .fetch_and_extract(&format!("{base}/expired.pdf"), hint("expired.pdf"))
-        .await;
+    let outcome = d.fetch_and_extract(&format!("{base}/expired.pdf"), hint("expired.pdf")).await;
     assert!(outcome.expired);
     assert_eq!(outcome.error_code, Some("expired"));
 }
@@ -805,46 +647,26 @@ async fn status_codes_are_named() {
 async fn fetch_and_extract_gets_text_and_content_type() {
     let (base, _) = server::start().await;
     let d = downloader(fast_config());
-    let outcome = d
-        .fetch_and_extract(&format!("{base}/file.txt"), FileHint::default())
-        .await;
+    let outcome = d.fetch_and_extract(&format!("{base}/file.txt"), FileHint::default()).await;
     assert_eq!(outcome.error, None);
     assert_eq!(outcome.text(), "hello from the file host");
     assert_eq!(outcome.size, Some(24));
-    assert_eq!(
-        outcome.content_type.as_deref(),
-        Some("text/plain; charset=utf-8")
-    );
+    assert_eq!(outcome.content_type.as_deref(), Some("text/plain; charset=utf-8"));
     assert_eq!(
         outcome.file_fields(Some("file.txt")),
         json!({"name": "file.txt", "content_type": "text/plain; charset=utf-8", "size": 24, "extracted": true})
     );
-    let failed = d
-        .fetch_and_extract(&format!("{base}/gone"), hint("gone.txt"))
-        .await;
-    assert_eq!(
-        failed.file_fields(None),
-        json!({"extracted": false, "error": "file not found (404)"})
-    );
+    let failed = d.fetch_and_extract(&format!("{base}/gone"), hint("gone.txt")).await;
+    assert_eq!(failed.file_fields(None), json!({"extracted": false, "error": "file not found (404)"}));
 
-    let outcome = d
-        .fetch_and_extract(&format!("{base}/notes.docx"), hint("notes.docx"))
-        .await;
+    let outcome = d.fetch_and_extract(&format!("{base}/notes.docx"), hint("notes.docx")).await;
     assert_eq!(outcome.text(), "downloaded docx text");
-    assert_eq!(
-        outcome.extracted.as_ref().map(|e| e.kind),
-        Some(FileKind::Docx)
-    );
+    assert_eq!(outcome.extracted.as_ref().map(|e| e.kind), Some(FileKind::Docx));
 
     // A known binary type by name is not downloaded at all.
-    let outcome = d
-        .fetch_and_extract(&format!("{base}/chunked"), hint("movie.mp4"))
-        .await;
+    let outcome = d.fetch_and_extract(&format!("{base}/chunked"), hint("movie.mp4")).await;
     assert!(outcome.skipped && outcome.error.is_none());
-    assert_eq!(
-        outcome.extracted.map(|e| e.kind),
-        Some(FileKind::Unsupported)
-    );
+    assert_eq!(outcome.extracted.map(|e| e.kind), Some(FileKind::Unsupported));
 }
 
 #[tokio::test]
@@ -866,26 +688,17 @@ async fn expired_url_is_refreshed_once_by_rereading_the_block() {
     assert_eq!(counters.hits.load(Ordering::SeqCst), 1);
 
     // Still expired after the refresh: reported, not retried again.
-    let outcome = d
-        .fetch_block(&block("/expired.pdf"), || async {
-            Some(block("/expired.pdf"))
-        })
-        .await;
+    let outcome = d.fetch_block(&block("/expired.pdf"), || async { Some(block("/expired.pdf")) }).await;
     assert!(outcome.refreshed && outcome.expired);
     // A failed refresh keeps the first outcome.
-    let outcome = d
-        .fetch_block(&block("/expired.pdf"), || async { None })
-        .await;
+    let outcome = d.fetch_block(&block("/expired.pdf"), || async { None }).await;
     assert!(!outcome.refreshed && outcome.expired);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallelism_is_bounded_and_requests_are_paced() {
     let (base, counters) = server::start().await;
-    let d = downloader(DownloadConfig {
-        concurrent_downloads: 2,
-        ..fast_config()
-    });
+    let d = downloader(DownloadConfig { concurrent_downloads: 2, ..fast_config() });
     let url = format!("{base}/slow");
     let tasks: Vec<_> = (0..6).map(|_| d.download(&url)).collect();
     for result in futures::future::join_all(tasks).await {
@@ -893,19 +706,12 @@ async fn parallelism_is_bounded_and_requests_are_paced() {
     }
     assert_eq!(counters.max_in_flight.load(Ordering::SeqCst), 2);
 
-    let paced = downloader(DownloadConfig {
-        requests_per_second: 20.0,
-        ..Default::default()
-    });
+    let paced = downloader(DownloadConfig { requests_per_second: 20.0, ..Default::default() });
     let url = format!("{base}/file.txt");
     let started = Instant::now();
     let tasks: Vec<_> = (0..5).map(|_| paced.download(&url)).collect();
     for result in futures::future::join_all(tasks).await {
         result.expect("paced download");
     }
-    assert!(
-        started.elapsed() >= Duration::from_millis(190),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_millis(190), "{:?}", started.elapsed());
 }

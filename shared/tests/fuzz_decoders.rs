@@ -8,8 +8,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use shared::sync::planner::requested_kind;
 use shared::task::{
-    Continuation, FinalizeMessage, FrontierEntry, RowsCursor, RunKind, Task, TaskMessage,
-    TASK_VERSION,
+    Continuation, FinalizeMessage, FrontierEntry, RowsCursor, RunKind, Task, TaskMessage, TASK_VERSION,
 };
 
 /// JSON values biased towards the keys and values the decoders look at.
@@ -21,24 +20,57 @@ fn arb_json() -> impl Strategy<Value = Value> {
         any::<u64>().prop_map(Value::from),
         any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         prop::sample::select(vec![
-            "full", "incremental", "webhook", "page", "users", "rows", "objects", "continuation",
-            "comments", "comment", "delete_page", "Scheduled Event", "teleport", "",
+            "full",
+            "incremental",
+            "webhook",
+            "page",
+            "users",
+            "rows",
+            "objects",
+            "continuation",
+            "comments",
+            "comment",
+            "delete_page",
+            "Scheduled Event",
+            "teleport",
+            "",
         ])
         .prop_map(Value::from),
         "\\PC{0,12}".prop_map(Value::from),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         let key = prop::sample::select(vec![
-            "v", "run_id", "task_id", "run_kind", "task", "type", "page_id", "page", "path", "checks",
-            "source_id", "start_cursor", "skip_ids", "segment", "frontier", "block_id", "depth",
-            "objects", "paths", "block_ids", "comment_id", "kind", "detail-type", "detail",
-            "resources", "x",
+            "v",
+            "run_id",
+            "task_id",
+            "run_kind",
+            "task",
+            "type",
+            "page_id",
+            "page",
+            "path",
+            "checks",
+            "source_id",
+            "start_cursor",
+            "skip_ids",
+            "segment",
+            "frontier",
+            "block_id",
+            "depth",
+            "objects",
+            "paths",
+            "block_ids",
+            "comment_id",
+            "kind",
+            "detail-type",
+            "detail",
+            "resources",
+            "x",
         ])
         .prop_map(str::to_string);
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map(key, inner, 0..6)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(key, inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -52,7 +84,12 @@ fn arb_task() -> impl Strategy<Value = Task> {
     prop_oneof![
         (id, prop::option::of(Just(json!({"object": "page", "id": "x"}))), arb_strings())
             .prop_map(|(page_id, page, path)| Task::Page { page_id, page, path }),
-        (id, any::<u32>(), prop::collection::vec((id, prop::option::of("\\PC{0,8}"), any::<u32>(), any::<u32>(), any::<bool>()), 0..3), arb_strings())
+        (
+            id,
+            any::<u32>(),
+            prop::collection::vec((id, prop::option::of("\\PC{0,8}"), any::<u32>(), any::<u32>(), any::<bool>()), 0..3),
+            arb_strings()
+        )
             .prop_map(|(page_id, segment, frontier, path)| Task::Continuation(Continuation {
                 page_id,
                 page: None,
@@ -60,11 +97,17 @@ fn arb_task() -> impl Strategy<Value = Task> {
                 segment,
                 frontier: frontier
                     .into_iter()
-                    .map(|(block_id, cursor, skip, depth, text_only)| FrontierEntry { block_id, cursor, skip, depth, text_only })
+                    .map(|(block_id, cursor, skip, depth, text_only)| FrontierEntry {
+                        block_id,
+                        cursor,
+                        skip,
+                        depth,
+                        text_only
+                    })
                     .collect(),
             })),
-        (id, prop::option::of(id), prop::option::of("\\PC{0,8}"), arb_strings(), any::<u32>())
-            .prop_map(|(source_id, database_id, start_cursor, skip_ids, seq)| Task::Rows(RowsCursor {
+        (id, prop::option::of(id), prop::option::of("\\PC{0,8}"), arb_strings(), any::<u32>()).prop_map(
+            |(source_id, database_id, start_cursor, skip_ids, seq)| Task::Rows(RowsCursor {
                 source_id,
                 database_id,
                 start_cursor,
@@ -73,12 +116,16 @@ fn arb_task() -> impl Strategy<Value = Task> {
                 filter: None,
                 path: vec![],
                 seq,
-            })),
+            })
+        ),
         Just(Task::Users),
         (prop::collection::vec(id.prop_map(String::from), 0..3), id)
             .prop_map(|(block_ids, page_id)| Task::Comments { block_ids, page_id }),
         id.prop_map(|page_id| Task::DeletePage { page_id: page_id.to_string() }),
-        (id, id).prop_map(|(comment_id, page_id)| Task::Comment { comment_id: comment_id.to_string(), page_id: page_id.to_string() }),
+        (id, id).prop_map(|(comment_id, page_id)| Task::Comment {
+            comment_id: comment_id.to_string(),
+            page_id: page_id.to_string()
+        }),
     ]
 }
 
@@ -179,7 +226,10 @@ fn the_known_bad_bodies_are_named() {
     assert!(err.contains("version 2"), "{err}");
     assert!(TaskMessage::decode("").is_err());
     assert!(TaskMessage::decode("null").is_err());
-    assert!(TaskMessage::decode(r#"{"v": 1, "run_id": -1, "task_id": "x", "run_kind": "full", "task": {"type": "users"}}"#).is_err());
+    assert!(TaskMessage::decode(
+        r#"{"v": 1, "run_id": -1, "task_id": "x", "run_kind": "full", "task": {"type": "users"}}"#
+    )
+    .is_err());
     assert!(FinalizeMessage::decode(r#"{"v": 1}"#).is_err());
     assert!(FinalizeMessage::decode(r#"{"v": 1, "run_id": 18446744073709551616}"#).is_err());
     assert_eq!(FinalizeMessage::decode(r#"{"v": 1, "run_id": 7}"#).unwrap(), FinalizeMessage::new(7));

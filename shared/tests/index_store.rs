@@ -6,16 +6,12 @@ use std::time::{Duration, Instant};
 use elasticsearch::http::Method;
 use serde_json::{json, Map, Value};
 use shared::document::{to_document, Document, Placement};
-use shared::index::{
-    BulkLimits, DocumentStore, IndexError, RetryPolicy, SearchSettings, SearchStore,
-};
+use shared::index::{BulkLimits, DocumentStore, IndexError, RetryPolicy, SearchSettings, SearchStore};
 
 fn settings(name: &str) -> SearchSettings {
     let url = std::env::var("SEARCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9200".into());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     let index = format!("test-{name}-{}-{nanos}", std::process::id());
     let retry = RetryPolicy {
         initial: Duration::from_millis(50),
@@ -23,35 +19,24 @@ fn settings(name: &str) -> SearchSettings {
         max_elapsed: Duration::from_secs(20),
         item_attempts: 6,
     };
-    SearchSettings {
-        retry,
-        ..SearchSettings::new(url, index)
-    }
+    SearchSettings { retry, ..SearchSettings::new(url, index) }
 }
 
 async fn store(name: &str) -> SearchStore {
     let store = SearchStore::connect(&settings(name)).expect("client");
-    store
-        .ensure_indices()
-        .await
-        .expect("engine reachable at SEARCH_URL (run `make up`)");
+    store.ensure_indices().await.expect("engine reachable at SEARCH_URL (run `make up`)");
     store
 }
 
 fn doc(id: &str, source: Value) -> Document {
-    Document {
-        id: id.to_string(),
-        source: source.as_object().cloned().unwrap_or_default(),
-    }
+    Document { id: id.to_string(), source: source.as_object().cloned().unwrap_or_default() }
 }
 
 /// Every document's `_source`, by id, as the engine holds them.
 async fn all_docs(store: &SearchStore) -> Vec<(String, Value)> {
     store.refresh().await.unwrap();
-    let response = store
-        .search(&json!({"size": 10000, "sort": [{"id": "asc"}], "query": {"match_all": {}}}))
-        .await
-        .unwrap();
+    let response =
+        store.search(&json!({"size": 10000, "sort": [{"id": "asc"}], "query": {"match_all": {}}})).await.unwrap();
     response["hits"]["hits"]
         .as_array()
         .unwrap()
@@ -64,46 +49,24 @@ async fn all_docs(store: &SearchStore) -> Vec<(String, Value)> {
 async fn indices_are_created_with_the_explicit_mapping_idempotently() {
     let store = store("mapping").await;
     // Again, and concurrently: creation races are tolerated.
-    let (a, b, c) = tokio::join!(
-        store.ensure_indices(),
-        store.ensure_indices(),
-        store.ensure_indices()
-    );
+    let (a, b, c) = tokio::join!(store.ensure_indices(), store.ensure_indices(), store.ensure_indices());
     a.unwrap();
     b.unwrap();
     c.unwrap();
     let index = store.index().to_string();
-    let reply = store
-        .client()
-        .json(Method::Get, &format!("{index}/_mapping"), &[], None)
-        .await
-        .unwrap();
+    let reply = store.client().json(Method::Get, &format!("{index}/_mapping"), &[], None).await.unwrap();
     let mapping = &reply.ok("mapping").unwrap()[&index]["mappings"];
     assert_eq!(mapping["dynamic"], "false");
     assert_eq!(mapping["properties"]["sync_run"]["type"], "long");
-    assert_eq!(
-        mapping["properties"]["title"]["fields"]["keyword"]["type"],
-        "keyword"
-    );
+    assert_eq!(mapping["properties"]["title"]["fields"]["keyword"]["type"], "keyword");
     assert_eq!(mapping["properties"]["_timestamp"]["type"], "date");
-    assert_eq!(
-        mapping["properties"]["attachment"]["properties"]["extracted"]["type"],
-        "boolean"
-    );
-    let reply = store
-        .client()
-        .json(Method::Get, &format!("{index}/_settings"), &[], None)
-        .await
-        .unwrap();
+    assert_eq!(mapping["properties"]["attachment"]["properties"]["extracted"]["type"], "boolean");
+    let reply = store.client().json(Method::Get, &format!("{index}/_settings"), &[], None).await.unwrap();
     let settings = &reply.ok("settings").unwrap()[&index]["settings"]["index"];
     assert_eq!(settings["number_of_shards"], "1");
     assert_eq!(settings["number_of_replicas"], "0");
     for companion in [format!("{index}-runs"), format!("{index}-tasks")] {
-        let reply = store
-            .client()
-            .json(Method::Head, &companion, &[], None)
-            .await
-            .unwrap();
+        let reply = store.client().json(Method::Head, &companion, &[], None).await.unwrap();
         assert_eq!(reply.status, 200, "{companion} exists");
     }
     store.delete_indices().await.unwrap();
@@ -138,24 +101,14 @@ async fn inconsistent_notion_shapes_are_never_rejected() {
     let file_block = json!({"object": "block", "id": "blk-file", "type": "file", "created_time": "2024-01-01T00:00:00.000Z",
         "file": {"caption": rich("cap"), "type": "file", "file": {"url": "https://x/f.pdf", "expiry_time": "2024-01-01T01:00:00.000Z"}, "name": "f.pdf"}});
     docs.push(
-        to_document(
-            &file_block,
-            &Placement {
-                page_id: Some("page-0"),
-                ..Default::default()
-            },
-            "f.pdf".into(),
-            1,
-        )
-        .unwrap(),
+        to_document(&file_block, &Placement { page_id: Some("page-0"), ..Default::default() }, "f.pdf".into(), 1)
+            .unwrap(),
     );
     let mut huge = docs[0].clone();
     huge.id = "huge".into();
     huge.source.insert("id".into(), json!("huge"));
-    huge.source
-        .insert("title".into(), json!("x".repeat(40_000)));
-    huge.source
-        .insert("path".into(), json!(["y".repeat(40_000)]));
+    huge.source.insert("title".into(), json!("x".repeat(40_000)));
+    huge.source.insert("path".into(), json!(["y".repeat(40_000)]));
     docs.push(huge);
     let total = docs.len() as u64;
     let report = store.bulk_index(docs).await.unwrap();
@@ -164,20 +117,8 @@ async fn inconsistent_notion_shapes_are_never_rejected() {
     store.refresh().await.unwrap();
     assert_eq!(store.count(None).await.unwrap(), total);
     // `details` is searchable text, never parsed as an object.
-    assert_eq!(
-        store
-            .count(Some(&json!({"match": {"details": "three"}})))
-            .await
-            .unwrap(),
-        3
-    );
-    assert_eq!(
-        store
-            .count(Some(&json!({"term": {"title.keyword": "Four"}})))
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(store.count(Some(&json!({"match": {"details": "three"}}))).await.unwrap(), 3);
+    assert_eq!(store.count(Some(&json!({"term": {"title.keyword": "Four"}}))).await.unwrap(), 1);
     let page = store.get("page-4").await.unwrap().expect("page-4");
     assert!(page["details"].is_string());
     store.delete_indices().await.unwrap();
@@ -186,17 +127,9 @@ async fn inconsistent_notion_shapes_are_never_rejected() {
 #[tokio::test]
 async fn one_bad_document_never_fails_its_batch() {
     let store = store("isolation").await;
-    let mut docs: Vec<Document> = (0..5)
-        .map(|i| {
-            doc(
-                &format!("d{i}"),
-                json!({"id": format!("d{i}"), "title": "ok", "sync_run": 7}),
-            )
-        })
-        .collect();
-    docs[2]
-        .source
-        .insert("sync_run".into(), json!("not a number"));
+    let mut docs: Vec<Document> =
+        (0..5).map(|i| doc(&format!("d{i}"), json!({"id": format!("d{i}"), "title": "ok", "sync_run": 7}))).collect();
+    docs[2].source.insert("sync_run".into(), json!("not a number"));
     let report = store.bulk_index(docs).await.unwrap();
     assert_eq!(report.indexed, 4);
     assert_eq!(report.failed.len(), 1);
@@ -229,42 +162,22 @@ async fn the_same_bulk_twice_leaves_the_index_identical() {
 #[tokio::test]
 async fn batches_respect_count_and_bytes_and_last_duplicate_wins() {
     let mut s = settings("batches");
-    s.bulk = BulkLimits {
-        max_docs: 7,
-        max_bytes: 5 * 1024 * 1024,
-        concurrency: 3,
-    };
+    s.bulk = BulkLimits { max_docs: 7, max_bytes: 5 * 1024 * 1024, concurrency: 3 };
     let store = SearchStore::connect(&s).unwrap();
     store.ensure_indices().await.unwrap();
-    let mut docs: Vec<Document> = (0..50)
-        .map(|i| {
-            doc(
-                &format!("n{i}"),
-                json!({"id": format!("n{i}"), "sync_run": 1}),
-            )
-        })
-        .collect();
+    let mut docs: Vec<Document> =
+        (0..50).map(|i| doc(&format!("n{i}"), json!({"id": format!("n{i}"), "sync_run": 1}))).collect();
     docs.push(doc("n0", json!({"id": "n0", "sync_run": 2})));
     let report = store.bulk_index(docs).await.unwrap();
     assert_eq!((report.indexed, report.requests), (50, 8));
     assert_eq!(store.get("n0").await.unwrap().unwrap()["sync_run"], 2);
 
     let mut s = settings("bytes");
-    s.bulk = BulkLimits {
-        max_docs: 500,
-        max_bytes: 10_000,
-        concurrency: 2,
-    };
+    s.bulk = BulkLimits { max_docs: 500, max_bytes: 10_000, concurrency: 2 };
     let store2 = SearchStore::connect(&s).unwrap();
     store2.ensure_indices().await.unwrap();
-    let docs: Vec<Document> = (0..20)
-        .map(|i| {
-            doc(
-                &format!("b{i}"),
-                json!({"id": format!("b{i}"), "body": "z".repeat(3000)}),
-            )
-        })
-        .collect();
+    let docs: Vec<Document> =
+        (0..20).map(|i| doc(&format!("b{i}"), json!({"id": format!("b{i}"), "body": "z".repeat(3000)}))).collect();
     let report = store2.bulk_index(docs).await.unwrap();
     assert_eq!(report.indexed, 20);
     assert_eq!(report.requests, 7, "3 documents of ~3 KB per 10 KB request");
@@ -296,38 +209,16 @@ async fn delete_page_and_ids() {
     let store = store("deletes").await;
     let docs = vec![
         doc("p1", json!({"id": "p1", "object": "page", "page_id": "p1"})),
-        doc(
-            "b1",
-            json!({"id": "b1", "object": "block", "page_id": "p1"}),
-        ),
-        doc(
-            "b2",
-            json!({"id": "b2", "object": "block", "page_id": "p1"}),
-        ),
+        doc("b1", json!({"id": "b1", "object": "block", "page_id": "p1"})),
+        doc("b2", json!({"id": "b2", "object": "block", "page_id": "p1"})),
         doc("p2", json!({"id": "p2", "object": "page", "page_id": "p2"})),
-        doc(
-            "b3",
-            json!({"id": "b3", "object": "block", "page_id": "p2"}),
-        ),
-        doc(
-            "c:1",
-            json!({"id": "c:1", "object": "comment", "page_id": "p2"}),
-        ),
+        doc("b3", json!({"id": "b3", "object": "block", "page_id": "p2"})),
+        doc("c:1", json!({"id": "c:1", "object": "comment", "page_id": "p2"})),
     ];
     store.bulk_index(docs).await.unwrap();
     assert_eq!(DocumentStore::delete_page(&store, "p1").await.unwrap(), 3);
-    assert_eq!(
-        store
-            .delete_ids(&["c:1".to_string(), "missing".to_string()])
-            .await
-            .unwrap(),
-        1
-    );
-    let left: Vec<String> = all_docs(&store)
-        .await
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
+    assert_eq!(store.delete_ids(&["c:1".to_string(), "missing".to_string()]).await.unwrap(), 1);
+    let left: Vec<String> = all_docs(&store).await.into_iter().map(|(id, _)| id).collect();
     assert_eq!(left, vec!["b3", "p2"]);
     assert!(store.get("c:1").await.unwrap().is_none());
     store.delete_indices().await.unwrap();
@@ -340,14 +231,8 @@ async fn an_absent_engine_is_unavailable_after_a_bounded_time() {
     s.retry = RetryPolicy::fast();
     let store = SearchStore::connect(&s).unwrap();
     let started = Instant::now();
-    let err = store
-        .bulk_index(vec![doc("a", json!({}))])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, IndexError::Unavailable { attempts, .. } if attempts > 1),
-        "{err}"
-    );
+    let err = store.bulk_index(vec![doc("a", json!({}))]).await.unwrap_err();
+    assert!(matches!(err, IndexError::Unavailable { attempts, .. } if attempts > 1), "{err}");
     assert!(err.is_retryable());
     assert!(started.elapsed() < Duration::from_secs(5));
 }
@@ -356,16 +241,10 @@ async fn an_absent_engine_is_unavailable_after_a_bounded_time() {
 #[tokio::test]
 async fn bulk_throughput() {
     let mut s = settings("throughput");
-    if let Some(n) = std::env::var("BULK_CONCURRENCY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
+    if let Some(n) = std::env::var("BULK_CONCURRENCY").ok().and_then(|v| v.parse().ok()) {
         s.bulk.concurrency = n;
     }
-    if let Some(n) = std::env::var("BULK_MAX_DOCS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
+    if let Some(n) = std::env::var("BULK_MAX_DOCS").ok().and_then(|v| v.parse().ok()) {
         s.bulk.max_docs = n;
     }
     let store = SearchStore::connect(&s).unwrap();
@@ -466,7 +345,11 @@ async fn whole_request_failures_and_item_429s_are_retried_bad_items_are_not() {
     let port = listener.local_addr().unwrap().port();
     let items = |items: Value| json!({"errors": true, "items": items}).to_string();
     let script = vec![
-        (503, json!({"error": {"type": "unavailable_shards_exception", "reason": "restarting"}, "status": 503}).to_string()),
+        (
+            503,
+            json!({"error": {"type": "unavailable_shards_exception", "reason": "restarting"}, "status": 503})
+                .to_string(),
+        ),
         (
             200,
             items(json!([
@@ -482,33 +365,17 @@ async fn whole_request_failures_and_item_429s_are_retried_bad_items_are_not() {
     s.url = format!("http://127.0.0.1:{port}");
     s.retry = RetryPolicy::fast();
     let store = SearchStore::connect(&s).unwrap();
-    let docs = vec![
-        doc("a", json!({"n": 1})),
-        doc("b", json!({"n": 2})),
-        doc("c", json!({"n": 3})),
-    ];
+    let docs = vec![doc("a", json!({"n": 1})), doc("b", json!({"n": 2})), doc("c", json!({"n": 3}))];
     let report = store.bulk_index(docs).await.unwrap();
     assert_eq!(report.indexed, 2);
-    assert_eq!(
-        report.requests, 2,
-        "the 503 is retried underneath and not counted"
-    );
+    assert_eq!(report.requests, 2, "the 503 is retried underneath and not counted");
     assert_eq!(report.retried_items, 1);
     assert_eq!(report.failed.len(), 1);
-    assert_eq!(
-        (report.failed[0].id.as_str(), report.failed[0].status),
-        ("c", 400)
-    );
+    assert_eq!((report.failed[0].id.as_str(), report.failed[0].status), ("c", 400));
     let bodies = bodies.lock().unwrap().clone();
     assert_eq!(bodies.len(), 3);
-    assert_eq!(
-        bodies[0], bodies[1],
-        "the same request is sent again after a 503"
-    );
-    assert_eq!(
-        bodies[2], "{\"index\":{\"_id\":\"b\"}}\n{\"n\":2}\n",
-        "only the 429 item is sent again"
-    );
+    assert_eq!(bodies[0], bodies[1], "the same request is sent again after a 503");
+    assert_eq!(bodies[2], "{\"index\":{\"_id\":\"b\"}}\n{\"n\":2}\n", "only the 429 item is sent again");
 }
 
 #[tokio::test]
@@ -520,17 +387,13 @@ async fn an_engine_that_comes_back_mid_bulk_is_waited_for() {
     };
     let mut s = settings("restart");
     s.url = format!("http://127.0.0.1:{port}");
-    s.retry = RetryPolicy {
-        max_elapsed: Duration::from_secs(10),
-        ..RetryPolicy::fast()
-    };
+    s.retry = RetryPolicy { max_elapsed: Duration::from_secs(10), ..RetryPolicy::fast() };
     let store = SearchStore::connect(&s).unwrap();
     let server = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(400)).await;
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap();
-        let ok = json!({"errors": false, "items": [{"index": {"_id": "a", "status": 201, "result": "created"}}]}).to_string();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let ok = json!({"errors": false, "items": [{"index": {"_id": "a", "status": 201, "result": "created"}}]})
+            .to_string();
         scripted::serve(listener, vec![(200, ok)]).await
     });
     let started = Instant::now();
@@ -551,18 +414,12 @@ async fn items_that_stay_overloaded_are_reported_after_the_last_attempt() {
     let mut s = settings("overloaded");
     s.url = format!("http://127.0.0.1:{port}");
     s.retry = RetryPolicy::fast();
-    let report = SearchStore::connect(&s)
-        .unwrap()
-        .bulk_index(vec![doc("a", json!({}))])
-        .await
-        .unwrap();
+    let report = SearchStore::connect(&s).unwrap().bulk_index(vec![doc("a", json!({}))]).await.unwrap();
     assert_eq!(report.indexed, 0);
     assert_eq!(report.requests, attempts as u64);
     assert_eq!(report.failed[0].status, 429);
     assert!(
-        report.failed[0]
-            .reason
-            .starts_with(&format!("gave up after {attempts} attempts")),
+        report.failed[0].reason.starts_with(&format!("gave up after {attempts} attempts")),
         "{}",
         report.failed[0].reason
     );

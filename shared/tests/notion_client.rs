@@ -30,11 +30,7 @@ enum Reply {
 }
 
 fn ok(body: Value) -> Reply {
-    Reply::Json {
-        status: 200,
-        headers: vec![],
-        body,
-    }
+    Reply::Json { status: 200, headers: vec![], body }
 }
 
 fn error(status: u16, code: &str) -> Reply {
@@ -63,10 +59,7 @@ struct Recorded {
 
 impl Recorded {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -87,10 +80,7 @@ impl Server {
     async fn start(replies: Vec<Reply>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let script = Arc::new(Mutex::new(Script {
-            replies: replies.into(),
-            ..Script::default()
-        }));
+        let script = Arc::new(Mutex::new(Script { replies: replies.into(), ..Script::default() }));
         let shared = Arc::clone(&script);
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
@@ -132,11 +122,8 @@ async fn read_request(socket: &mut TcpStream) -> Option<Recorded> {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
+    let length: usize =
+        headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
     let mut body = buf[head_end + 4..].to_vec();
     while body.len() < length {
         let n = socket.read(&mut chunk).await.ok()?;
@@ -145,12 +132,7 @@ async fn read_request(socket: &mut TcpStream) -> Option<Recorded> {
         }
         body.extend_from_slice(&chunk[..n]);
     }
-    Some(Recorded {
-        method,
-        target,
-        headers,
-        body: String::from_utf8_lossy(&body).to_string(),
-    })
+    Some(Recorded { method, target, headers, body: String::from_utf8_lossy(&body).to_string() })
 }
 
 async fn handle(mut socket: TcpStream, script: Arc<Mutex<Script>>) {
@@ -161,10 +143,7 @@ async fn handle(mut socket: TcpStream, script: Arc<Mutex<Script>>) {
     let reply = {
         let mut s = script.lock().unwrap();
         s.requests.push(request);
-        s.replies
-            .pop_front()
-            .or_else(|| s.fallback.clone())
-            .unwrap_or_else(|| error(500, "script_exhausted"))
+        s.replies.pop_front().or_else(|| s.fallback.clone()).unwrap_or_else(|| error(500, "script_exhausted"))
     };
     respond(socket, reply).await;
 }
@@ -176,11 +155,7 @@ async fn respond(mut socket: TcpStream, reply: Reply) {
         reply = *next;
     }
     match reply {
-        Reply::Json {
-            status,
-            headers,
-            body,
-        } => {
+        Reply::Json { status, headers, body } => {
             let body = body.to_string();
             let mut head = format!(
                 "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
@@ -219,11 +194,7 @@ fn config(base: &str, version: ApiVersion) -> ClientConfig {
     ClientConfig {
         base_url: base.to_string(),
         version,
-        pacer: PacerConfig {
-            rate: 1000.0,
-            burst: 10,
-            ..PacerConfig::default()
-        },
+        pacer: PacerConfig { rate: 1000.0, burst: 10, ..PacerConfig::default() },
         timeout: Duration::from_secs(5),
         retry: fast_retry(),
         ..ClientConfig::default()
@@ -231,11 +202,7 @@ fn config(base: &str, version: ApiVersion) -> ClientConfig {
 }
 
 fn client(server: &Server) -> NotionClient {
-    NotionClient::new(
-        Token::new(TOKEN),
-        config(&server.base, ApiVersion::V2025_09_03),
-    )
-    .unwrap()
+    NotionClient::new(Token::new(TOKEN), config(&server.base, ApiVersion::V2025_09_03)).unwrap()
 }
 
 #[tokio::test]
@@ -248,30 +215,19 @@ async fn sends_the_expected_headers_and_bodies() {
     let c = client(&server);
     let me = c.users_me().await.unwrap();
     assert_eq!(me["id"], "bot");
-    c.search(&json!({ "query": "x", "start_cursor": null }))
-        .await
-        .unwrap();
+    c.search(&json!({ "query": "x", "start_cursor": null })).await.unwrap();
 
     let reqs = server.requests();
     assert_eq!(reqs[0].method, "GET");
     assert_eq!(reqs[0].target, "/v1/users/me");
-    assert_eq!(
-        reqs[0].header("authorization"),
-        Some(format!("Bearer {TOKEN}").as_str())
-    );
+    assert_eq!(reqs[0].header("authorization"), Some(format!("Bearer {TOKEN}").as_str()));
     assert_eq!(reqs[0].header("notion-version"), Some("2025-09-03"));
-    assert!(reqs[0]
-        .header("user-agent")
-        .is_some_and(|ua| ua.starts_with("notion-es/")));
+    assert!(reqs[0].header("user-agent").is_some_and(|ua| ua.starts_with("notion-es/")));
     assert_eq!(reqs[1].method, "POST");
     assert_eq!(reqs[1].target, "/v1/search");
     assert_eq!(reqs[1].header("content-type"), Some("application/json"));
     let body: Value = serde_json::from_str(&reqs[1].body).unwrap();
-    assert_eq!(
-        body,
-        json!({ "query": "x", "page_size": 100 }),
-        "no null start_cursor, page_size 100"
-    );
+    assert_eq!(body, json!({ "query": "x", "page_size": 100 }), "no null start_cursor, page_size 100");
     assert_eq!(c.stats().requests, 2);
 }
 
@@ -290,17 +246,10 @@ async fn obeys_retry_after_on_429_and_529() {
     let c = client(&server);
     let start = Instant::now();
     let page = c.get_page("p1").await.unwrap();
-    assert!(
-        start.elapsed() >= Duration::from_secs(1),
-        "waited {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() >= Duration::from_secs(1), "waited {:?}", start.elapsed());
     assert_eq!(page["some_new_field"]["kept"], true);
     let stats = c.stats();
-    assert_eq!(
-        (stats.requests, stats.retries, stats.rate_limited),
-        (3, 2, 2)
-    );
+    assert_eq!((stats.requests, stats.retries, stats.rate_limited), (3, 2, 2));
     assert!(stats.pacer_wait_ms >= 900, "{stats:?}");
     assert!(c.current_rate() < 1000.0, "the pace backed off");
     assert!(server.requests().iter().all(|r| r.target == "/v1/pages/p1"));
@@ -308,20 +257,14 @@ async fn obeys_retry_after_on_429_and_529() {
 
 #[tokio::test]
 async fn a_rate_limit_pauses_every_clone_of_the_client() {
-    let server = Server::start(vec![rate_limited("1")])
-        .await
-        .with_fallback(ok(json!({ "object": "block" })));
+    let server = Server::start(vec![rate_limited("1")]).await.with_fallback(ok(json!({ "object": "block" })));
     let c = client(&server);
     let other = c.clone();
     let leader = tokio::spawn(async move { c.get_block("a").await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let start = Instant::now();
     other.get_block("b").await.unwrap();
-    assert!(
-        start.elapsed() >= Duration::from_millis(700),
-        "the clone waited for the pause: {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() >= Duration::from_millis(700), "the clone waited for the pause: {:?}", start.elapsed());
     leader.await.unwrap().unwrap();
     assert_eq!(other.stats().rate_limited, 1);
 }
@@ -339,19 +282,12 @@ async fn retries_5xx_then_succeeds() {
     let c = client(&server);
     c.get_block("b").await.unwrap();
     let stats = c.stats();
-    assert_eq!(
-        (stats.requests, stats.retries, stats.server_errors),
-        (5, 4, 4)
-    );
+    assert_eq!((stats.requests, stats.retries, stats.server_errors), (5, 4, 4));
 }
 
 #[tokio::test]
 async fn retries_409_conflict() {
-    let server = Server::start(vec![
-        error(409, "conflict_error"),
-        ok(json!({ "object": "page" })),
-    ])
-    .await;
+    let server = Server::start(vec![error(409, "conflict_error"), ok(json!({ "object": "page" }))]).await;
     let c = client(&server);
     c.get_page("p").await.unwrap();
     assert_eq!(c.stats().retries, 1);
@@ -359,9 +295,7 @@ async fn retries_409_conflict() {
 
 #[tokio::test]
 async fn gives_up_after_the_transient_retry_cap() {
-    let server = Server::start(vec![])
-        .await
-        .with_fallback(error(500, "internal_server_error"));
+    let server = Server::start(vec![]).await.with_fallback(error(500, "internal_server_error"));
     let c = client(&server);
     let err = c.get_block("b").await.unwrap_err();
     assert_eq!(err.status(), Some(500));
@@ -371,21 +305,13 @@ async fn gives_up_after_the_transient_retry_cap() {
 
 #[tokio::test]
 async fn retries_dropped_connections_and_truncated_bodies() {
-    let server = Server::start(vec![
-        Reply::Drop,
-        Reply::DropMidBody,
-        ok(json!({ "object": "block", "id": "b" })),
-    ])
-    .await;
+    let server =
+        Server::start(vec![Reply::Drop, Reply::DropMidBody, ok(json!({ "object": "block", "id": "b" }))]).await;
     let c = client(&server);
     let block = c.get_block("b").await.unwrap();
     assert_eq!(block["id"], "b");
     let stats = c.stats();
-    assert_eq!(
-        (stats.requests, stats.connection_errors),
-        (3, 2),
-        "{stats:?}"
-    );
+    assert_eq!((stats.requests, stats.connection_errors), (3, 2), "{stats:?}");
 }
 
 #[tokio::test]
@@ -404,10 +330,7 @@ async fn retries_connection_refused() {
 #[tokio::test]
 async fn retries_timeouts() {
     let server = Server::start(vec![
-        Reply::Delay(
-            Duration::from_millis(800),
-            Box::new(ok(json!({ "slow": true }))),
-        ),
+        Reply::Delay(Duration::from_millis(800), Box::new(ok(json!({ "slow": true })))),
         ok(json!({ "object": "user" })),
     ])
     .await;
@@ -421,15 +344,10 @@ async fn retries_timeouts() {
 
 #[tokio::test]
 async fn never_retries_401_403_404_400() {
-    for (status, code) in [
-        (401, "unauthorized"),
-        (403, "restricted_resource"),
-        (404, "object_not_found"),
-        (400, "validation_error"),
-    ] {
-        let server = Server::start(vec![error(status, code)])
-            .await
-            .with_fallback(ok(json!({})));
+    for (status, code) in
+        [(401, "unauthorized"), (403, "restricted_resource"), (404, "object_not_found"), (400, "validation_error")]
+    {
+        let server = Server::start(vec![error(status, code)]).await.with_fallback(ok(json!({})));
         let c = client(&server);
         let err = c.get_page("p").await.unwrap_err();
         assert_eq!(server.requests().len(), 1, "{status} must not be retried");
@@ -466,11 +384,7 @@ async fn rate_limit_budget_bounds_the_wait() {
     let c = NotionClient::new(Token::new(TOKEN), cfg).unwrap();
     let err = c.users_me().await.unwrap_err();
     assert!(err.is_rate_limited());
-    assert_eq!(
-        server.requests().len(),
-        2,
-        "one wait of 1 s fits the budget, the second does not"
-    );
+    assert_eq!(server.requests().len(), 2, "one wait of 1 s fits the budget, the second does not");
 }
 
 #[tokio::test]
@@ -481,11 +395,7 @@ async fn http_date_retry_after() {
     let c = client(&server);
     let start = Instant::now();
     c.users_me().await.unwrap();
-    assert!(
-        start.elapsed() >= Duration::from_millis(900),
-        "{:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() >= Duration::from_millis(900), "{:?}", start.elapsed());
 }
 
 #[tokio::test]
@@ -493,10 +403,7 @@ async fn undecodable_success_body_is_a_decode_error() {
     let server = Server::start(vec![ok(json!([1, 2]))]).await;
     let c = client(&server);
     let err = c.list_children("b", None).await.unwrap_err();
-    assert!(
-        matches!(err, shared::notion::NotionError::Decode { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, shared::notion::NotionError::Decode { .. }), "{err:?}");
 }
 
 fn children_page(range: std::ops::Range<usize>, next: Option<&str>) -> Reply {
@@ -519,10 +426,7 @@ async fn paginates_children_lazily_as_a_stream() {
     let c = client(&server);
     let all: Vec<Value> = c.children("page-1").try_collect().await.unwrap();
     assert_eq!(all.len(), 250);
-    assert_eq!(
-        all[7]["type"], "future_block_type",
-        "unknown block types are kept"
-    );
+    assert_eq!(all[7]["type"], "future_block_type", "unknown block types are kept");
     let targets: Vec<String> = server.requests().into_iter().map(|r| r.target).collect();
     assert_eq!(
         targets,
@@ -547,10 +451,7 @@ async fn query_rows_path_depends_on_the_version() {
     ] {
         let server = Server::start(vec![ok(list.clone())]).await;
         let c = NotionClient::new(Token::new(TOKEN), config(&server.base, version)).unwrap();
-        let page = c
-            .query_rows("src", &json!({ "start_cursor": null, "sorts": [] }))
-            .await
-            .unwrap();
+        let page = c.query_rows("src", &json!({ "start_cursor": null, "sorts": [] })).await.unwrap();
         assert!(page.hit_result_limit());
         let req = &server.requests()[0];
         assert_eq!(req.target, path);
@@ -558,30 +459,18 @@ async fn query_rows_path_depends_on_the_version() {
         let body: Value = serde_json::from_str(&req.body).unwrap();
         assert_eq!(body, json!({ "sorts": [], "page_size": 100 }));
     }
-    let c = NotionClient::new(
-        Token::new(TOKEN),
-        config("http://127.0.0.1:9", ApiVersion::V2022_06_28),
-    )
-    .unwrap();
+    let c = NotionClient::new(Token::new(TOKEN), config("http://127.0.0.1:9", ApiVersion::V2022_06_28)).unwrap();
     assert!(c.get_data_source("x").await.is_err());
 }
 
 #[tokio::test]
 async fn comment_and_user_lists_use_query_parameters() {
     let empty = json!({ "object": "list", "results": [], "next_cursor": null, "has_more": false });
-    let server = Server::start(vec![
-        ok(empty.clone()),
-        ok(empty.clone()),
-        ok(empty.clone()),
-        ok(empty),
-    ])
-    .await;
+    let server = Server::start(vec![ok(empty.clone()), ok(empty.clone()), ok(empty.clone()), ok(empty)]).await;
     let c = client(&server);
     c.list_comments("blk", Some("cur")).await.unwrap();
     c.list_users(None).await.unwrap();
-    c.get_page_property("pg", "title", Some("c9"))
-        .await
-        .unwrap();
+    c.get_page_property("pg", "title", Some("c9")).await.unwrap();
     c.get_comment("cm").await.unwrap();
     let targets: Vec<String> = server.requests().into_iter().map(|r| r.target).collect();
     assert_eq!(
@@ -609,14 +498,8 @@ struct Bucket {
 async fn start_bucket_server(rate: f64, burst: f64) -> (String, Arc<Mutex<Bucket>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let bucket = Arc::new(Mutex::new(Bucket {
-        rate,
-        burst,
-        tokens: burst,
-        last: Instant::now(),
-        served: 0,
-        limited: 0,
-    }));
+    let bucket =
+        Arc::new(Mutex::new(Bucket { rate, burst, tokens: burst, last: Instant::now(), served: 0, limited: 0 }));
     let shared = Arc::clone(&bucket);
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
@@ -628,8 +511,7 @@ async fn start_bucket_server(rate: f64, burst: f64) -> (String, Arc<Mutex<Bucket
                 let allowed = {
                     let mut b = bucket.lock().unwrap();
                     let now = Instant::now();
-                    b.tokens =
-                        (b.tokens + now.duration_since(b.last).as_secs_f64() * b.rate).min(b.burst);
+                    b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * b.rate).min(b.burst);
                     b.last = now;
                     if b.tokens >= 1.0 {
                         b.tokens -= 1.0;
@@ -640,11 +522,7 @@ async fn start_bucket_server(rate: f64, burst: f64) -> (String, Arc<Mutex<Bucket
                         false
                     }
                 };
-                let reply = if allowed {
-                    ok(json!({ "object": "block" }))
-                } else {
-                    rate_limited("1")
-                };
+                let reply = if allowed { ok(json!({ "object": "block" })) } else { rate_limited("1") };
                 respond(socket, reply).await;
             });
         }
@@ -678,17 +556,9 @@ async fn clients_sharing_one_budget_stay_under_it() {
     let elapsed = start.elapsed();
     let b = bucket.lock().unwrap();
     assert_eq!(b.served, 120);
-    assert!(
-        b.limited * 100 < b.served,
-        "429s stay under 1%: {} of {}",
-        b.limited,
-        b.served
-    );
+    assert!(b.limited * 100 < b.served, "429s stay under 1%: {} of {}", b.limited, b.served);
     // 120 calls at 2 × 10 × 0.97 (headroom) = 19.4/s ≈ 6.2 s.
-    assert!(
-        elapsed >= Duration::from_millis(5800) && elapsed <= Duration::from_millis(6800),
-        "{elapsed:?}"
-    );
+    assert!(elapsed >= Duration::from_millis(5800) && elapsed <= Duration::from_millis(6800), "{elapsed:?}");
 }
 
 // --- Against the emulated Notion (infra/notion-emulator) -----------------------------------------------------------
@@ -700,29 +570,13 @@ mod emulator {
     use shared::notion::{SearchFilter, SearchQuery};
 
     async fn start() -> notion_emulator::Server {
-        notion_emulator::serve(ServerConfig::for_tests(WorkspaceKind::Small))
-            .await
-            .unwrap()
+        notion_emulator::serve(ServerConfig::for_tests(WorkspaceKind::Small)).await.unwrap()
     }
 
-    async fn control(
-        server: &notion_emulator::Server,
-        method: reqwest::Method,
-        path: &str,
-        body: Value,
-    ) -> Value {
+    async fn control(server: &notion_emulator::Server, method: reqwest::Method, path: &str, body: Value) -> Value {
         let url = format!("{}/__control/{path}", server.base_url());
-        let resp = reqwest::Client::new()
-            .request(method, url)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            resp.status().is_success(),
-            "control {path}: {}",
-            resp.status()
-        );
+        let resp = reqwest::Client::new().request(method, url).json(&body).send().await.unwrap();
+        assert!(resp.status().is_success(), "control {path}: {}", resp.status());
         resp.json().await.unwrap()
     }
 
@@ -738,11 +592,7 @@ mod emulator {
         control(server, reqwest::Method::GET, "stats", Value::Null).await
     }
 
-    fn emulator_client(
-        server: &notion_emulator::Server,
-        version: ApiVersion,
-        rate: f64,
-    ) -> NotionClient {
+    fn emulator_client(server: &notion_emulator::Server, version: ApiVersion, rate: f64) -> NotionClient {
         let mut cfg = config(&server.base_url(), version);
         cfg.pacer = PacerConfig::with_rate(rate);
         NotionClient::new(Token::new(DEFAULT_TOKEN), cfg).unwrap()
@@ -765,11 +615,7 @@ mod emulator {
             assert!(!users.is_empty());
             c.get_user(users[0]["id"].as_str().unwrap()).await.unwrap();
 
-            let all: Vec<Value> = c
-                .search_all(SearchQuery::new().to_body())
-                .try_collect()
-                .await
-                .unwrap();
+            let all: Vec<Value> = c.search_all(SearchQuery::new().to_body()).try_collect().await.unwrap();
             assert!(all.len() > 40, "{version}: {} search results", all.len());
             let page_id = first_page_id(&c).await;
             let page = c.get_page(&page_id).await.unwrap();
@@ -784,23 +630,12 @@ mod emulator {
                 .and_then(|p| p["id"].as_str())
                 .unwrap()
                 .to_string();
-            c.get_page_property(&page_id, &title_id, None)
-                .await
-                .unwrap();
+            c.get_page_property(&page_id, &title_id, None).await.unwrap();
             // (GET /v1/comments/{id} is not emulated yet; the scripted-server test covers its path.)
             c.list_comments(&page_id, None).await.unwrap();
 
-            let tables = SearchQuery::new()
-                .filter(SearchFilter::tables(version))
-                .to_body();
-            let table = c
-                .search(&tables)
-                .await
-                .unwrap()
-                .results
-                .into_iter()
-                .next()
-                .unwrap();
+            let tables = SearchQuery::new().filter(SearchFilter::tables(version)).to_body();
+            let table = c.search(&tables).await.unwrap().results.into_iter().next().unwrap();
             let source_id = table["id"].as_str().unwrap().to_string();
             if version.has_data_sources() {
                 let ds = c.get_data_source(&source_id).await.unwrap();
@@ -825,16 +660,9 @@ mod emulator {
         let page_id = first_page_id(&c).await;
         let before = c.list_children(&page_id, None).await.unwrap();
         assert!(!before.has_more);
-        let added: Vec<Value> = (0..230)
-            .map(|i| json!({ "type": "paragraph", "text": format!("line {i}") }))
-            .collect();
-        control(
-            &server,
-            reqwest::Method::POST,
-            &format!("blocks/{page_id}/children"),
-            json!({ "children": added }),
-        )
-        .await;
+        let added: Vec<Value> = (0..230).map(|i| json!({ "type": "paragraph", "text": format!("line {i}") })).collect();
+        control(&server, reqwest::Method::POST, &format!("blocks/{page_id}/children"), json!({ "children": added }))
+            .await;
 
         reset_stats(&server).await;
         let all: Vec<Value> = c.children(&page_id).try_collect().await.unwrap();
@@ -844,9 +672,7 @@ mod emulator {
         ids.dedup();
         assert_eq!(ids.len(), all.len(), "each child once");
         let s = stats(&server).await;
-        let calls = s["by_endpoint"]["GET /v1/blocks/{block_id}/children"]
-            .as_u64()
-            .or_else(|| s["total"].as_u64());
+        let calls = s["by_endpoint"]["GET /v1/blocks/{block_id}/children"].as_u64().or_else(|| s["total"].as_u64());
         assert_eq!(calls, Some(all.len().div_ceil(100) as u64), "{s}");
 
         // Laziness: taking 5 children costs one call.
@@ -888,10 +714,7 @@ mod emulator {
         let limited = s["rate_limited"].as_u64().unwrap();
         assert!(limited * 100 <= total, "{limited} 429s in {total} calls");
         // 60 calls at 2 × 5 × 0.97 per second ≈ 6.2 s (the first call of each worker is free).
-        assert!(
-            elapsed >= Duration::from_millis(5500) && elapsed <= Duration::from_millis(7000),
-            "{elapsed:?}"
-        );
+        assert!(elapsed >= Duration::from_millis(5500) && elapsed <= Duration::from_millis(7000), "{elapsed:?}");
     }
 
     #[tokio::test]
@@ -937,43 +760,28 @@ mod emulator {
         }
         let s = stats(&server).await;
         let faults = &s["faults"];
-        let injected: u64 = [
-            "status_500",
-            "status_502",
-            "status_503",
-            "status_529",
-            "dropped",
-        ]
-        .iter()
-        .filter_map(|k| faults[k].as_u64())
-        .sum();
+        let injected: u64 = ["status_500", "status_502", "status_503", "status_529", "dropped"]
+            .iter()
+            .filter_map(|k| faults[k].as_u64())
+            .sum();
         let client = c.stats();
         assert!(injected > 0, "{s}");
-        assert_eq!(
-            client.retries, injected,
-            "every fault retried once: {client:?} {s}"
-        );
+        assert_eq!(client.retries, injected, "every fault retried once: {client:?} {s}");
         assert_eq!(client.requests, 80 + injected);
     }
 
     #[tokio::test]
     async fn revoked_token_is_an_auth_error_not_retried() {
         let server = start().await;
-        let c = NotionClient::new(
-            Token::new("ntn_wrong"),
-            config(&server.base_url(), ApiVersion::V2025_09_03),
-        )
-        .unwrap();
+        let c =
+            NotionClient::new(Token::new("ntn_wrong"), config(&server.base_url(), ApiVersion::V2025_09_03)).unwrap();
         let err = c.users_me().await.unwrap_err();
         assert!(err.is_auth(), "{err}");
         assert_eq!(err.code(), Some("unauthorized"));
         assert_eq!(c.stats().requests, 1);
         assert!(!err.to_string().contains("ntn_wrong"));
         let good = emulator_client(&server, ApiVersion::V2025_09_03, 1000.0);
-        let err = good
-            .get_page("00000000-0000-0000-0000-000000000000")
-            .await
-            .unwrap_err();
+        let err = good.get_page("00000000-0000-0000-0000-000000000000").await.unwrap_err();
         assert!(err.is_not_found(), "{err}");
     }
 }

@@ -10,10 +10,8 @@ use shared::task::{RunKind, Task, TaskMessage};
 
 async fn stores(name: &str) -> (SearchStore, RunStore) {
     let url = std::env::var("SEARCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9200".into());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     let index = format!("test-runs-{name}-{}-{nanos}", std::process::id());
     let retry = RetryPolicy {
         initial: Duration::from_millis(50),
@@ -21,15 +19,8 @@ async fn stores(name: &str) -> (SearchStore, RunStore) {
         max_elapsed: Duration::from_secs(20),
         item_attempts: 6,
     };
-    let store = SearchStore::connect(&SearchSettings {
-        retry,
-        ..SearchSettings::new(url, index)
-    })
-    .expect("client");
-    store
-        .ensure_indices()
-        .await
-        .expect("engine reachable at SEARCH_URL (run `make up`)");
+    let store = SearchStore::connect(&SearchSettings { retry, ..SearchSettings::new(url, index) }).expect("client");
+    store.ensure_indices().await.expect("engine reachable at SEARCH_URL (run `make up`)");
     let runs = RunStore::beside(&store);
     (store, runs)
 }
@@ -39,28 +30,19 @@ fn page_task(run_id: u64, page: &str) -> TaskMessage {
         run_id,
         RunKind::Full,
         format!("p:{page}"),
-        Task::Page {
-            page_id: page.into(),
-            page: None,
-            path: vec![],
-        },
+        Task::Page { page_id: page.into(), page: None, path: vec![] },
     )
 }
 
 fn continuation(run_id: u64, page: &str, segment: u32) -> TaskMessage {
-    let task: Task = serde_json::from_value(
-        json!({"type": "continuation", "page_id": page, "segment": segment, "frontier": []}),
-    )
-    .unwrap();
+    let task: Task =
+        serde_json::from_value(json!({"type": "continuation", "page_id": page, "segment": segment, "frontier": []}))
+            .unwrap();
     TaskMessage::new(run_id, RunKind::Full, format!("p:{page}:c{segment}"), task)
 }
 
 fn outcome(indexed: u64) -> TaskOutcome {
-    TaskOutcome {
-        indexed,
-        api_calls: 2,
-        ..Default::default()
-    }
+    TaskOutcome { indexed, api_calls: 2, ..Default::default() }
 }
 
 #[tokio::test]
@@ -68,11 +50,7 @@ async fn counts_are_sums_over_task_records_and_completion_waits_for_planning() {
     let (store, runs) = stores("counting").await;
     let run = runs.create_run(RunKind::Full).await.unwrap();
     assert_eq!(run.state, RunState::Planning);
-    let tasks = vec![
-        page_task(run.id, "a"),
-        page_task(run.id, "b"),
-        page_task(run.id, "c"),
-    ];
+    let tasks = vec![page_task(run.id, "a"), page_task(run.id, "b"), page_task(run.id, "c")];
     runs.tasks_queued(run.id, &tasks).await.unwrap();
     let status = runs.status(run.id).await.unwrap();
     assert_eq!((status.queued, status.done, status.failed), (3, 0, 0));
@@ -84,10 +62,7 @@ async fn counts_are_sums_over_task_records_and_completion_waits_for_planning() {
     runs.task_done("p:b", run.id, &outcome(7)).await.unwrap();
     runs.task_done("p:c", run.id, &outcome(1)).await.unwrap();
     let status = runs.status(run.id).await.unwrap();
-    assert_eq!(
-        (status.queued, status.done, status.indexed, status.api_calls),
-        (0, 3, 13, 6)
-    );
+    assert_eq!((status.queued, status.done, status.indexed, status.api_calls), (0, 3, 13, 6));
     assert!(!is_complete(&status), "planning has not finished");
 
     runs.planning_done(run.id, 3).await.unwrap();
@@ -96,9 +71,7 @@ async fn counts_are_sums_over_task_records_and_completion_waits_for_planning() {
     assert!(is_complete(&status) && may_delete(&status));
 
     // A follow-up queued later reopens completion until it ends.
-    runs.tasks_queued(run.id, &[page_task(run.id, "d")])
-        .await
-        .unwrap();
+    runs.tasks_queued(run.id, &[page_task(run.id, "d")]).await.unwrap();
     let status = runs.status(run.id).await.unwrap();
     assert!(!is_complete(&status));
     runs.task_failed("p:d", run.id, "boom").await.unwrap();
@@ -109,14 +82,7 @@ async fn counts_are_sums_over_task_records_and_completion_waits_for_planning() {
     let closed = runs.close(run.id, RunState::Failed, 0).await.unwrap();
     assert_eq!(closed.counts.indexed, 13);
     assert_eq!(closed.counts.failed, 1);
-    assert!(
-        closed
-            .errors
-            .iter()
-            .any(|e| e.contains("p:d") && e.contains("boom")),
-        "{:?}",
-        closed.errors
-    );
+    assert!(closed.errors.iter().any(|e| e.contains("p:d") && e.contains("boom")), "{:?}", closed.errors);
     let stored = runs.get(run.id).await.unwrap().unwrap();
     assert_eq!(stored.state, RunState::Failed);
     assert_eq!(stored.counts, closed.counts);
@@ -128,31 +94,20 @@ async fn counts_are_sums_over_task_records_and_completion_waits_for_planning() {
 async fn records_never_regress() {
     let (store, runs) = stores("regress").await;
     let run = runs.create_run(RunKind::Full).await.unwrap();
-    runs.tasks_queued(run.id, &[page_task(run.id, "a"), page_task(run.id, "b")])
-        .await
-        .unwrap();
+    runs.tasks_queued(run.id, &[page_task(run.id, "a"), page_task(run.id, "b")]).await.unwrap();
     runs.task_done("p:a", run.id, &outcome(2)).await.unwrap();
     // Re-queued by a redelivered parent: stays done.
-    runs.tasks_queued(run.id, &[page_task(run.id, "a")])
-        .await
-        .unwrap();
+    runs.tasks_queued(run.id, &[page_task(run.id, "a")]).await.unwrap();
     // A late failing duplicate: stays done.
-    runs.task_failed("p:a", run.id, "late duplicate")
-        .await
-        .unwrap();
+    runs.task_failed("p:a", run.id, "late duplicate").await.unwrap();
     let a = runs.task(run.id, "p:a").await.unwrap().unwrap();
     assert_eq!((a.state, a.indexed, a.error), (TaskState::Done, 2, None));
     // Done after failed (a retry that finally worked) wins.
     runs.task_failed("p:b", run.id, "first try").await.unwrap();
     runs.task_done("p:b", run.id, &outcome(1)).await.unwrap();
-    assert_eq!(
-        runs.task(run.id, "p:b").await.unwrap().unwrap().state,
-        TaskState::Done
-    );
+    assert_eq!(runs.task(run.id, "p:b").await.unwrap().unwrap().state, TaskState::Done);
     // A record missing entirely is created by task_done / task_failed.
-    runs.task_done("p:unqueued", run.id, &outcome(1))
-        .await
-        .unwrap();
+    runs.task_done("p:unqueued", run.id, &outcome(1)).await.unwrap();
     runs.task_failed("p:unqueued2", run.id, "x").await.unwrap();
     let status = runs.status(run.id).await.unwrap();
     assert_eq!((status.done, status.failed, status.queued), (3, 1, 0));
@@ -189,17 +144,11 @@ async fn run_ids_history_and_last_completed() {
     assert!(runs.last_completed(RunKind::Full).await.unwrap().is_none());
     runs.planning_done(first.id, 0).await.unwrap();
     runs.close(first.id, RunState::Completed, 12).await.unwrap();
-    runs.set_watermark(second.id, "2024-05-01T00:00:00.000Z")
-        .await
-        .unwrap();
+    runs.set_watermark(second.id, "2024-05-01T00:00:00.000Z").await.unwrap();
     runs.close(second.id, RunState::Completed, 0).await.unwrap();
     let last = runs.last_completed(RunKind::Full).await.unwrap().unwrap();
     assert_eq!((last.id, last.counts.deleted), (first.id, 12));
-    let inc = runs
-        .last_completed(RunKind::Incremental)
-        .await
-        .unwrap()
-        .unwrap();
+    let inc = runs.last_completed(RunKind::Incremental).await.unwrap().unwrap();
     assert_eq!(inc.watermark.as_deref(), Some("2024-05-01T00:00:00.000Z"));
     assert!(runs.get(1).await.unwrap().is_none());
     store.delete_indices().await.unwrap();
@@ -217,35 +166,15 @@ async fn body_parts_come_back_in_segment_order() {
         continuation(run.id, "p", 3),
     ];
     runs.tasks_queued(run.id, &tasks).await.unwrap();
-    let part = |text: &str, segment: u32| TaskOutcome {
-        body_part: Some(text.into()),
-        segment,
-        ..Default::default()
-    };
-    runs.task_done("p:p:c2", run.id, &part("third", 2))
-        .await
-        .unwrap();
-    runs.task_done("p:p", run.id, &part("first", 0))
-        .await
-        .unwrap();
-    runs.task_done("p:p:c1", run.id, &part("second", 1))
-        .await
-        .unwrap();
+    let part = |text: &str, segment: u32| TaskOutcome { body_part: Some(text.into()), segment, ..Default::default() };
+    runs.task_done("p:p:c2", run.id, &part("third", 2)).await.unwrap();
+    runs.task_done("p:p", run.id, &part("first", 0)).await.unwrap();
+    runs.task_done("p:p:c1", run.id, &part("second", 1)).await.unwrap();
     // The same page (and the same task id) in another run must not leak in.
-    runs.tasks_queued(other.id, &[continuation(other.id, "p", 1)])
-        .await
-        .unwrap();
-    runs.task_done("p:p:c1", other.id, &part("other run", 1))
-        .await
-        .unwrap();
-    assert_eq!(
-        runs.body_parts("p", other.id).await.unwrap(),
-        vec!["other run"]
-    );
-    assert_eq!(
-        runs.body_parts("p", run.id).await.unwrap(),
-        vec!["first", "second", "third"]
-    );
+    runs.tasks_queued(other.id, &[continuation(other.id, "p", 1)]).await.unwrap();
+    runs.task_done("p:p:c1", other.id, &part("other run", 1)).await.unwrap();
+    assert_eq!(runs.body_parts("p", other.id).await.unwrap(), vec!["other run"]);
+    assert_eq!(runs.body_parts("p", run.id).await.unwrap(), vec!["first", "second", "third"]);
     store.delete_indices().await.unwrap();
 }
 
@@ -257,10 +186,7 @@ async fn prune_keeps_the_newest_runs_tasks() {
         let run = runs.create_run(RunKind::Full).await.unwrap();
         runs.tasks_queued(
             run.id,
-            &[
-                page_task(run.id, &format!("x{}", run.id)),
-                page_task(run.id, &format!("y{}", run.id)),
-            ],
+            &[page_task(run.id, &format!("x{}", run.id)), page_task(run.id, &format!("y{}", run.id))],
         )
         .await
         .unwrap();
@@ -277,60 +203,24 @@ async fn prune_keeps_the_newest_runs_tasks() {
 async fn body_parts_saved_before_hand_on_are_checked_for_gaps() {
     let (store, runs) = stores("saved-parts").await;
     let run = runs.create_run(RunKind::Full).await.unwrap();
-    runs.tasks_queued(
-        run.id,
-        &[
-            page_task(run.id, "q"),
-            continuation(run.id, "q", 1),
-            continuation(run.id, "q", 2),
-        ],
-    )
-    .await
-    .unwrap();
-    runs.save_body_part(run.id, "p:q", "q", 0, "zero")
+    runs.tasks_queued(run.id, &[page_task(run.id, "q"), continuation(run.id, "q", 1), continuation(run.id, "q", 2)])
         .await
         .unwrap();
+    runs.save_body_part(run.id, "p:q", "q", 0, "zero").await.unwrap();
     // Segment 1 has not saved its part yet: the last segment must wait (retry), not guess.
     let err = runs.body_parts_before("q", run.id, 2).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
     assert!(err.to_string().contains("[1]"), "{err}");
-    runs.save_body_part(run.id, "p:q:c1", "q", 1, "one")
-        .await
-        .unwrap();
-    assert_eq!(
-        runs.body_parts_before("q", run.id, 2).await.unwrap(),
-        vec!["zero", "one"]
-    );
+    runs.save_body_part(run.id, "p:q:c1", "q", 1, "one").await.unwrap();
+    assert_eq!(runs.body_parts_before("q", run.id, 2).await.unwrap(), vec!["zero", "one"]);
     // Saving keeps the task queued until it is done; done keeps the saved part.
     let status = runs.status(run.id).await.unwrap();
     assert_eq!((status.queued, status.done), (3, 0));
-    runs.task_done(
-        "p:q",
-        run.id,
-        &TaskOutcome {
-            body_part: Some("zero".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    runs.task_done(
-        "p:q:c1",
-        run.id,
-        &TaskOutcome {
-            body_part: Some("one".into()),
-            segment: 1,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    runs.task_done("p:q:c2", run.id, &TaskOutcome::default())
+    runs.task_done("p:q", run.id, &TaskOutcome { body_part: Some("zero".into()), ..Default::default() }).await.unwrap();
+    runs.task_done("p:q:c1", run.id, &TaskOutcome { body_part: Some("one".into()), segment: 1, ..Default::default() })
         .await
         .unwrap();
-    assert_eq!(
-        runs.body_parts("q", run.id).await.unwrap(),
-        vec!["zero", "one"]
-    );
+    runs.task_done("p:q:c2", run.id, &TaskOutcome::default()).await.unwrap();
+    assert_eq!(runs.body_parts("q", run.id).await.unwrap(), vec!["zero", "one"]);
     store.delete_indices().await.unwrap();
 }

@@ -10,8 +10,7 @@ use std::sync::{Arc, Mutex};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use shared::api::{
-    self, ApiContext, ApiRequest, EdgeError, EventLog, PlannerTrigger, RunBook, SearchEventLog,
-    SecretStore, TokenCache,
+    self, ApiContext, ApiRequest, EdgeError, EventLog, PlannerTrigger, RunBook, SearchEventLog, SecretStore, TokenCache,
 };
 use shared::queue::{BoxFuture, MemoryQueue};
 use shared::secrets::SecretString;
@@ -71,19 +70,9 @@ impl RunBook for MemRuns {
             Ok(id)
         })
     }
-    fn tasks_queued<'a>(
-        &'a self,
-        run_id: u64,
-        tasks: &'a [TaskMessage],
-    ) -> BoxFuture<'a, Result<(), EdgeError>> {
+    fn tasks_queued<'a>(&'a self, run_id: u64, tasks: &'a [TaskMessage]) -> BoxFuture<'a, Result<(), EdgeError>> {
         Box::pin(async move {
-            for run in self
-                .runs
-                .lock()
-                .unwrap()
-                .iter_mut()
-                .filter(|r| r.id == run_id)
-            {
+            for run in self.runs.lock().unwrap().iter_mut().filter(|r| r.id == run_id) {
                 run.queued.extend_from_slice(tasks);
             }
             Ok(())
@@ -91,32 +80,16 @@ impl RunBook for MemRuns {
     }
     fn planning_done(&self, run_id: u64, planned: u64) -> BoxFuture<'_, Result<(), EdgeError>> {
         Box::pin(async move {
-            for run in self
-                .runs
-                .lock()
-                .unwrap()
-                .iter_mut()
-                .filter(|r| r.id == run_id)
-            {
+            for run in self.runs.lock().unwrap().iter_mut().filter(|r| r.id == run_id) {
                 run.planned = Some(planned);
                 run.state = "running";
             }
             Ok(())
         })
     }
-    fn fail_run<'a>(
-        &'a self,
-        run_id: u64,
-        reason: &'a str,
-    ) -> BoxFuture<'a, Result<(), EdgeError>> {
+    fn fail_run<'a>(&'a self, run_id: u64, reason: &'a str) -> BoxFuture<'a, Result<(), EdgeError>> {
         Box::pin(async move {
-            for run in self
-                .runs
-                .lock()
-                .unwrap()
-                .iter_mut()
-                .filter(|r| r.id == run_id)
-            {
+            for run in self.runs.lock().unwrap().iter_mut().filter(|r| r.id == run_id) {
                 run.state = "failed";
                 run.reason = Some(reason.to_string());
             }
@@ -124,28 +97,10 @@ impl RunBook for MemRuns {
         })
     }
     fn run(&self, run_id: u64) -> BoxFuture<'_, Result<Option<Value>, EdgeError>> {
-        Box::pin(async move {
-            Ok(self
-                .runs
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|r| r.id == run_id)
-                .map(view))
-        })
+        Box::pin(async move { Ok(self.runs.lock().unwrap().iter().find(|r| r.id == run_id).map(view)) })
     }
     fn recent(&self, limit: usize) -> BoxFuture<'_, Result<Vec<Value>, EdgeError>> {
-        Box::pin(async move {
-            Ok(self
-                .runs
-                .lock()
-                .unwrap()
-                .iter()
-                .rev()
-                .take(limit)
-                .map(view)
-                .collect())
-        })
+        Box::pin(async move { Ok(self.runs.lock().unwrap().iter().rev().take(limit).map(view).collect()) })
     }
     fn active_full_run(&self) -> BoxFuture<'_, Result<Option<u64>, EdgeError>> {
         Box::pin(async move {
@@ -185,10 +140,7 @@ struct MemSecrets {
 }
 
 impl SecretStore for MemSecrets {
-    fn store_verification_token<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> BoxFuture<'a, Result<(), EdgeError>> {
+    fn store_verification_token<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<(), EdgeError>> {
         Box::pin(async move {
             self.stores.fetch_add(1, Ordering::SeqCst);
             *self.token.lock().unwrap() = Some(token.to_string());
@@ -223,11 +175,7 @@ struct Harness {
     secrets: Arc<MemSecrets>,
 }
 
-fn harness_with(
-    stored_token: Option<&str>,
-    api_key: Option<&str>,
-    events: Arc<dyn EventLog>,
-) -> Harness {
+fn harness_with(stored_token: Option<&str>, api_key: Option<&str>, events: Arc<dyn EventLog>) -> Harness {
     let runs = Arc::new(MemRuns::default());
     let queue = Arc::new(MemoryQueue::default());
     let planner = Arc::new(FakePlanner::default());
@@ -243,13 +191,7 @@ fn harness_with(
         webhook_token: TokenCache::new(stored_token.map(SecretString::new)),
         finalize_delay_seconds: 5,
     };
-    Harness {
-        ctx,
-        runs,
-        queue,
-        planner,
-        secrets,
-    }
+    Harness { ctx, runs, queue, planner, secrets }
 }
 
 fn harness(stored_token: Option<&str>, api_key: Option<&str>) -> Harness {
@@ -273,9 +215,7 @@ fn event_body(event_id: &str, kind: &str, entity_id: &str, entity_type: &str) ->
 
 fn signed(body: Vec<u8>, token: &str) -> ApiRequest {
     let signature = sign(&body, token);
-    ApiRequest::new("POST", "/webhooks/notion")
-        .header("X-Notion-Signature", &signature)
-        .body(body)
+    ApiRequest::new("POST", "/webhooks/notion").header("X-Notion-Signature", &signature).body(body)
 }
 
 /// Captures everything logged (JSON lines) while the guard lives.
@@ -317,43 +257,20 @@ async fn handshake_stores_the_token_and_logs_no_value() {
     let _guard = logs.install();
     let h = harness(None, None);
     let body = br#"{"verification_token":"secret_NEW_handshake_token"}"#.to_vec();
-    let resp = api::handle(
-        &h.ctx,
-        ApiRequest::new("POST", "/webhooks/notion").body(body.clone()),
-    )
-    .await;
+    let resp = api::handle(&h.ctx, ApiRequest::new("POST", "/webhooks/notion").body(body.clone())).await;
     assert_eq!(resp.status, 200, "{resp:?}");
-    assert_eq!(
-        h.secrets.token.lock().unwrap().as_deref(),
-        Some("secret_NEW_handshake_token")
-    );
+    assert_eq!(h.secrets.token.lock().unwrap().as_deref(), Some("secret_NEW_handshake_token"));
     assert!(!resp.body.to_string().contains("secret_NEW"), "{resp:?}");
     let text = logs.text();
-    assert!(
-        text.contains("token_received"),
-        "arrival not logged: {text}"
-    );
-    assert!(
-        !text.contains("secret_NEW_handshake_token"),
-        "token logged: {text}"
-    );
+    assert!(text.contains("token_received"), "arrival not logged: {text}");
+    assert!(!text.contains("secret_NEW_handshake_token"), "token logged: {text}");
 
     // The same handshake again is a no-op; events signed with the new token now verify.
-    let again = api::handle(
-        &h.ctx,
-        ApiRequest::new("POST", "/webhooks/notion").body(body),
-    )
-    .await;
+    let again = api::handle(&h.ctx, ApiRequest::new("POST", "/webhooks/notion").body(body)).await;
     assert_eq!(again.status, 200);
     assert_eq!(h.secrets.stores.load(Ordering::SeqCst), 1);
-    let resp = api::handle(
-        &h.ctx,
-        signed(
-            event_body("e1", "page.created", "p1", "page"),
-            "secret_NEW_handshake_token",
-        ),
-    )
-    .await;
+    let resp =
+        api::handle(&h.ctx, signed(event_body("e1", "page.created", "p1", "page"), "secret_NEW_handshake_token")).await;
     assert_eq!(resp.status, 202, "{resp:?}");
     assert!(!logs.text().contains("secret_NEW_handshake_token"));
 }
@@ -363,8 +280,7 @@ async fn a_second_handshake_cannot_replace_the_token() {
     let h = harness(Some(TOKEN), None);
     let resp = api::handle(
         &h.ctx,
-        ApiRequest::new("POST", "/webhooks/notion")
-            .body(br#"{"verification_token":"attacker"}"#.to_vec()),
+        ApiRequest::new("POST", "/webhooks/notion").body(br#"{"verification_token":"attacker"}"#.to_vec()),
     )
     .await;
     assert_eq!(resp.status, 409, "{resp:?}");
@@ -375,14 +291,7 @@ async fn a_second_handshake_cannot_replace_the_token() {
 #[tokio::test]
 async fn signed_event_becomes_a_webhook_run() {
     let h = harness(Some(TOKEN), None);
-    let resp = api::handle(
-        &h.ctx,
-        signed(
-            event_body("evt-1", "page.content_updated", "page-1", "page"),
-            TOKEN,
-        ),
-    )
-    .await;
+    let resp = api::handle(&h.ctx, signed(event_body("evt-1", "page.content_updated", "page-1", "page"), TOKEN)).await;
     assert_eq!(resp.status, 202, "{resp:?}");
     let run_id = resp.body["run_id"].as_u64().expect("run id");
     let runs = h.runs.all();
@@ -394,18 +303,8 @@ async fn signed_event_becomes_a_webhook_run() {
     let sent = h.queue.take_tasks();
     assert_eq!(sent, runs[0].queued, "recorded and sent the same tasks");
     assert_eq!(sent.len(), 1);
-    assert_eq!(
-        (sent[0].run_id, sent[0].run_kind, sent[0].task_id.as_str()),
-        (run_id, RunKind::Webhook, "p:page-1")
-    );
-    assert_eq!(
-        sent[0].task,
-        Task::Page {
-            page_id: "page-1".into(),
-            page: None,
-            path: vec![]
-        }
-    );
+    assert_eq!((sent[0].run_id, sent[0].run_kind, sent[0].task_id.as_str()), (run_id, RunKind::Webhook, "p:page-1"));
+    assert_eq!(sent[0].task, Task::Page { page_id: "page-1".into(), page: None, path: vec![] });
     let finalizes = h.queue.finalizes.lock().unwrap().clone();
     assert_eq!(finalizes.len(), 1);
     assert_eq!((finalizes[0].0.run_id, finalizes[0].1), (run_id, 5));
@@ -415,37 +314,19 @@ async fn signed_event_becomes_a_webhook_run() {
 async fn deleted_page_and_comment_events() {
     let h = harness(Some(TOKEN), None);
     assert_eq!(
-        api::handle(
-            &h.ctx,
-            signed(event_body("d1", "page.deleted", "page-9", "page"), TOKEN)
-        )
-        .await
-        .status,
+        api::handle(&h.ctx, signed(event_body("d1", "page.deleted", "page-9", "page"), TOKEN)).await.status,
         202
     );
     assert_eq!(
-        api::handle(
-            &h.ctx,
-            signed(
-                event_body("c1", "comment.deleted", "cm-1", "comment"),
-                TOKEN
-            )
-        )
-        .await
-        .status,
+        api::handle(&h.ctx, signed(event_body("c1", "comment.deleted", "cm-1", "comment"), TOKEN)).await.status,
         202
     );
     let tasks: Vec<Task> = h.queue.take_tasks().into_iter().map(|m| m.task).collect();
     assert_eq!(
         tasks,
         vec![
-            Task::DeletePage {
-                page_id: "page-9".into()
-            },
-            Task::Comment {
-                comment_id: "cm-1".into(),
-                page_id: "page-of-comment".into()
-            },
+            Task::DeletePage { page_id: "page-9".into() },
+            Task::Comment { comment_id: "cm-1".into(), page_id: "page-of-comment".into() },
         ]
     );
 }
@@ -459,33 +340,21 @@ async fn bad_signatures_are_refused_and_change_nothing() {
     let at = tampered.iter().position(|&b| b == b'2').unwrap();
     tampered[at] = b'3';
     let cases: Vec<(&str, ApiRequest)> = vec![
-        (
-            "missing header",
-            ApiRequest::new("POST", "/webhooks/notion").body(body.clone()),
-        ),
+        ("missing header", ApiRequest::new("POST", "/webhooks/notion").body(body.clone())),
         ("wrong key", signed(body.clone(), "not-the-token")),
         (
             "tampered body",
-            ApiRequest::new("POST", "/webhooks/notion")
-                .header("x-notion-signature", &good)
-                .body(tampered),
+            ApiRequest::new("POST", "/webhooks/notion").header("x-notion-signature", &good).body(tampered),
         ),
         (
             "bad hex",
-            ApiRequest::new("POST", "/webhooks/notion")
-                .header("x-notion-signature", "sha256=zz")
-                .body(body.clone()),
+            ApiRequest::new("POST", "/webhooks/notion").header("x-notion-signature", "sha256=zz").body(body.clone()),
         ),
         (
             "no prefix",
-            ApiRequest::new("POST", "/webhooks/notion")
-                .header("x-notion-signature", &good[7..])
-                .body(body.clone()),
+            ApiRequest::new("POST", "/webhooks/notion").header("x-notion-signature", &good[7..]).body(body.clone()),
         ),
-        (
-            "unsigned garbage",
-            ApiRequest::new("POST", "/webhooks/notion").body(b"not json".to_vec()),
-        ),
+        ("unsigned garbage", ApiRequest::new("POST", "/webhooks/notion").body(b"not json".to_vec())),
     ];
     for (name, req) in cases {
         let resp = api::handle(&h.ctx, req).await;
@@ -503,11 +372,7 @@ async fn bad_signatures_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn events_before_any_handshake_are_refused() {
     let h = harness(None, None);
-    let resp = api::handle(
-        &h.ctx,
-        signed(event_body("e", "page.created", "p", "page"), TOKEN),
-    )
-    .await;
+    let resp = api::handle(&h.ctx, signed(event_body("e", "page.created", "p", "page"), TOKEN)).await;
     assert_eq!(resp.status, 401);
     assert!(h.runs.all().is_empty());
 }
@@ -516,11 +381,7 @@ async fn events_before_any_handshake_are_refused() {
 async fn a_token_stored_by_another_container_is_picked_up() {
     let h = harness(Some("old-token"), None);
     *h.secrets.token.lock().unwrap() = Some(TOKEN.into());
-    let resp = api::handle(
-        &h.ctx,
-        signed(event_body("e", "page.created", "p", "page"), TOKEN),
-    )
-    .await;
+    let resp = api::handle(&h.ctx, signed(event_body("e", "page.created", "p", "page"), TOKEN)).await;
     assert_eq!(resp.status, 202, "{resp:?}");
 }
 
@@ -528,17 +389,9 @@ async fn a_token_stored_by_another_container_is_picked_up() {
 async fn replayed_event_id_is_ignored_in_memory() {
     let h = harness(Some(TOKEN), None);
     let body = event_body("evt-replay", "page.created", "page-3", "page");
-    assert_eq!(
-        api::handle(&h.ctx, signed(body.clone(), TOKEN))
-            .await
-            .status,
-        202
-    );
+    assert_eq!(api::handle(&h.ctx, signed(body.clone(), TOKEN)).await.status, 202);
     let resp = api::handle(&h.ctx, signed(body, TOKEN)).await;
-    assert_eq!(
-        (resp.status, resp.body["status"].as_str()),
-        (200, Some("duplicate"))
-    );
+    assert_eq!((resp.status, resp.body["status"].as_str()), (200, Some("duplicate")));
     assert_eq!(h.runs.all().len(), 1);
     assert_eq!(h.queue.take_tasks().len(), 1);
 }
@@ -546,22 +399,11 @@ async fn replayed_event_id_is_ignored_in_memory() {
 #[tokio::test]
 async fn ignored_and_malformed_signed_events() {
     let h = harness(Some(TOKEN), None);
-    let resp = api::handle(
-        &h.ctx,
-        signed(event_body("v1", "view.updated", "view-1", "view"), TOKEN),
-    )
-    .await;
-    assert_eq!(
-        (resp.status, resp.body["status"].as_str()),
-        (200, Some("ignored"))
-    );
+    let resp = api::handle(&h.ctx, signed(event_body("v1", "view.updated", "view-1", "view"), TOKEN)).await;
+    assert_eq!((resp.status, resp.body["status"].as_str()), (200, Some("ignored")));
     let resp = api::handle(&h.ctx, signed(b"[1,2]".to_vec(), TOKEN)).await;
     assert_eq!(resp.status, 400);
-    let resp = api::handle(
-        &h.ctx,
-        signed(br#"{"type":"page.created"}"#.to_vec(), TOKEN),
-    )
-    .await;
+    let resp = api::handle(&h.ctx, signed(br#"{"type":"page.created"}"#.to_vec(), TOKEN)).await;
     assert_eq!(resp.status, 400);
     assert!(resp.body["error"].as_str().unwrap().contains("`id`"));
     assert!(h.runs.all().is_empty());
@@ -578,28 +420,16 @@ fn authed(req: ApiRequest) -> ApiRequest {
 #[tokio::test]
 async fn start_sync_records_the_run_then_triggers_the_planner() {
     let h = harness(None, Some(API_KEY));
-    let resp = api::handle(
-        &h.ctx,
-        authed(ApiRequest::new("POST", "/syncs").body(br#"{"kind":"incremental"}"#.to_vec())),
-    )
-    .await;
+    let resp =
+        api::handle(&h.ctx, authed(ApiRequest::new("POST", "/syncs").body(br#"{"kind":"incremental"}"#.to_vec())))
+            .await;
     assert_eq!(resp.status, 202, "{resp:?}");
     let run_id = resp.body["run_id"].as_u64().unwrap();
-    assert_eq!(
-        h.planner.started.lock().unwrap().clone(),
-        vec![(RunKind::Incremental, run_id)]
-    );
+    assert_eq!(h.planner.started.lock().unwrap().clone(), vec![(RunKind::Incremental, run_id)]);
     assert_eq!(h.runs.all()[0].state, "planning");
 
-    let resp = api::handle(
-        &h.ctx,
-        authed(ApiRequest::new("GET", &format!("/syncs/{run_id}"))),
-    )
-    .await;
-    assert_eq!(
-        (resp.status, resp.body["state"].as_str()),
-        (200, Some("planning"))
-    );
+    let resp = api::handle(&h.ctx, authed(ApiRequest::new("GET", &format!("/syncs/{run_id}")))).await;
+    assert_eq!((resp.status, resp.body["state"].as_str()), (200, Some("planning")));
     let resp = api::handle(&h.ctx, authed(ApiRequest::new("GET", "/syncs"))).await;
     assert_eq!(resp.status, 200);
     assert_eq!(resp.body["runs"].as_array().unwrap().len(), 1);
@@ -615,15 +445,10 @@ async fn second_full_sync_while_one_runs_is_409() {
     let second = api::handle(&h.ctx, start()).await;
     assert_eq!(second.status, 409, "{second:?}");
     assert_eq!(second.body["run_id"].as_u64(), Some(first_id));
-    assert!(second.body["error"]
-        .as_str()
-        .unwrap()
-        .contains("full sync is running"));
-    let incremental = api::handle(
-        &h.ctx,
-        authed(ApiRequest::new("POST", "/syncs").body(br#"{"kind":"incremental"}"#.to_vec())),
-    )
-    .await;
+    assert!(second.body["error"].as_str().unwrap().contains("full sync is running"));
+    let incremental =
+        api::handle(&h.ctx, authed(ApiRequest::new("POST", "/syncs").body(br#"{"kind":"incremental"}"#.to_vec())))
+            .await;
     assert_eq!(incremental.status, 409);
     assert_eq!(h.planner.started.lock().unwrap().len(), 1);
     // Once it completes, a new one may start.
@@ -635,25 +460,14 @@ async fn second_full_sync_while_one_runs_is_409() {
 async fn planner_failure_closes_the_run() {
     let h = harness(None, None);
     h.planner.fail.store(true, Ordering::SeqCst);
-    let resp = api::handle(
-        &h.ctx,
-        ApiRequest::new("POST", "/syncs").body(br#"{"kind":"full"}"#.to_vec()),
-    )
-    .await;
+    let resp = api::handle(&h.ctx, ApiRequest::new("POST", "/syncs").body(br#"{"kind":"full"}"#.to_vec())).await;
     assert_eq!(resp.status, 502);
-    assert!(
-        !resp.body.to_string().contains("lambda invoke refused"),
-        "internal error leaked: {resp:?}"
-    );
+    assert!(!resp.body.to_string().contains("lambda invoke refused"), "internal error leaked: {resp:?}");
     let runs = h.runs.all();
     assert_eq!(runs[0].state, "failed");
     // A failed full run does not block the next one.
     h.planner.fail.store(false, Ordering::SeqCst);
-    let resp = api::handle(
-        &h.ctx,
-        ApiRequest::new("POST", "/syncs").body(br#"{"kind":"full"}"#.to_vec()),
-    )
-    .await;
+    let resp = api::handle(&h.ctx, ApiRequest::new("POST", "/syncs").body(br#"{"kind":"full"}"#.to_vec())).await;
     assert_eq!(resp.status, 202);
 }
 
@@ -664,42 +478,12 @@ async fn clear_4xx_answers() {
     let cases: Vec<(&str, ApiRequest, u16, &str)> = vec![
         ("bad JSON", post(b"{kind: full"), 400, "not valid JSON"),
         ("empty body", post(b""), 400, "must be JSON"),
-        (
-            "unknown kind",
-            post(br#"{"kind":"weekly"}"#),
-            400,
-            "unknown kind \"weekly\"",
-        ),
-        (
-            "missing kind",
-            post(br#"{"full":true}"#),
-            400,
-            "`kind` is required",
-        ),
-        (
-            "unknown run id",
-            authed(ApiRequest::new("GET", "/syncs/12345")),
-            404,
-            "no sync run 12345",
-        ),
-        (
-            "non-numeric id",
-            authed(ApiRequest::new("GET", "/syncs/abc")),
-            400,
-            "must be a number",
-        ),
-        (
-            "missing key",
-            ApiRequest::new("GET", "/syncs"),
-            401,
-            "bearer key",
-        ),
-        (
-            "wrong key",
-            ApiRequest::new("GET", "/syncs").header("authorization", "Bearer nope"),
-            401,
-            "bearer key",
-        ),
+        ("unknown kind", post(br#"{"kind":"weekly"}"#), 400, "unknown kind \"weekly\""),
+        ("missing kind", post(br#"{"full":true}"#), 400, "`kind` is required"),
+        ("unknown run id", authed(ApiRequest::new("GET", "/syncs/12345")), 404, "no sync run 12345"),
+        ("non-numeric id", authed(ApiRequest::new("GET", "/syncs/abc")), 400, "must be a number"),
+        ("missing key", ApiRequest::new("GET", "/syncs"), 401, "bearer key"),
+        ("wrong key", ApiRequest::new("GET", "/syncs").header("authorization", "Bearer nope"), 401, "bearer key"),
         (
             "wrong scheme",
             ApiRequest::new("POST", "/syncs")
@@ -708,36 +492,16 @@ async fn clear_4xx_answers() {
             401,
             "bearer key",
         ),
-        (
-            "unknown route",
-            ApiRequest::new("GET", "/nope"),
-            404,
-            "no such route",
-        ),
-        (
-            "wrong method",
-            ApiRequest::new("DELETE", "/syncs/1"),
-            405,
-            "method not allowed",
-        ),
-        (
-            "webhook GET",
-            ApiRequest::new("GET", "/webhooks/notion"),
-            405,
-            "method not allowed",
-        ),
+        ("unknown route", ApiRequest::new("GET", "/nope"), 404, "no such route"),
+        ("wrong method", ApiRequest::new("DELETE", "/syncs/1"), 405, "method not allowed"),
+        ("webhook GET", ApiRequest::new("GET", "/webhooks/notion"), 405, "method not allowed"),
     ];
     for (name, req, status, message) in cases {
         let resp = api::handle(&h.ctx, req).await;
         assert_eq!(resp.status, status, "{name}: {resp:?}");
-        let error = resp.body["error"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{name}: no error field"));
+        let error = resp.body["error"].as_str().unwrap_or_else(|| panic!("{name}: no error field"));
         assert!(error.contains(message), "{name}: {error}");
-        assert!(
-            !resp.body.to_string().contains(API_KEY),
-            "{name}: key echoed"
-        );
+        assert!(!resp.body.to_string().contains(API_KEY), "{name}: key echoed");
     }
     assert!(h.runs.all().is_empty());
     assert!(h.planner.started.lock().unwrap().is_empty());
@@ -754,12 +518,7 @@ async fn iam_authenticated_requests_need_no_bearer_key() {
     assert_eq!(api::handle(&h.ctx, req).await.status, 200);
     // Without an api_key in the secret the routes are open (local use).
     let open = harness(None, None);
-    assert_eq!(
-        api::handle(&open.ctx, ApiRequest::new("GET", "/syncs"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(api::handle(&open.ctx, ApiRequest::new("GET", "/syncs")).await.status, 200);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -771,10 +530,7 @@ fn search_url() -> String {
 }
 
 fn unique_index(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     format!("test-{prefix}-{nanos}")
 }
 
@@ -785,14 +541,7 @@ async fn search_event_log(index: &str) -> (SearchEventLog, shared::index::Search
 }
 
 async fn drop_index(client: &shared::index::SearchClient, index: &str) {
-    let _ = client
-        .json(
-            elasticsearch::http::Method::Delete,
-            &format!("/{index}"),
-            &[],
-            None,
-        )
-        .await;
+    let _ = client.json(elasticsearch::http::Method::Delete, &format!("/{index}"), &[], None).await;
 }
 
 #[tokio::test]
@@ -803,22 +552,11 @@ async fn search_engine_event_log_dedups_and_forgets() {
         .first_time("0f6c1c9e-aaaa-4bbb-8ccc-000000000001")
         .await
         .expect("search engine at SEARCH_URL (make up)"));
-    assert!(!log
-        .first_time("0f6c1c9e-aaaa-4bbb-8ccc-000000000001")
-        .await
-        .unwrap());
-    assert!(log
-        .first_time("0f6c1c9e-aaaa-4bbb-8ccc-000000000002")
-        .await
-        .unwrap());
-    log.forget("0f6c1c9e-aaaa-4bbb-8ccc-000000000001")
-        .await
-        .unwrap();
+    assert!(!log.first_time("0f6c1c9e-aaaa-4bbb-8ccc-000000000001").await.unwrap());
+    assert!(log.first_time("0f6c1c9e-aaaa-4bbb-8ccc-000000000002").await.unwrap());
+    log.forget("0f6c1c9e-aaaa-4bbb-8ccc-000000000001").await.unwrap();
     log.forget("never-seen").await.unwrap();
-    assert!(log
-        .first_time("0f6c1c9e-aaaa-4bbb-8ccc-000000000001")
-        .await
-        .unwrap());
+    assert!(log.first_time("0f6c1c9e-aaaa-4bbb-8ccc-000000000001").await.unwrap());
     assert!(log.first_time("weird id/with ../ slashes").await.unwrap());
     assert!(!log.first_time("weird id/with ../ slashes").await.unwrap());
     drop_index(&client, &api::events_index(&index)).await;
@@ -829,21 +567,12 @@ async fn replayed_event_is_ignored_with_the_search_engine_log() {
     let index = unique_index("replay");
     let (log, client) = search_event_log(&index).await;
     let h = harness_with(Some(TOKEN), None, Arc::new(log));
-    let body = event_body(
-        "5d2a0f7e-1111-4222-8333-444455556666",
-        "page.properties_updated",
-        "page-7",
-        "page",
-    );
+    let body = event_body("5d2a0f7e-1111-4222-8333-444455556666", "page.properties_updated", "page-7", "page");
     let first = api::handle(&h.ctx, signed(body.clone(), TOKEN)).await;
     assert_eq!(first.status, 202, "{first:?}");
     for _ in 0..2 {
         let again = api::handle(&h.ctx, signed(body.clone(), TOKEN)).await;
-        assert_eq!(
-            (again.status, again.body["status"].as_str()),
-            (200, Some("duplicate")),
-            "{again:?}"
-        );
+        assert_eq!((again.status, again.body["status"].as_str()), (200, Some("duplicate")), "{again:?}");
     }
     assert_eq!(h.runs.all().len(), 1);
     assert_eq!(h.queue.take_tasks().len(), 1);
@@ -857,15 +586,8 @@ async fn replayed_event_is_ignored_with_the_search_engine_log() {
 /// A harness whose run book and event log are on the search engine, in fresh indices.
 async fn search_harness(prefix: &str) -> (Harness, shared::index::SearchStore) {
     let index = unique_index(prefix);
-    let store = shared::index::SearchStore::connect(&shared::index::SearchSettings::new(
-        search_url(),
-        &index,
-    ))
-    .unwrap();
-    store
-        .ensure_indices()
-        .await
-        .expect("search engine at SEARCH_URL (make up)");
+    let store = shared::index::SearchStore::connect(&shared::index::SearchSettings::new(search_url(), &index)).unwrap();
+    store.ensure_indices().await.expect("search engine at SEARCH_URL (make up)");
     let (log, _) = search_event_log(&index).await;
     let mut h = harness_with(Some(TOKEN), Some(API_KEY), Arc::new(log));
     h.ctx.runs = Arc::new(api::SearchRunBook::new(store.client().clone(), &index));
@@ -880,49 +602,21 @@ async fn drop_search_harness(store: &shared::index::SearchStore) {
 #[tokio::test]
 async fn webhook_run_is_recorded_in_the_search_engine() {
     let (h, store) = search_harness("wrun").await;
-    let body = event_body(
-        "7e1f0c2a-0000-4000-8000-00000000000a",
-        "page.created",
-        "page-42",
-        "page",
-    );
+    let body = event_body("7e1f0c2a-0000-4000-8000-00000000000a", "page.created", "page-42", "page");
     let resp = api::handle(&h.ctx, signed(body.clone(), TOKEN)).await;
     assert_eq!(resp.status, 202, "{resp:?}");
     let run_id = resp.body["run_id"].as_u64().unwrap();
     let again = api::handle(&h.ctx, signed(body, TOKEN)).await;
     assert_eq!(again.body["status"], "duplicate");
 
-    let run = api::handle(
-        &h.ctx,
-        authed(ApiRequest::new("GET", &format!("/syncs/{run_id}"))),
-    )
-    .await;
+    let run = api::handle(&h.ctx, authed(ApiRequest::new("GET", &format!("/syncs/{run_id}")))).await;
     assert_eq!(run.status, 200, "{run:?}");
-    assert_eq!(
-        (run.body["kind"].as_str(), run.body["state"].as_str()),
-        (Some("webhook"), Some("running")),
-        "{run:?}"
-    );
-    assert_eq!(
-        (
-            run.body["planned"].as_u64(),
-            run.body["counts"]["queued"].as_u64()
-        ),
-        (Some(1), Some(1)),
-        "{run:?}"
-    );
+    assert_eq!((run.body["kind"].as_str(), run.body["state"].as_str()), (Some("webhook"), Some("running")), "{run:?}");
+    assert_eq!((run.body["planned"].as_u64(), run.body["counts"]["queued"].as_u64()), (Some(1), Some(1)), "{run:?}");
     let list = api::handle(&h.ctx, authed(ApiRequest::new("GET", "/syncs"))).await;
-    assert_eq!(
-        list.body["runs"].as_array().map(Vec::len),
-        Some(1),
-        "{list:?}"
-    );
+    assert_eq!(list.body["runs"].as_array().map(Vec::len), Some(1), "{list:?}");
     assert_eq!(list.body["runs"][0]["id"].as_u64(), Some(run_id));
-    let missing = api::handle(
-        &h.ctx,
-        authed(ApiRequest::new("GET", &format!("/syncs/{}", run_id + 1))),
-    )
-    .await;
+    let missing = api::handle(&h.ctx, authed(ApiRequest::new("GET", &format!("/syncs/{}", run_id + 1)))).await;
     assert_eq!(missing.status, 404);
     drop_search_harness(&store).await;
 }
@@ -930,26 +624,15 @@ async fn webhook_run_is_recorded_in_the_search_engine() {
 #[tokio::test]
 async fn second_full_sync_is_409_with_the_search_engine() {
     let (h, store) = search_harness("full409").await;
-    let start = |kind: &str| {
-        authed(
-            ApiRequest::new("POST", "/syncs").body(format!(r#"{{"kind":"{kind}"}}"#).into_bytes()),
-        )
-    };
+    let start =
+        |kind: &str| authed(ApiRequest::new("POST", "/syncs").body(format!(r#"{{"kind":"{kind}"}}"#).into_bytes()));
     let first = api::handle(&h.ctx, start("full")).await;
     assert_eq!(first.status, 202, "{first:?}");
     let first_id = first.body["run_id"].as_u64().unwrap();
-    let state = api::handle(
-        &h.ctx,
-        authed(ApiRequest::new("GET", &format!("/syncs/{first_id}"))),
-    )
-    .await;
+    let state = api::handle(&h.ctx, authed(ApiRequest::new("GET", &format!("/syncs/{first_id}")))).await;
     assert_eq!(state.body["state"], "planning", "{state:?}");
     let second = api::handle(&h.ctx, start("full")).await;
-    assert_eq!(
-        (second.status, second.body["run_id"].as_u64()),
-        (409, Some(first_id)),
-        "{second:?}"
-    );
+    assert_eq!((second.status, second.body["run_id"].as_u64()), (409, Some(first_id)), "{second:?}");
     assert_eq!(api::handle(&h.ctx, start("incremental")).await.status, 409);
     // Closed (here: failed), it no longer blocks.
     h.ctx.runs.fail_run(first_id, "test over").await.unwrap();

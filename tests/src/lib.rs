@@ -45,7 +45,8 @@ pub type Overrides<'a> = &'a [(&'a str, &'a str)];
 impl Stack {
     pub async fn start(workspace: WorkspaceKind, overrides: Overrides<'_>) -> anyhow::Result<Stack> {
         let emulator = notion_emulator::serve(ServerConfig::for_tests(workspace)).await?;
-        let unique = format!("e2e-{}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), chrono_millis());
+        let unique =
+            format!("e2e-{}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), chrono_millis());
         std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
         for (k, v) in [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")] {
             if std::env::var_os(k).is_none() {
@@ -77,7 +78,9 @@ impl Stack {
         let settings = Settings::from_map(&vars)?;
         let secrets = Secrets::from_json(&json!({"notion_token": notion_emulator::DEFAULT_TOKEN}).to_string())?;
         let queue = shared::aws::SqsQueues::new(&aws, work_url.clone(), finalize_url.clone());
-        let ctx = Arc::new(shared::bootstrap::build(&settings, &secrets, Arc::new(queue), shared::bootstrap::Share::Whole).await?);
+        let ctx = Arc::new(
+            shared::bootstrap::build(&settings, &secrets, Arc::new(queue), shared::bootstrap::Share::Whole).await?,
+        );
         let options = RunnerOptions {
             work_queue_url: work_url.clone(),
             finalize_queue_url: finalize_url.clone(),
@@ -155,7 +158,14 @@ impl Stack {
 
     /// Messages waiting in the work queue's DLQ.
     pub async fn dlq_bodies(&self) -> anyhow::Result<Vec<String>> {
-        let out = self.sqs.receive_message().queue_url(&self.work_dlq_url).max_number_of_messages(10).wait_time_seconds(1).send().await?;
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.work_dlq_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await?;
         Ok(out.messages().iter().filter_map(|m| m.body().map(str::to_string)).collect())
     }
 
@@ -177,8 +187,14 @@ impl Stack {
         let settings = Settings::from_map(&vars)?;
         let secrets = Secrets::from_json(&json!({"notion_token": notion_emulator::DEFAULT_TOKEN}).to_string())?;
         let aws = shared::aws::sdk_config().await;
-        let queue = shared::aws::SqsQueues::new(&aws, self.options.work_queue_url.clone(), self.options.finalize_queue_url.clone());
-        self.ctx = Arc::new(shared::bootstrap::build(&settings, &secrets, Arc::new(queue), shared::bootstrap::Share::Whole).await?);
+        let queue = shared::aws::SqsQueues::new(
+            &aws,
+            self.options.work_queue_url.clone(),
+            self.options.finalize_queue_url.clone(),
+        );
+        self.ctx = Arc::new(
+            shared::bootstrap::build(&settings, &secrets, Arc::new(queue), shared::bootstrap::Share::Whole).await?,
+        );
         self.settings = settings;
         Ok(())
     }
@@ -200,8 +216,10 @@ fn chrono_millis() -> u128 {
 async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str, dlq: Option<&str>) -> anyhow::Result<String> {
     let mut request = sqs.create_queue().queue_name(name).attributes(QueueAttributeName::VisibilityTimeout, "30");
     if let Some(dlq_url) = dlq {
-        let attrs = sqs.get_queue_attributes().queue_url(dlq_url).attribute_names(QueueAttributeName::QueueArn).send().await?;
-        let arn = attrs.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).cloned().context("DLQ has no ARN")?;
+        let attrs =
+            sqs.get_queue_attributes().queue_url(dlq_url).attribute_names(QueueAttributeName::QueueArn).send().await?;
+        let arn =
+            attrs.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).cloned().context("DLQ has no ARN")?;
         let policy = json!({"deadLetterTargetArn": arn, "maxReceiveCount": "3"}).to_string();
         request = request.attributes(QueueAttributeName::RedrivePolicy, policy);
     }
@@ -238,8 +256,11 @@ impl Stack {
             failed: std::sync::atomic::AtomicU64::new(0),
         });
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let queues = std::iter::repeat_n((self.options.work_queue_url.clone(), "worker"), self.options.worker_concurrency.max(1))
-            .chain(std::iter::once((self.options.finalize_queue_url.clone(), "reaper")));
+        let queues = std::iter::repeat_n(
+            (self.options.work_queue_url.clone(), "worker"),
+            self.options.worker_concurrency.max(1),
+        )
+        .chain(std::iter::once((self.options.finalize_queue_url.clone(), "reaper")));
         let loops = queues
             .map(|(url, function)| {
                 let (pump, stop) = (pump.clone(), stop.clone());

@@ -42,7 +42,9 @@ fn canonical(value: &Value) -> Value {
             Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
         }
         Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
-        Value::String(s) if s.contains("expires=") => Value::String(s.split('?').next().unwrap_or_default().to_string()),
+        Value::String(s) if s.contains("expires=") => {
+            Value::String(s.split('?').next().unwrap_or_default().to_string())
+        }
         other => other.clone(),
     }
 }
@@ -61,7 +63,8 @@ fn fingerprints(docs: &HashMap<String, Map<String, Value>>) -> BTreeMap<String, 
 fn assert_identical(label: &str, reference: &BTreeMap<String, String>, actual: &BTreeMap<String, String>) {
     let missing: Vec<&String> = reference.keys().filter(|id| !actual.contains_key(*id)).collect();
     let extra: Vec<&String> = actual.keys().filter(|id| !reference.contains_key(*id)).collect();
-    let changed: Vec<&String> = reference.iter().filter(|(id, h)| actual.get(*id).is_some_and(|a| a != *h)).map(|(id, _)| id).collect();
+    let changed: Vec<&String> =
+        reference.iter().filter(|(id, h)| actual.get(*id).is_some_and(|a| a != *h)).map(|(id, _)| id).collect();
     assert!(
         missing.is_empty() && extra.is_empty() && changed.is_empty(),
         "{label}: {} missing (first {:?}), {} extra (first {:?}), {} changed (first {:?}) of {} documents",
@@ -139,7 +142,10 @@ fn text(doc: &Map<String, Value>, field: &str) -> String {
 fn pages_with_blocks(docs: &HashMap<String, Map<String, Value>>) -> Vec<String> {
     let mut pages: Vec<String> = docs
         .iter()
-        .filter(|(_, d)| text(d, "object") == "page" && d.get("parent").and_then(|p| p.get("data_source_id").or(p.get("database_id"))).is_none())
+        .filter(|(_, d)| {
+            text(d, "object") == "page"
+                && d.get("parent").and_then(|p| p.get("data_source_id").or(p.get("database_id"))).is_none()
+        })
         .filter(|(id, _)| docs.values().any(|b| text(b, "object") == "block" && &text(b, "page_id") == *id))
         .map(|(id, _)| id.clone())
         .collect();
@@ -178,13 +184,19 @@ async fn notion_faults_leave_the_index_identical_to_a_fault_free_run() {
 
     let f = &stats["faults"];
     let injected_429 = f["status_429"].as_u64().unwrap_or(0);
-    let injected_5xx: u64 = ["status_500", "status_502", "status_503", "status_529"].iter().map(|k| f[*k].as_u64().unwrap_or(0)).sum();
+    let injected_5xx: u64 =
+        ["status_500", "status_502", "status_503", "status_529"].iter().map(|k| f[*k].as_u64().unwrap_or(0)).sum();
     let dropped = f["dropped"].as_u64().unwrap_or(0);
     let total = stats["total"].as_u64().unwrap_or(0);
     assert!(injected_429 > 0 && injected_5xx + dropped > 0, "faults were injected: {stats}");
     assert!(run.counts.retries > 0, "the run record shows the retries: {:?}", run.counts);
     // Each task counts its own retries: together no more than the client made (the planner's are not a task's).
-    assert!(run.counts.retries <= client.retries, "{} task retries > {} client retries", run.counts.retries, client.retries);
+    assert!(
+        run.counts.retries <= client.retries,
+        "{} task retries > {} client retries",
+        run.counts.retries,
+        client.retries
+    );
     let tasks = task_records(&stack, run.id).await;
     let with_retries = tasks.iter().filter(|t| t["retries"].as_u64().unwrap_or(0) > 0).count();
     assert!(with_retries > 0, "task records carry their retries");
@@ -365,7 +377,8 @@ mod proxy {
             }
         }
         let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let mut request = state.http.request(parts.method.clone(), format!("{}{}", state.upstream, path_and_query)).body(body);
+        let mut request =
+            state.http.request(parts.method.clone(), format!("{}{}", state.upstream, path_and_query)).body(body);
         for (name, value) in parts.headers.iter() {
             if name != hyper::header::HOST && name != hyper::header::CONTENT_LENGTH {
                 request = request.header(name, value);
@@ -430,7 +443,9 @@ mod proxy {
                     continue;
                 }
                 let seen = state.counters.items_seen.fetch_add(1, Ordering::Relaxed) + 1;
-                if !seen.is_multiple_of(faults.reject_every) || state.counters.items_rejected.load(Ordering::Relaxed) >= faults.reject_budget {
+                if !seen.is_multiple_of(faults.reject_every)
+                    || state.counters.items_rejected.load(Ordering::Relaxed) >= faults.reject_budget
+                {
                     continue;
                 }
                 state.counters.items_rejected.fetch_add(1, Ordering::Relaxed);
@@ -462,11 +477,17 @@ async fn search_engine_faults_are_retried_or_isolated() {
 
     // One block document the engine will refuse; 1 in 4 items rejected with 429 (up to 200);
     // the engine "restarts" (connections cut, then refused for 3 s) on the 3rd content bulk.
-    let mut blocks: Vec<&String> = reference_docs.iter().filter(|(_, d)| text(d, "object") == "block").map(|(id, _)| id).collect();
+    let mut blocks: Vec<&String> =
+        reference_docs.iter().filter(|(_, d)| text(d, "object") == "block").map(|(id, _)| id).collect();
     blocks.sort();
     let bad = blocks[blocks.len() / 2].clone();
     wipe_content_index(&stack).await;
-    proxy.set_faults(proxy::Faults { reject_every: 4, reject_budget: 200, bad_doc: Some(bad.clone()), restart_at: Some((3, Duration::from_secs(3))) });
+    proxy.set_faults(proxy::Faults {
+        reject_every: 4,
+        reject_budget: 200,
+        bad_doc: Some(bad.clone()),
+        restart_at: Some((3, Duration::from_secs(3))),
+    });
     let started = Instant::now();
     let run = stack.sync("full").await.unwrap();
     let wall = started.elapsed();
@@ -522,7 +543,14 @@ async fn killed_workers_and_duplicate_deliveries_leave_the_index_identical() {
 
     // Slow Notion down so a kill lands mid-task; messages of a killed invocation come back after 2 s.
     let work = stack.options.work_queue_url.clone();
-    stack.sqs.set_queue_attributes().queue_url(&work).attributes(QueueAttributeName::VisibilityTimeout, "2").send().await.unwrap();
+    stack
+        .sqs
+        .set_queue_attributes()
+        .queue_url(&work)
+        .attributes(QueueAttributeName::VisibilityTimeout, "2")
+        .send()
+        .await
+        .unwrap();
     stack.control(Method::POST, "config", Some(json!({"latency_ms": 30, "jitter_ms": 30}))).await.unwrap();
     let run_id = plan_full(&stack).await;
 
@@ -546,7 +574,14 @@ async fn killed_workers_and_duplicate_deliveries_leave_the_index_identical() {
         // The same task delivered twice: a copy of each message of the first two batches.
         if round < 2 {
             for m in &messages {
-                stack.sqs.send_message().queue_url(&work).message_body(m.body().unwrap_or_default()).send().await.unwrap();
+                stack
+                    .sqs
+                    .send_message()
+                    .queue_url(&work)
+                    .message_body(m.body().unwrap_or_default())
+                    .send()
+                    .await
+                    .unwrap();
                 duplicates += 1;
             }
         }
@@ -565,7 +600,10 @@ async fn killed_workers_and_duplicate_deliveries_leave_the_index_identical() {
         }
     }
     assert!(kills > 0, "at least one invocation was killed mid-batch");
-    assert!(finished_before_kill < killed_messages, "the kill landed mid-batch ({finished_before_kill} of {killed_messages} done)");
+    assert!(
+        finished_before_kill < killed_messages,
+        "the kill landed mid-batch ({finished_before_kill} of {killed_messages} done)"
+    );
 
     let started = Instant::now();
     let run = stack.pump(run_id).await.unwrap();
@@ -602,7 +640,9 @@ enum MidSync {
 
 /// A first full run, then a page deleted in Notion (a successful full run would now remove its
 /// documents), a second run planned and partly worked, the fault, and the rest of the run.
-async fn fail_mid_sync(what: MidSync) -> (Stack, RunRecord, HashMap<String, Map<String, Value>>, String, Option<String>) {
+async fn fail_mid_sync(
+    what: MidSync,
+) -> (Stack, RunRecord, HashMap<String, Map<String, Value>>, String, Option<String>) {
     let stack = Stack::start(WorkspaceKind::Small, &[]).await.expect("stack");
     assert_eq!(stack.sync("full").await.unwrap().state, RunState::Completed);
     let before = stack.documents().await.unwrap();
@@ -616,7 +656,10 @@ async fn fail_mid_sync(what: MidSync) -> (Stack, RunRecord, HashMap<String, Map<
     let mut unshared = None;
     match what {
         MidSync::RevokeToken => {
-            stack.control(Method::POST, "revoke", Some(json!({"token": notion_emulator::DEFAULT_TOKEN}))).await.unwrap();
+            stack
+                .control(Method::POST, "revoke", Some(json!({"token": notion_emulator::DEFAULT_TOKEN})))
+                .await
+                .unwrap();
         }
         MidSync::UnsharePage => {
             // A page whose task has not run yet.
@@ -641,9 +684,18 @@ async fn fail_mid_sync(what: MidSync) -> (Stack, RunRecord, HashMap<String, Map<
     (stack, run, before, deleted, unshared)
 }
 
-fn assert_nothing_deleted(before: &HashMap<String, Map<String, Value>>, after: &HashMap<String, Map<String, Value>>, deleted_page: &str) {
+fn assert_nothing_deleted(
+    before: &HashMap<String, Map<String, Value>>,
+    after: &HashMap<String, Map<String, Value>>,
+    deleted_page: &str,
+) {
     let gone: Vec<&String> = before.keys().filter(|id| !after.contains_key(*id)).collect();
-    assert!(gone.is_empty(), "{} documents deleted by a failed run, e.g. {:?}", gone.len(), gone.iter().take(3).collect::<Vec<_>>());
+    assert!(
+        gone.is_empty(),
+        "{} documents deleted by a failed run, e.g. {:?}",
+        gone.len(),
+        gone.iter().take(3).collect::<Vec<_>>()
+    );
     assert!(after.contains_key(deleted_page), "the page deleted in Notion is still indexed");
 }
 
@@ -666,7 +718,11 @@ async fn a_page_unshared_mid_sync_fails_the_run_and_deletes_nothing() {
     assert_eq!(run.state, RunState::Failed, "{run:?}");
     assert!(run.counts.failed >= 1);
     let reason = run.errors.iter().find(|e| e.contains(unshared.as_str())).cloned().unwrap_or_default();
-    assert!(reason.contains("404") || reason.contains("object_not_found"), "the run names the unshared page: {:?}", run.errors);
+    assert!(
+        reason.contains("404") || reason.contains("object_not_found"),
+        "the run names the unshared page: {:?}",
+        run.errors
+    );
     assert_eq!(run.counts.deleted, 0);
     assert_nothing_deleted(&before, &stack.documents().await.unwrap(), &deleted);
     println!("RELIABILITY unshared-page: run failed ({} tasks done, {} failed), reason {reason:?}, 0 documents deleted of {}", run.counts.done, run.counts.failed, before.len());
@@ -763,8 +819,14 @@ async fn no_secret_appears_in_the_logs_of_a_full_run() {
     )
     .unwrap();
     let aws = shared::aws::sdk_config().await;
-    let queue = shared::aws::SqsQueues::new(&aws, stack.options.work_queue_url.clone(), stack.options.finalize_queue_url.clone());
-    let ctx = shared::bootstrap::build(&stack.settings, &secrets, Arc::new(queue), shared::bootstrap::Share::Whole).await.unwrap();
+    let queue = shared::aws::SqsQueues::new(
+        &aws,
+        stack.options.work_queue_url.clone(),
+        stack.options.finalize_queue_url.clone(),
+    );
+    let ctx = shared::bootstrap::build(&stack.settings, &secrets, Arc::new(queue), shared::bootstrap::Share::Whole)
+        .await
+        .unwrap();
     stack.ctx = Arc::new(ctx);
 
     // A full run; then a run whose token is revoked mid-sync; then one whose planning gets 401.
@@ -832,18 +894,30 @@ async fn ten_workers_share_the_rate_without_429s() {
     const WORKERS: usize = 10;
     const IN_FLIGHT: usize = 4;
     const SECONDS: u64 = 20;
-    let emulator = notion_emulator::serve(notion_emulator::ServerConfig::for_tests(WorkspaceKind::Small)).await.unwrap();
+    let emulator =
+        notion_emulator::serve(notion_emulator::ServerConfig::for_tests(WorkspaceKind::Small)).await.unwrap();
     let base = emulator.base_url();
     let http = reqwest::Client::new();
     let control = |path: &str| format!("{base}/__control/{path}");
-    http.post(control("config")).json(&json!({"rate": RATE, "burst": BURST})).send().await.unwrap().error_for_status().unwrap();
+    http.post(control("config"))
+        .json(&json!({"rate": RATE, "burst": BURST}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
     http.post(control("stats/reset")).send().await.unwrap();
 
     // Ten Lambda containers: a client each, paced at RATE / WORKERS, several requests in flight.
     let clients: Vec<shared::notion::NotionClient> = (0..WORKERS)
         .map(|_| {
-            let config = shared::notion::ClientConfig::new(base.as_str(), shared::notion::ApiVersion::default(), RATE / WORKERS as f64);
-            shared::notion::NotionClient::new(shared::notion::Token::new(notion_emulator::DEFAULT_TOKEN), config).unwrap()
+            let config = shared::notion::ClientConfig::new(
+                base.as_str(),
+                shared::notion::ApiVersion::default(),
+                RATE / WORKERS as f64,
+            );
+            shared::notion::NotionClient::new(shared::notion::Token::new(notion_emulator::DEFAULT_TOKEN), config)
+                .unwrap()
         })
         .collect();
     let ok = Arc::new(AtomicU64::new(0));

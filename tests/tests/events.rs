@@ -66,7 +66,9 @@ fn every_sample_is_covered() {
 
 #[test]
 fn scheduled_events_decode() {
-    for (name, rule) in [("schedule-full.json", "notion-es-full-sync"), ("schedule-incremental.json", "notion-es-incremental-sync")] {
+    for (name, rule) in
+        [("schedule-full.json", "notion-es-full-sync"), ("schedule-incremental.json", "notion-es-incremental-sync")]
+    {
         let ev: EventBridgeEvent<Value> = decode(name);
         assert_eq!(ev.detail_type, "Scheduled Event", "{name}");
         assert_eq!(ev.source, "aws.events", "{name}");

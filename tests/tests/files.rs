@@ -89,7 +89,12 @@ async fn files_page(stack: &Stack, files: &HashMap<String, Value>) -> String {
     for file in files.values() {
         for block_id in block_ids(file) {
             let block = stack.ctx.notion.get_block(&block_id).await.unwrap();
-            assert_eq!(block["parent"]["page_id"].as_str(), Some(page_id.as_str()), "{}: one page holds every file", file["name"]);
+            assert_eq!(
+                block["parent"]["page_id"].as_str(),
+                Some(page_id.as_str()),
+                "{}: one page holds every file",
+                file["name"]
+            );
         }
     }
     page_id
@@ -99,7 +104,12 @@ async fn files_page(stack: &Stack, files: &HashMap<String, Value>) -> String {
 async fn sync_one_page(stack: &Stack, page_id: &str) -> RunRecord {
     let run = stack.ctx.runs.create_run(RunKind::Full).await.unwrap();
     let page = stack.ctx.notion.get_page(page_id).await.unwrap();
-    let task = TaskMessage::new(run.id, run.kind, format!("p:{page_id}"), Task::Page { page_id: page_id.to_string(), page: Some(page), path: vec![] });
+    let task = TaskMessage::new(
+        run.id,
+        run.kind,
+        format!("p:{page_id}"),
+        Task::Page { page_id: page_id.to_string(), page: Some(page), path: vec![] },
+    );
     stack.ctx.runs.tasks_queued(run.id, std::slice::from_ref(&task)).await.unwrap();
     stack.ctx.queue.send_tasks(std::slice::from_ref(&task)).await.unwrap();
     stack.ctx.runs.planning_done(run.id, 1).await.unwrap();
@@ -137,7 +147,9 @@ async fn edge_files_are_searchable_and_bad_files_never_fail_the_run() {
     let docs = stack.documents().await.unwrap();
 
     // Files with a known text: a phrase search finds the block and its page.
-    for name in ["quarterly-report.pdf", "meeting-notes.docx", "readme.txt", "page.html", "table.csv", "external-notes.txt"] {
+    for name in
+        ["quarterly-report.pdf", "meeting-notes.docx", "readme.txt", "page.html", "table.csv", "external-notes.txt"]
+    {
         let file = files.get(name).unwrap_or_else(|| panic!("emulator has no {name}"));
         assert_eq!(file["expectation"], "extract", "{name}");
         let phrase = file["expected_text"].as_str().unwrap();
@@ -160,7 +172,11 @@ async fn edge_files_are_searchable_and_bad_files_never_fail_the_run() {
             assert!(att.get("error").is_none(), "{name}: {att:?}");
         }
     }
-    assert_eq!(files["external-notes.txt"]["external"], json!(true), "the external file is served from an external URL");
+    assert_eq!(
+        files["external-notes.txt"]["external"],
+        json!(true),
+        "the external file is served from an external URL"
+    );
 
     // Every file block is indexed, whatever happened to its file.
     let mut file_pages: Vec<String> = Vec::new();
@@ -186,7 +202,10 @@ async fn edge_files_are_searchable_and_bad_files_never_fail_the_run() {
         let error = att.get("error").and_then(Value::as_str).unwrap_or_default();
         assert!(error.contains("larger than"), "oversize error: {error:?}");
         assert!(!text(doc, "body").contains("oversize filler"), "no text from the oversize file");
-        assert!(samples.iter().any(|e| e.contains(&block_id) && e.contains("larger than")), "{block_id} in the errors: {samples:?}");
+        assert!(
+            samples.iter().any(|e| e.contains(&block_id) && e.contains("larger than")),
+            "{block_id} in the errors: {samples:?}"
+        );
     }
     assert!(phrase_hits(&stack, "oversize filler line").await.is_empty(), "oversize text indexed");
 
@@ -253,15 +272,28 @@ async fn an_expired_file_url_is_refreshed_by_re_reading_the_block() {
     let stats = stack.control(Method::GET, "stats", None).await.unwrap();
     println!("stats after the refresh run: {stats}");
 
-    let hosted = ["quarterly-report.pdf", "meeting-notes.docx", "readme.txt", "page.html", "table.csv", "huge-export.txt", "broken.pdf"];
+    let hosted = [
+        "quarterly-report.pdf",
+        "meeting-notes.docx",
+        "readme.txt",
+        "page.html",
+        "table.csv",
+        "huge-export.txt",
+        "broken.pdf",
+    ];
     let hosted_blocks: usize = hosted.iter().map(|n| block_ids(&files[*n]).len()).sum();
     let re_reads = stats["by_endpoint"]["GET /v1/blocks/{id}"].as_u64().unwrap_or(0);
-    assert!(re_reads >= hosted_blocks as u64, "{re_reads} block re-reads for {hosted_blocks} Notion-hosted files: {stats}");
+    assert!(
+        re_reads >= hosted_blocks as u64,
+        "{re_reads} block re-reads for {hosted_blocks} Notion-hosted files: {stats}"
+    );
     let expired = stats["files_expired"].as_u64().unwrap_or(0);
     assert!(expired >= hosted_blocks as u64, "{expired} expired downloads for {hosted_blocks} files: {stats}");
 
     let docs = stack.documents().await.unwrap();
-    for name in ["quarterly-report.pdf", "meeting-notes.docx", "readme.txt", "page.html", "table.csv", "external-notes.txt"] {
+    for name in
+        ["quarterly-report.pdf", "meeting-notes.docx", "readme.txt", "page.html", "table.csv", "external-notes.txt"]
+    {
         let phrase = files[name]["expected_text"].as_str().unwrap();
         let hits = phrase_hits(&stack, phrase).await;
         for block_id in block_ids(&files[name]) {
@@ -290,7 +322,12 @@ async fn zip_bomb_and_deep_html_stay_within_the_memory_and_time_budget() {
         let reset = reset_peak_rss();
         let rss_before = proc_status_kib("VmRSS:");
         let started = Instant::now();
-        let result = shared::extract::extract_in_background(bytes.clone(), shared::extract::FileHint::new(Some(name), None), limits.clone()).await;
+        let result = shared::extract::extract_in_background(
+            bytes.clone(),
+            shared::extract::FileHint::new(Some(name), None),
+            limits.clone(),
+        )
+        .await;
         let elapsed = started.elapsed();
         let peak = proc_status_kib("VmHWM:");
         let summary = match &result {

@@ -59,7 +59,8 @@ async fn medium_workspace_full_sync_then_deletions() {
         }
         let details: Value = serde_json::from_str(&text(doc, "details")).expect("details is JSON");
         assert!(details.is_object());
-        let body_parts: Vec<String> = page["blocks"].as_array().unwrap().iter().map(|b| b["text"].as_str().unwrap().to_string()).collect();
+        let body_parts: Vec<String> =
+            page["blocks"].as_array().unwrap().iter().map(|b| b["text"].as_str().unwrap().to_string()).collect();
         in_order(&text(doc, "body"), &body_parts).unwrap_or_else(|e| panic!("body of page {id}: {e}"));
         for block in page["blocks"].as_array().unwrap() {
             block_pages.entry(block["id"].as_str().unwrap().to_string()).or_default().push(id.to_string());
@@ -78,7 +79,11 @@ async fn medium_workspace_full_sync_then_deletions() {
             assert_eq!(text(doc, "type"), block["type"].as_str().unwrap());
             assert!(block_pages[id].contains(&text(doc, "page_id")), "page_id of block {id}");
             assert!(!text(doc, "parent_id").is_empty());
-            assert_eq!(words(&text(doc, "body")).contains(&words(block["text"].as_str().unwrap())), true, "body of block {id}");
+            assert_eq!(
+                words(&text(doc, "body")).contains(&words(block["text"].as_str().unwrap())),
+                true,
+                "body of block {id}"
+            );
             blocks += 1;
         }
     }
@@ -94,12 +99,20 @@ async fn medium_workspace_full_sync_then_deletions() {
     for user in expected["users"].as_array().unwrap().iter().filter(|u| u["type"] == "person") {
         assert_eq!(text(&docs[user["id"].as_str().unwrap()], "title"), user["name"].as_str().unwrap());
     }
-    for id in expected["not_indexed"]["trashed_pages"].as_array().unwrap().iter().chain(expected["not_indexed"]["unshared"].as_array().unwrap()) {
+    for id in expected["not_indexed"]["trashed_pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(expected["not_indexed"]["unshared"].as_array().unwrap())
+    {
         assert!(!docs.contains_key(id.as_str().unwrap()), "{id} should not be indexed");
     }
 
     // Second full sync after deletions in Notion: exactly those documents go.
-    let plain: Vec<&Value> = pages.iter().filter(|p| !p["is_row"].as_bool().unwrap_or(false) && p["blocks"].as_array().unwrap().len() > 3).collect();
+    let plain: Vec<&Value> = pages
+        .iter()
+        .filter(|p| !p["is_row"].as_bool().unwrap_or(false) && p["blocks"].as_array().unwrap().len() > 3)
+        .collect();
     let deleted_page = plain[0]["id"].as_str().unwrap().to_string();
     let trashed_page = plain[1]["id"].as_str().unwrap().to_string();
     let block_owner = plain[2];
@@ -116,7 +129,8 @@ async fn medium_workspace_full_sync_then_deletions() {
     // What goes: the deleted and trashed pages, the removed block, and everything below them
     // (sub-pages, their databases and rows, blocks), following `parent_id`.
     let roots = [deleted_page.clone(), trashed_page.clone(), removed_block.clone()];
-    let mut want: Vec<String> = roots.iter().cloned().chain(roots.iter().flat_map(|r| descendants_of(&docs, r))).collect();
+    let mut want: Vec<String> =
+        roots.iter().cloned().chain(roots.iter().flat_map(|r| descendants_of(&docs, r))).collect();
     want.sort();
     want.dedup();
     assert_eq!(removed, want, "exactly the deleted objects are removed");
@@ -195,13 +209,20 @@ async fn the_same_task_twice_leaves_the_index_identical() {
     let before = stack.documents().await.unwrap();
     // A page without file blocks: a file block's raw signed URL changes with every read.
     let has_files = |id: &str| before.values().any(|b| text(b, "page_id") == id && b.contains_key("attachment"));
-    let page = before.values().find(|d| text(d, "object") == "page" && !text(d, "body").is_empty() && !has_files(&text(d, "id"))).unwrap();
+    let page = before
+        .values()
+        .find(|d| text(d, "object") == "page" && !text(d, "body").is_empty() && !has_files(&text(d, "id")))
+        .unwrap();
     let page_id = text(page, "id");
     let message = shared::task::TaskMessage::new(
         run.id,
         shared::task::RunKind::Full,
         format!("p:{page_id}"),
-        shared::task::Task::Page { page_id: page_id.clone(), page: None, path: page["path"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect() },
+        shared::task::Task::Page {
+            page_id: page_id.clone(),
+            page: None,
+            path: page["path"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect(),
+        },
     );
     for attempt in 1..=2 {
         shared::sync::worker::handle_message(&stack.ctx, &message.encode(), attempt, None).await.unwrap();
@@ -219,14 +240,25 @@ async fn a_page_too_big_for_one_invocation_completes_through_continuations() {
     let mut stack = Stack::start(WorkspaceKind::Edge, &[]).await.unwrap();
     stack.invocation_budget = Some(Duration::from_millis(300));
     let expected = stack.control(Method::GET, "expected", None).await.unwrap();
-    let big = expected["pages"].as_array().unwrap().iter().max_by_key(|p| p["blocks"].as_array().unwrap().len()).unwrap().clone();
+    let big = expected["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|p| p["blocks"].as_array().unwrap().len())
+        .unwrap()
+        .clone();
     let big_id = big["id"].as_str().unwrap();
     assert!(big["blocks"].as_array().unwrap().len() > 10_000);
 
     // A run of just this page, walked by invocations of 300 ms each.
     let run = stack.ctx.runs.create_run(shared::task::RunKind::Full).await.unwrap();
     let page = stack.ctx.notion.get_page(big_id).await.unwrap();
-    let task = shared::task::TaskMessage::new(run.id, run.kind, format!("p:{big_id}"), shared::task::Task::Page { page_id: big_id.to_string(), page: Some(page), path: vec![] });
+    let task = shared::task::TaskMessage::new(
+        run.id,
+        run.kind,
+        format!("p:{big_id}"),
+        shared::task::Task::Page { page_id: big_id.to_string(), page: Some(page), path: vec![] },
+    );
     stack.ctx.runs.tasks_queued(run.id, std::slice::from_ref(&task)).await.unwrap();
     stack.ctx.queue.send_tasks(std::slice::from_ref(&task)).await.unwrap();
     stack.ctx.runs.planning_done(run.id, 1).await.unwrap();
@@ -236,7 +268,8 @@ async fn a_page_too_big_for_one_invocation_completes_through_continuations() {
     let continuation = stack.ctx.runs.task(run.id, &format!("p:{big_id}:c1")).await.unwrap();
     assert!(continuation.is_some(), "the big page was handed on at least once");
     let docs = stack.documents().await.unwrap();
-    let body_parts: Vec<String> = big["blocks"].as_array().unwrap().iter().map(|b| b["text"].as_str().unwrap().to_string()).collect();
+    let body_parts: Vec<String> =
+        big["blocks"].as_array().unwrap().iter().map(|b| b["text"].as_str().unwrap().to_string()).collect();
     in_order(&text(&docs[big_id], "body"), &body_parts).unwrap();
     for block in big["blocks"].as_array().unwrap() {
         assert!(docs.contains_key(block["id"].as_str().unwrap()), "block {} missing", block["id"]);
@@ -284,7 +317,10 @@ async fn a_revoked_token_fails_the_run_and_deletes_nothing() {
     let before = stack.documents().await.unwrap();
     stack.control(Method::POST, "revoke", Some(json!({"token": e2e::notion_emulator::DEFAULT_TOKEN}))).await.unwrap();
     let err = stack.sync("full").await.expect_err("planning must fail");
-    assert!(format!("{err:#}").contains("401") || format!("{err:#}").to_lowercase().contains("unauthorized"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("401") || format!("{err:#}").to_lowercase().contains("unauthorized"),
+        "{err:#}"
+    );
     let runs = stack.ctx.runs.recent(1).await.unwrap();
     assert_eq!(runs[0].state, RunState::Failed);
     assert!(runs[0].abort_reason.as_deref().unwrap_or_default().contains("planning failed"), "{:?}", runs[0]);
@@ -302,7 +338,9 @@ fn missing_or_invalid_settings_are_named() {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     assert!(shared::config::Settings::from_map(&base).is_ok());
-    for (name, value) in [("NOTION_RATE", "-1"), ("NOTION_VERSION", "2023-01-01"), ("SEARCH_URL", "not a url"), ("WORK_QUEUE_URL", "")] {
+    for (name, value) in
+        [("NOTION_RATE", "-1"), ("NOTION_VERSION", "2023-01-01"), ("SEARCH_URL", "not a url"), ("WORK_QUEUE_URL", "")]
+    {
         let mut vars = base.clone();
         vars.insert(name.to_string(), value.to_string());
         let err = shared::config::Settings::from_map(&vars).unwrap_err().to_string();

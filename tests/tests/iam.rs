@@ -98,14 +98,20 @@ fn norm(v: &Value, t: &Value) -> String {
         Value::Object(m) if m.contains_key("Ref") => m["Ref"].as_str().unwrap_or_default().to_string(),
         Value::Object(m) if m.contains_key("Fn::GetAtt") => {
             let (id, attr) = match &m["Fn::GetAtt"] {
-                Value::Array(a) => (a[0].as_str().unwrap_or_default().to_string(), a[1].as_str().unwrap_or_default().to_string()),
+                Value::Array(a) => {
+                    (a[0].as_str().unwrap_or_default().to_string(), a[1].as_str().unwrap_or_default().to_string())
+                }
                 Value::String(s) => {
                     let (id, attr) = s.split_once('.').unwrap_or((s, ""));
                     (id.to_string(), attr.to_string())
                 }
                 other => panic!("unexpected Fn::GetAtt {other}"),
             };
-            if attr == "Arn" { id } else { format!("{id}.{attr}") }
+            if attr == "Arn" {
+                id
+            } else {
+                format!("{id}.{attr}")
+            }
         }
         Value::Object(m) if m.contains_key("Fn::If") => {
             let a = m["Fn::If"].as_array().expect("Fn::If list");
@@ -139,9 +145,15 @@ fn template_functions(t: &Value) -> Vec<TemplateFunction> {
             continue;
         }
         let p = &r["Properties"];
-        let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap_or_else(|| panic!("{logical}: no Binary")).to_string();
+        let binary = r["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{logical}: no Binary"))
+            .to_string();
         assert!(p.get("Policies").is_none(), "{logical}: SAM Policies bypass the function's role");
-        let role = p["Role"]["Fn::GetAtt"][0].as_str().unwrap_or_else(|| panic!("{logical}: Role is not !GetAtt <Role>.Arn")).to_string();
+        let role = p["Role"]["Fn::GetAtt"][0]
+            .as_str()
+            .unwrap_or_else(|| panic!("{logical}: Role is not !GetAtt <Role>.Arn"))
+            .to_string();
         let mut env: BTreeMap<String, Value> = BTreeMap::new();
         for src in [&t["Globals"]["Function"]["Environment"]["Variables"], &p["Environment"]["Variables"]] {
             if let Some(m) = src.as_object() {
@@ -163,7 +175,8 @@ fn template_functions(t: &Value) -> Vec<TemplateFunction> {
                     }
                 }
                 // Pushed to the function by the service (resource-based permissions): nothing in the role.
-                "HttpApi" | "Api" | "Schedule" | "ScheduleV2" | "CloudWatchEvent" | "EventBridgeRule" | "SNS" | "S3" => {}
+                "HttpApi" | "Api" | "Schedule" | "ScheduleV2" | "CloudWatchEvent" | "EventBridgeRule" | "SNS"
+                | "S3" => {}
                 other => panic!("{logical}: event source type {other} is not handled by this test; extend it"),
             }
         }
@@ -195,7 +208,8 @@ fn role_pairs(t: &Value, role: &str) -> (BTreeSet<Pair>, Vec<String>) {
                     problems.push(format!("{role}/{sid}: {key} is not supported by this test"));
                 }
             }
-            let actions: Vec<String> = as_list(&st["Action"]).iter().map(|a| a.as_str().unwrap_or_default().to_string()).collect();
+            let actions: Vec<String> =
+                as_list(&st["Action"]).iter().map(|a| a.as_str().unwrap_or_default().to_string()).collect();
             let resources: Vec<&Value> = as_list(&st["Resource"]);
             for a in &actions {
                 if a.contains('*') {
@@ -267,7 +281,8 @@ fn mask(src: &str) -> String {
                     i += 1;
                 }
             }
-        } else if b[i] == b'r' && (i == 0 || !ident(b[i - 1]) || (b[i - 1] == b'b' && (i < 2 || !ident(b[i - 2]))))
+        } else if b[i] == b'r'
+            && (i == 0 || !ident(b[i - 1]) || (b[i - 1] == b'b' && (i < 2 || !ident(b[i - 2]))))
             && (next == b'"' || next == b'#')
         {
             let mut j = i + 1;
@@ -423,8 +438,13 @@ fn load_sources(dirs: &[PathBuf]) -> Sources {
     let re_fn = Regex::new(r"\bfn\s+(\w+)").unwrap();
     let re_struct = Regex::new(r"\bstruct\s+(\w+)[^{;(]*\{").unwrap();
     let re_client_field = Regex::new(r"(\w+)\s*:\s*(aws_sdk_\w+)\s*::\s*Client\b").unwrap();
-    let mut sources =
-        Sources { files: BTreeMap::new(), fns: Vec::new(), by_name: HashMap::new(), modules: BTreeSet::new(), clients: BTreeMap::new() };
+    let mut sources = Sources {
+        files: BTreeMap::new(),
+        fns: Vec::new(),
+        by_name: HashMap::new(),
+        modules: BTreeSet::new(),
+        clients: BTreeMap::new(),
+    };
     for path in paths {
         let raw = std::fs::read_to_string(&path).unwrap();
         let mut s = mask(&raw);
@@ -432,7 +452,8 @@ fn load_sources(dirs: &[PathBuf]) -> Sources {
         while let Some(m) = re_cfg_test.find(&s) {
             let (end, brace) = item_end(&s, m.end());
             let stop = if brace { matching(&s, end) } else { end };
-            let blank: String = s[m.start()..=stop.min(s.len() - 1)].chars().map(|c| if c == '\n' { '\n' } else { ' ' }).collect();
+            let blank: String =
+                s[m.start()..=stop.min(s.len() - 1)].chars().map(|c| if c == '\n' { '\n' } else { ' ' }).collect();
             s.replace_range(m.start()..=stop.min(s.len() - 1), &blank);
         }
         // The module a `path::to::module::name(..)` call names: the file stem, the directory of a
@@ -472,7 +493,8 @@ fn load_sources(dirs: &[PathBuf]) -> Sources {
                     h = h[cut..].trim();
                 }
                 let h = h.split(" where").next().unwrap();
-                let h = h.rsplit(" for ").next().unwrap().trim().trim_start_matches('&').trim_start_matches("dyn ").trim();
+                let h =
+                    h.rsplit(" for ").next().unwrap().trim().trim_start_matches('&').trim_start_matches("dyn ").trim();
                 let path = h.split(['<', ' ']).next().unwrap();
                 path.rsplit("::").next().unwrap().to_string()
             };
@@ -485,7 +507,11 @@ fn load_sources(dirs: &[PathBuf]) -> Sources {
                 continue; // a declaration without a body
             }
             let close = matching(&s, open);
-            let owner = containers.iter().filter(|(o, e, _)| *o < m.start() && m.start() < *e).max_by_key(|(o, _, _)| *o).map(|(_, _, n)| n.clone());
+            let owner = containers
+                .iter()
+                .filter(|(o, e, _)| *o < m.start() && m.start() < *e)
+                .max_by_key(|(o, _, _)| *o)
+                .map(|(_, _, n)| n.clone());
             sources.fns.push(FnItem {
                 name: c[1].to_string(),
                 file: path.clone(),
@@ -546,7 +572,11 @@ fn callees(src: &Sources, caller: &FnItem) -> BTreeSet<usize> {
             }
         } else {
             let same = named(&|f| f.owner.is_none() && f.file == caller.file);
-            if same.is_empty() { named(&|f| f.owner.is_none()) } else { same }
+            if same.is_empty() {
+                named(&|f| f.owner.is_none())
+            } else {
+                same
+            }
         };
         out.extend(found);
     }
@@ -673,7 +703,12 @@ fn sdk_calls(src: &Sources, reach: &BTreeMap<usize, Option<usize>>) -> Vec<SdkCa
         // SDK clients are made only in their adapter's constructor.
         for c in re_ctor.captures_iter(&f.body) {
             let ok = clients.is_some_and(|cs| cs.iter().any(|(_, svc)| svc == &format!("aws_sdk_{}", &c[1])));
-            assert!(ok, "{}: {} builds an SDK client outside an adapter; extend tests/tests/iam.rs", f.file.display(), f.name);
+            assert!(
+                ok,
+                "{}: {} builds an SDK client outside an adapter; extend tests/tests/iam.rs",
+                f.file.display(),
+                f.name
+            );
         }
         let accessor = accessors.iter().any(|(a, n, _, _)| Some(a) == f.owner.as_ref() && n == &f.name);
         // (offset after the head, service crate, adapter, head is the adapter's own field)
@@ -702,7 +737,12 @@ fn sdk_calls(src: &Sources, reach: &BTreeMap<usize, Option<usize>>) -> Vec<SdkCa
                 );
                 continue;
             }
-            assert!(own, "{}: {} sends a request through {adapter}'s client accessor; extend tests/tests/iam.rs", f.file.display(), f.name);
+            assert!(
+                own,
+                "{}: {} sends a request through {adapter}'s client accessor; extend tests/tests/iam.rs",
+                f.file.display(),
+                f.name
+            );
             let op = ch[0].0.clone();
             let fields: BTreeSet<String> = ch[1..]
                 .iter()
@@ -723,7 +763,13 @@ fn sdk_calls(src: &Sources, reach: &BTreeMap<usize, Option<usize>>) -> Vec<SdkCa
 
 /// The environment variables an adapter field comes from, through the adapter's constructor and
 /// its call sites in the reachable code.
-fn field_env(src: &Sources, reach: &BTreeMap<usize, Option<usize>>, adapter: &str, field: &str, template_env: &BTreeMap<String, Value>) -> BTreeSet<String> {
+fn field_env(
+    src: &Sources,
+    reach: &BTreeMap<usize, Option<usize>>,
+    adapter: &str,
+    field: &str,
+    template_env: &BTreeMap<String, Value>,
+) -> BTreeSet<String> {
     let lit = Regex::new(&format!(r"\b(?:{adapter}|Self)\s*\{{")).unwrap();
     let ctor = src
         .fns
@@ -746,10 +792,14 @@ fn field_env(src: &Sources, reach: &BTreeMap<usize, Option<usize>>, adapter: &st
         .filter(|p| !p.contains("self"))
         .map(|p| p.split(':').next().unwrap().trim().to_string())
         .collect();
-    let index = params.iter().position(|p| *p == param).unwrap_or_else(|| panic!("{adapter}::{}: {field} is not from a parameter", ctor.name));
+    let index = params
+        .iter()
+        .position(|p| *p == param)
+        .unwrap_or_else(|| panic!("{adapter}::{}: {field} is not from a parameter", ctor.name));
 
     let call = Regex::new(&format!(r"\b{adapter}\s*::\s*{}\s*\(", ctor.name)).unwrap();
-    let settings_file = src.files.iter().find(|(_, s)| s.contains("pub struct Settings")).map(|(p, s)| (p.clone(), s.clone()));
+    let settings_file =
+        src.files.iter().find(|(_, s)| s.contains("pub struct Settings")).map(|(p, s)| (p.clone(), s.clone()));
     let re_settings = Regex::new(r"settings\s*\.\s*(\w+)").unwrap();
     let re_upper_lit = Regex::new(r#""([A-Z][A-Z0-9_]*)""#).unwrap();
     let re_nullary_call = Regex::new(r"(\w+)\s*\(\s*\)").unwrap();
@@ -761,21 +811,32 @@ fn field_env(src: &Sources, reach: &BTreeMap<usize, Option<usize>>, adapter: &st
         for m in call.find_iter(body) {
             sites += 1;
             let args = split_top(&body[m.end()..matching(body, m.end() - 1)]);
-            let arg = args.get(index).unwrap_or_else(|| panic!("{adapter}::{} called with too few arguments", ctor.name));
+            let arg =
+                args.get(index).unwrap_or_else(|| panic!("{adapter}::{} called with too few arguments", ctor.name));
             let mut names: Vec<String> = Vec::new();
             if let Some(c) = re_settings.captures(arg) {
                 let (file, text) = settings_file.as_ref().expect("the file of `struct Settings`");
-                let decl = Regex::new(&format!(r"\blet\s+{}\s*=", &c[1])).unwrap().find(text).unwrap_or_else(|| panic!("{}: no `let {}`", file.display(), &c[1]));
+                let decl = Regex::new(&format!(r"\blet\s+{}\s*=", &c[1]))
+                    .unwrap()
+                    .find(text)
+                    .unwrap_or_else(|| panic!("{}: no `let {}`", file.display(), &c[1]));
                 let (end, _) = item_end(text, decl.end());
                 let stmt_end = text[decl.end()..].find(';').map_or(end, |k| decl.end() + k);
                 names.extend(re_upper_lit.captures_iter(&text[decl.end()..stmt_end]).map(|c| c[1].to_string()));
             } else if let Some(c) = re_nullary_call.captures(arg) {
-                let f = src.fns.iter().find(|f| f.name == c[1]).unwrap_or_else(|| panic!("cannot trace {adapter} argument {arg}"));
+                let f = src
+                    .fns
+                    .iter()
+                    .find(|f| f.name == c[1])
+                    .unwrap_or_else(|| panic!("cannot trace {adapter} argument {arg}"));
                 names.extend(re_env_var.captures_iter(&f.body).map(|c| c[1].to_string()));
             }
             // Variables the deployment does not set (Lambda's own, local fallbacks) do not name a resource.
             let set: Vec<String> = names.into_iter().filter(|n| template_env.contains_key(n)).collect();
-            assert!(!set.is_empty(), "cannot trace {adapter}'s {field} (argument `{arg}`) to a variable of the template");
+            assert!(
+                !set.is_empty(),
+                "cannot trace {adapter}'s {field} (argument `{arg}`) to a variable of the template"
+            );
             envs.extend(set);
         }
     }
@@ -800,7 +861,8 @@ fn derive_in(t: &Value, f: &TemplateFunction, functions: &Path, shared: &Path) -
     for call in sdk_calls(&src, &reach) {
         for env in field_env(&src, &reach, &call.adapter, &call.field, &f.env) {
             let resource = norm(&f.env[&env], t);
-            let why = format!("{}::{} via {} ({}.{} ← {env})", call.adapter, call.op, call.via, call.adapter, call.field);
+            let why =
+                format!("{}::{} via {} ({}.{} ← {env})", call.adapter, call.op, call.via, call.adapter, call.field);
             expected.entry((call.action.clone(), resource)).or_insert(why);
         }
     }
@@ -816,7 +878,10 @@ fn compare(t: &Value, f: &TemplateFunction, d: &Derived) -> Vec<String> {
     }
     for pair in &actual {
         if !d.expected.contains_key(pair) {
-            problems.push(format!("{}: {} grants {} on {}, which the function never uses", f.logical, f.role, pair.0, pair.1));
+            problems.push(format!(
+                "{}: {} grants {} on {}, which the function never uses",
+                f.logical, f.role, pair.0, pair.1
+            ));
         }
     }
     problems
@@ -858,7 +923,10 @@ fn a_policy_change_is_caught() {
     assert!(compare(&t, worker, &d).is_empty());
 
     let statements = |t: &mut Value| -> Vec<Value> {
-        t["Resources"][&worker.role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].as_array().unwrap().clone()
+        t["Resources"][&worker.role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap()
+            .clone()
     };
     let set = |t: &mut Value, st: Vec<Value>| {
         t["Resources"][&worker.role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"] = Value::Array(st);
@@ -885,7 +953,10 @@ fn a_policy_change_is_caught() {
     st.push(serde_json::json!({"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}));
     set(&mut m, st);
     let p = compare(&m, worker, &d);
-    assert!(p.iter().any(|p| p.contains("wildcard action")) && p.iter().any(|p| p.contains("'*' in resource")), "{p:?}");
+    assert!(
+        p.iter().any(|p| p.contains("wildcard action")) && p.iter().any(|p| p.contains("'*' in resource")),
+        "{p:?}"
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -931,7 +1002,10 @@ fn scanner_basics() {
     assert_eq!(s.matches('{').count(), 1, "{s}");
     let body = "self.client.send_message().queue_url(&self.finalize_url).message_body(x.encode()).send().await";
     let ch = chain(body, "self.client".len());
-    assert_eq!(ch.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["send_message", "queue_url", "message_body", "send", "await"]);
+    assert_eq!(
+        ch.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["send_message", "queue_url", "message_body", "send", "await"]
+    );
     assert_eq!(iam_action("aws_sdk_sqs", "send_message_batch"), "sqs:SendMessage");
     assert_eq!(iam_action("aws_sdk_lambda", "invoke"), "lambda:InvokeFunction");
     assert_eq!(iam_action("aws_sdk_secretsmanager", "put_secret_value"), "secretsmanager:PutSecretValue");

@@ -61,7 +61,14 @@ async fn page(stack: &Stack, parent: Option<&str>, title: &str, blocks: Value) -
 }
 
 async fn row(stack: &Stack, ds: &str, title: &str, props: Value, blocks: Value) -> String {
-    str_of(&post(stack, &format!("data_sources/{ds}/rows"), json!({"title": title, "properties": props, "blocks": blocks})).await["id"])
+    str_of(
+        &post(
+            stack,
+            &format!("data_sources/{ds}/rows"),
+            json!({"title": title, "properties": props, "blocks": blocks}),
+        )
+        .await["id"],
+    )
 }
 
 async fn fixture(stack: &Stack) -> Fixture {
@@ -69,7 +76,10 @@ async fn fixture(stack: &Stack) -> Fixture {
     let before = stack.control(Method::GET, "expected", None).await.unwrap();
     for p in before["pages"].as_array().unwrap().iter().chain(before["databases"].as_array().unwrap()) {
         let t = p["title"].as_str().unwrap_or_default().to_lowercase();
-        assert!(!t.contains("demo") && !t.contains("external tasks"), "generated title {t:?} collides with the fixture");
+        assert!(
+            !t.contains("demo") && !t.contains("external tasks"),
+            "generated title {t:?} collides with the fixture"
+        );
     }
     let demo2 = page(stack, None, "Demo Page 2", json!([
         {"type": "paragraph", "text": "The second demo page introduces the demo."},
@@ -79,39 +89,104 @@ async fn fixture(stack: &Stack) -> Fixture {
     .await;
     let keep_todo = str_of(&demo2["blocks"][2]);
     let demo_page_2 = str_of(&demo2["id"]);
-    let demo_page = str_of(&page(stack, Some(&demo_page_2), "Demo Page", json!([
-        {"type": "heading_1", "text": "Demo heading"},
-        {"type": "paragraph", "text": "demo text alpha"},
-        {"type": "to_do", "text": "check the demo"},
-        {"type": "divider"},
-    ]))
-    .await["id"]);
+    let demo_page = str_of(
+        &page(
+            stack,
+            Some(&demo_page_2),
+            "Demo Page",
+            json!([
+                {"type": "heading_1", "text": "Demo heading"},
+                {"type": "paragraph", "text": "demo text alpha"},
+                {"type": "to_do", "text": "check the demo"},
+                {"type": "divider"},
+            ]),
+        )
+        .await["id"],
+    );
 
-    let db = post(stack, "databases", json!({"title": "Demo Database", "properties": {"Notes": "rich_text", "Score": "number"}})).await;
+    let db = post(
+        stack,
+        "databases",
+        json!({"title": "Demo Database", "properties": {"Notes": "rich_text", "Score": "number"}}),
+    )
+    .await;
     let (demo_db, demo_ds) = (str_of(&db["id"]), str_of(&db["data_source_id"]));
     let mut demo_rows = Vec::new();
     for (title, score) in [("Demo row A", 1), ("Demo row B", 2)] {
-        demo_rows.push(row(stack, &demo_ds, title, json!({"Notes": "a demo row", "Score": score}), json!([{"type": "paragraph", "text": format!("content of {title}")}])).await);
+        demo_rows.push(
+            row(
+                stack,
+                &demo_ds,
+                title,
+                json!({"Notes": "a demo row", "Score": score}),
+                json!([{"type": "paragraph", "text": format!("content of {title}")}]),
+            )
+            .await,
+        );
     }
 
-    let ext_page = str_of(&page(stack, None, "External tasks", json!([{"type": "paragraph", "text": "Tasks shared with partners."}])).await["id"]);
-    let db = post(stack, "databases", json!({"title": "External tasks", "properties": {"Task completed": "checkbox", "Owner notes": "rich_text"}})).await;
+    let ext_page = str_of(
+        &page(stack, None, "External tasks", json!([{"type": "paragraph", "text": "Tasks shared with partners."}]))
+            .await["id"],
+    );
+    let db = post(
+        stack,
+        "databases",
+        json!({"title": "External tasks", "properties": {"Task completed": "checkbox", "Owner notes": "rich_text"}}),
+    )
+    .await;
     let (ext_db, ext_ds) = (str_of(&db["id"]), str_of(&db["data_source_id"]));
     let (mut ext_done, mut ext_open) = (Vec::new(), Vec::new());
-    for (title, done) in [("Ship connector", true), ("Fix flaky test", false), ("Write docs", true), ("Plan sprint", false), ("Review PR", true)] {
+    for (title, done) in [
+        ("Ship connector", true),
+        ("Fix flaky test", false),
+        ("Write docs", true),
+        ("Plan sprint", false),
+        ("Review PR", true),
+    ] {
         let blocks = json!([{"type": "paragraph", "text": format!("notes on {title}")}, {"type": "bulleted_list_item", "text": "step one"}]);
         let id = row(stack, &ext_ds, title, json!({"Task completed": done, "Owner notes": "partner"}), blocks).await;
-        if done { ext_done.push(id) } else { ext_open.push(id) }
+        if done {
+            ext_done.push(id)
+        } else {
+            ext_open.push(id)
+        }
     }
 
-    let numbers_page = str_of(&page(stack, None, "Numbers", json!([{"type": "paragraph", "text": "numbered pages"}])).await["id"]);
+    let numbers_page =
+        str_of(&page(stack, None, "Numbers", json!([{"type": "paragraph", "text": "numbered pages"}])).await["id"]);
     let mut numbers = HashMap::new();
     for n in ["9", "10", "100"] {
-        numbers.insert(n.to_string(), str_of(&page(stack, Some(&numbers_page), n, json!([{"type": "paragraph", "text": format!("page {n}")}])).await["id"]));
+        numbers.insert(
+            n.to_string(),
+            str_of(
+                &page(stack, Some(&numbers_page), n, json!([{"type": "paragraph", "text": format!("page {n}")}])).await
+                    ["id"],
+            ),
+        );
     }
-    let old = post(stack, "pages", json!({"parent": {"page_id": numbers_page}, "title": "Old note", "created_time": "2024-01-01T10:00:00Z",
-        "blocks": [{"type": "paragraph", "text": "written long ago"}]})).await;
-    Fixture { demo_page, demo_page_2, demo_db, demo_ds, demo_rows, ext_page, ext_db, ext_ds, ext_done, ext_open, numbers, old_note: str_of(&old["id"]), keep_todo }
+    let old = post(
+        stack,
+        "pages",
+        json!({"parent": {"page_id": numbers_page}, "title": "Old note", "created_time": "2024-01-01T10:00:00Z",
+        "blocks": [{"type": "paragraph", "text": "written long ago"}]}),
+    )
+    .await;
+    Fixture {
+        demo_page,
+        demo_page_2,
+        demo_db,
+        demo_ds,
+        demo_rows,
+        ext_page,
+        ext_db,
+        ext_ds,
+        ext_done,
+        ext_open,
+        numbers,
+        old_note: str_of(&old["id"]),
+        keep_todo,
+    }
 }
 
 /// The emulator's account of the workspace (after the fixture): blocks per page, who lists each block.
@@ -152,11 +227,22 @@ impl World {
     }
 
     fn sources(&self) -> Ids {
-        self.expected["databases"].as_array().unwrap().iter().flat_map(|d| d["data_sources"].as_array().unwrap().iter().map(|s| str_of(&s["id"]))).collect()
+        self.expected["databases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|d| d["data_sources"].as_array().unwrap().iter().map(|s| str_of(&s["id"])))
+            .collect()
     }
 
     fn people(&self) -> Ids {
-        self.expected["users"].as_array().unwrap().iter().filter(|u| u["type"] == "person").map(|u| str_of(&u["id"])).collect()
+        self.expected["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| u["type"] == "person")
+            .map(|u| str_of(&u["id"]))
+            .collect()
     }
 }
 
@@ -186,20 +272,34 @@ fn assert_indexed(label: &str, world: &World, docs: &Docs, want: &Want) {
             if matches!(kind.as_str(), "child_page" | "child_database") || world.owners[bid].len() > 1 {
                 continue;
             }
-            let doc = docs.get(bid).unwrap_or_else(|| panic!("{label}: block {bid} ({kind}) of page {page} not indexed"));
+            let doc =
+                docs.get(bid).unwrap_or_else(|| panic!("{label}: block {bid} ({kind}) of page {page} not indexed"));
             assert_eq!(text(doc, "object"), "block");
             assert_eq!(text(doc, "page_id"), *page, "{label}: page_id of block {bid}");
             checked += 1;
         }
     }
     for (id, doc) in docs.iter().filter(|(_, d)| text(d, "object") == "block") {
-        assert!(want.pages.contains(&text(doc, "page_id")), "{label}: block {id} of unselected page {}", text(doc, "page_id"));
+        assert!(
+            want.pages.contains(&text(doc, "page_id")),
+            "{label}: block {id} of unselected page {}",
+            text(doc, "page_id")
+        );
     }
-    let others: Vec<&String> =
-        docs.iter().filter(|(_, d)| !matches!(text(d, "object").as_str(), "page" | "database" | "data_source" | "user" | "block")).map(|(id, _)| id).collect();
+    let others: Vec<&String> = docs
+        .iter()
+        .filter(|(_, d)| !matches!(text(d, "object").as_str(), "page" | "database" | "data_source" | "user" | "block"))
+        .map(|(id, _)| id)
+        .collect();
     assert!(others.is_empty(), "{label}: unexpected documents {others:?}");
-    println!("{label}: {} pages, {} databases, {} data sources, {} users, {checked} blocks checked, {} documents",
-        want.pages.len(), want.databases.len(), want.sources.len(), want.users.len(), docs.len());
+    println!(
+        "{label}: {} pages, {} databases, {} data sources, {} users, {checked} blocks checked, {} documents",
+        want.pages.len(),
+        want.databases.len(),
+        want.sources.len(),
+        want.users.len(),
+        docs.len()
+    );
 }
 
 fn config(value: Value) -> String {
@@ -219,17 +319,32 @@ async fn sync_ok(stack: &Stack, label: &str) -> shared::runs::RunRecord {
     let started = Instant::now();
     let run = stack.sync("full").await.unwrap_or_else(|e| panic!("{label}: sync failed: {e:#}"));
     assert_eq!(run.state, RunState::Completed, "{label}: {run:?}");
-    println!("{label}: run {} completed in {:.1}s, {} tasks, {} indexed, {} deleted, {} API calls", run.id,
-        started.elapsed().as_secs_f64(), run.planned, run.counts.indexed, run.counts.deleted, run.counts.api_calls);
+    println!(
+        "{label}: run {} completed in {:.1}s, {} tasks, {} indexed, {} deleted, {} API calls",
+        run.id,
+        started.elapsed().as_secs_f64(),
+        run.planned,
+        run.counts.indexed,
+        run.counts.deleted,
+        run.counts.api_calls
+    );
     run
 }
 
 /// Runs one advanced-rule example (`rules` with `{db}` / `{db1}` replaced) and checks the indexed set.
-async fn advanced_example(n: u32, rules: &str, db: impl Fn(&Fixture) -> String, want: impl Fn(&Fixture, &World) -> Want) {
+async fn advanced_example(
+    n: u32,
+    rules: &str,
+    db: impl Fn(&Fixture) -> String,
+    want: impl Fn(&Fixture, &World) -> Want,
+) {
     let (mut stack, fx, world) = fixture_stack().await;
-    let rules: Value = serde_json::from_str(&rules.replace("\"database_id\":\"database_id\"", &format!("\"database_id\":\"{}\"", db(&fx)))
-        .replace("\"database_id\":\"notion_database_id1\"", &format!("\"database_id\":\"{}\"", db(&fx))))
-        .unwrap();
+    let rules: Value = serde_json::from_str(
+        &rules
+            .replace("\"database_id\":\"database_id\"", &format!("\"database_id\":\"{}\"", db(&fx)))
+            .replace("\"database_id\":\"notion_database_id1\"", &format!("\"database_id\":\"{}\"", db(&fx))),
+    )
+    .unwrap();
     let cfg = config(json!({"sync_rules": {"advanced": rules}}));
     stack.reconfigure(&[("CONNECTOR_CONFIG", &cfg)]).await.unwrap();
     sync_ok(&stack, &format!("example {n}")).await;
@@ -252,7 +367,8 @@ fn none(_: &Fixture) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn example_1_pages_titled_demo_page() {
-    let rules = compact(r#"{
+    let rules = compact(
+        r#"{
     "searches": [
       {
         "filter": {
@@ -261,13 +377,19 @@ async fn example_1_pages_titled_demo_page() {
         "query": "Demo Page"
       }
     ]
-  }"#);
-    advanced_example(1, &rules, none, |fx, _| Want { pages: ids([fx.demo_page.as_str(), fx.demo_page_2.as_str()]), ..Want::default() }).await;
+  }"#,
+    );
+    advanced_example(1, &rules, none, |fx, _| Want {
+        pages: ids([fx.demo_page.as_str(), fx.demo_page_2.as_str()]),
+        ..Want::default()
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn example_2_databases_titled_demo_database() {
-    let rules = compact(r#"{
+    let rules = compact(
+        r#"{
   "searches": [
     {
       "filter": {
@@ -276,7 +398,8 @@ async fn example_2_databases_titled_demo_database() {
       "query": "Demo Database"
     }
   ]
-}"#);
+}"#,
+    );
     advanced_example(2, &rules, none, |fx, _| Want {
         pages: fx.demo_rows.iter().cloned().collect(),
         databases: ids([fx.demo_db.as_str()]),
@@ -288,7 +411,8 @@ async fn example_2_databases_titled_demo_database() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn example_3_demo_databases_and_demo_pages() {
-    let rules = compact(r#"{
+    let rules = compact(
+        r#"{
   "searches": [
     {
       "filter": {
@@ -303,7 +427,8 @@ async fn example_3_demo_databases_and_demo_pages() {
       "query": "Demo Page"
     }
   ]
-}"#);
+}"#,
+    );
     advanced_example(3, &rules, none, |fx, _| Want {
         pages: fx.demo_rows.iter().cloned().chain([fx.demo_page.clone(), fx.demo_page_2.clone()]).collect(),
         databases: ids([fx.demo_db.as_str()]),
@@ -315,7 +440,8 @@ async fn example_3_demo_databases_and_demo_pages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn example_4_all_pages() {
-    let rules = compact(r#"{
+    let rules = compact(
+        r#"{
   "searches": [
     {
       "filter": {
@@ -324,20 +450,23 @@ async fn example_4_all_pages() {
       "query": ""
     }
   ]
-}"#);
+}"#,
+    );
     // Notion's page search returns database rows too (as the Elastic connector indexes them).
     advanced_example(4, &rules, none, |_, world| Want { pages: world.pages(None), ..Want::default() }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn example_5_all_pages_and_databases() {
-    let rules = compact(r#"{
+    let rules = compact(
+        r#"{
   "searches":[
     {
       "query":""
     }
   ]
-}"#);
+}"#,
+    );
     advanced_example(5, &rules, none, |_, world| Want {
         pages: world.pages(None),
         databases: world.databases(),
@@ -349,7 +478,8 @@ async fn example_5_all_pages_and_databases() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn example_6_rows_with_task_completed() {
-    let rules = compact(r#"{
+    let rules = compact(
+        r#"{
   "database_query_filters": [
     {
       "filter": {
@@ -361,30 +491,42 @@ async fn example_6_rows_with_task_completed() {
       "database_id": "database_id"
     }
   ]
-}"#);
+}"#,
+    );
     // Only the rows (as the reference yields them), with their content (unlike the reference).
-    advanced_example(6, &rules, |fx| fx.ext_db.clone(), |fx, _| Want { pages: fx.ext_done.iter().cloned().collect(), ..Want::default() }).await;
+    advanced_example(
+        6,
+        &rules,
+        |fx| fx.ext_db.clone(),
+        |fx, _| Want { pages: fx.ext_done.iter().cloned().collect(), ..Want::default() },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn example_7_all_rows_of_a_database() {
-    let rules = compact(r#"{
+    let rules = compact(
+        r#"{
   "database_query_filters": [
     {
       "database_id": "database_id"
     }
   ]
-}"#);
-    advanced_example(7, &rules, |fx| fx.ext_db.clone(), |fx, _| Want {
-        pages: fx.ext_done.iter().chain(&fx.ext_open).cloned().collect(),
-        ..Want::default()
-    })
+}"#,
+    );
+    advanced_example(
+        7,
+        &rules,
+        |fx| fx.ext_db.clone(),
+        |fx, _| Want { pages: fx.ext_done.iter().chain(&fx.ext_open).cloned().collect(), ..Want::default() },
+    )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn example_8_searches_and_database_query_filters() {
-    let rules = compact(r#"{
+    let rules = compact(
+        r#"{
   "searches":[
     {
       "query":"External tasks",
@@ -410,14 +552,20 @@ async fn example_8_searches_and_database_query_filters() {
       }
     }
   ]
-}"#);
+}"#,
+    );
     // The union of what each rule selects: the database search brings every row, the filter's rows are among them.
-    advanced_example(8, &rules, |fx| fx.ext_db.clone(), |fx, _| Want {
-        pages: fx.ext_done.iter().chain(&fx.ext_open).cloned().chain([fx.ext_page.clone()]).collect(),
-        databases: ids([fx.ext_db.as_str()]),
-        sources: ids([fx.ext_ds.as_str()]),
-        ..Want::default()
-    })
+    advanced_example(
+        8,
+        &rules,
+        |fx| fx.ext_db.clone(),
+        |fx, _| Want {
+            pages: fx.ext_done.iter().chain(&fx.ext_open).cloned().chain([fx.ext_page.clone()]).collect(),
+            databases: ids([fx.ext_db.as_str()]),
+            sources: ids([fx.ext_ds.as_str()]),
+            ..Want::default()
+        },
+    )
     .await;
 }
 
@@ -458,25 +606,67 @@ fn settings_error(connector_config: &str) -> String {
 fn invalid_advanced_rules_are_rejected_naming_the_path() {
     let cases: Vec<(Value, &str)> = vec![
         // unknown keys: at the top of the rules, inside an item, inside a search filter
-        (json!({"search": [{"query": "x"}]}), "/sync_rules/advanced: Additional properties are not allowed ('search' was unexpected)"),
-        (json!({"searches": [{"query": "x", "sort": {"direction": "ascending"}}]}), "/sync_rules/advanced/searches/0/sort: unknown key \"sort\""),
-        (json!({"database_query_filters": [{"database_id": "abc", "filters": {}}]}), "/sync_rules/advanced/database_query_filters/0/filters: unknown key \"filters\""),
+        (
+            json!({"search": [{"query": "x"}]}),
+            "/sync_rules/advanced: Additional properties are not allowed ('search' was unexpected)",
+        ),
+        (
+            json!({"searches": [{"query": "x", "sort": {"direction": "ascending"}}]}),
+            "/sync_rules/advanced/searches/0/sort: unknown key \"sort\"",
+        ),
+        (
+            json!({"database_query_filters": [{"database_id": "abc", "filters": {}}]}),
+            "/sync_rules/advanced/database_query_filters/0/filters: unknown key \"filters\"",
+        ),
         // missing query
-        (json!({"searches": [{"query": "ok"}, {"filter": {"value": "page"}}]}), "/sync_rules/advanced/searches/1: \"query\" is a required property"),
+        (
+            json!({"searches": [{"query": "ok"}, {"filter": {"value": "page"}}]}),
+            "/sync_rules/advanced/searches/1: \"query\" is a required property",
+        ),
         // bad filter.value
-        (json!({"searches": [{"query": "x", "filter": {"value": "block"}}]}), "/sync_rules/advanced/searches/0/filter/value: \"block\" is not one of \"page\" or \"database\""),
-        (json!({"searches": [{"query": "x", "filter": {}}]}), "/sync_rules/advanced/searches/0/filter: \"value\" is a required property"),
+        (
+            json!({"searches": [{"query": "x", "filter": {"value": "block"}}]}),
+            "/sync_rules/advanced/searches/0/filter/value: \"block\" is not one of \"page\" or \"database\"",
+        ),
+        (
+            json!({"searches": [{"query": "x", "filter": {}}]}),
+            "/sync_rules/advanced/searches/0/filter: \"value\" is a required property",
+        ),
         // empty database_id
-        (json!({"database_query_filters": [{"database_id": ""}]}), "/sync_rules/advanced/database_query_filters/0/database_id: \"\" is shorter than 1 character"),
-        (json!({"database_query_filters": [{"database_id": " - "}]}), "/sync_rules/advanced/database_query_filters/0/database_id: \" - \" is blank"),
-        (json!({"database_query_filters": [{"filter": {}}]}), "/sync_rules/advanced/database_query_filters/0: \"database_id\" is a required property"),
+        (
+            json!({"database_query_filters": [{"database_id": ""}]}),
+            "/sync_rules/advanced/database_query_filters/0/database_id: \"\" is shorter than 1 character",
+        ),
+        (
+            json!({"database_query_filters": [{"database_id": " - "}]}),
+            "/sync_rules/advanced/database_query_filters/0/database_id: \" - \" is blank",
+        ),
+        (
+            json!({"database_query_filters": [{"filter": {}}]}),
+            "/sync_rules/advanced/database_query_filters/0: \"database_id\" is a required property",
+        ),
         // wrong JSON types
-        (json!({"searches": {"query": "x"}}), "/sync_rules/advanced/searches: {\"query\":\"x\"} is not of type \"array\""),
+        (
+            json!({"searches": {"query": "x"}}),
+            "/sync_rules/advanced/searches: {\"query\":\"x\"} is not of type \"array\"",
+        ),
         (json!({"searches": [{"query": 3}]}), "/sync_rules/advanced/searches/0/query: 3 is not of type \"string\""),
-        (json!({"searches": ["Demo Page"]}), "/sync_rules/advanced/searches/0: \"Demo Page\" is not of type \"object\""),
-        (json!({"database_query_filters": [{"database_id": 42}]}), "/sync_rules/advanced/database_query_filters/0/database_id: 42 is not of type \"string\""),
-        (json!({"database_query_filters": [{"database_id": "abc", "filter": "Task completed"}]}), "/sync_rules/advanced/database_query_filters/0/filter: \"Task completed\" is not of type \"object\""),
-        (json!({"database_query_filters": [{"database_id": "abc", "filter": {"property": "Done", "checkbox": true}}]}), "/sync_rules/advanced/database_query_filters/0/filter/checkbox: true is not of types \"array\", \"object\""),
+        (
+            json!({"searches": ["Demo Page"]}),
+            "/sync_rules/advanced/searches/0: \"Demo Page\" is not of type \"object\"",
+        ),
+        (
+            json!({"database_query_filters": [{"database_id": 42}]}),
+            "/sync_rules/advanced/database_query_filters/0/database_id: 42 is not of type \"string\"",
+        ),
+        (
+            json!({"database_query_filters": [{"database_id": "abc", "filter": "Task completed"}]}),
+            "/sync_rules/advanced/database_query_filters/0/filter: \"Task completed\" is not of type \"object\"",
+        ),
+        (
+            json!({"database_query_filters": [{"database_id": "abc", "filter": {"property": "Done", "checkbox": true}}]}),
+            "/sync_rules/advanced/database_query_filters/0/filter/checkbox: true is not of types \"array\", \"object\"",
+        ),
         (json!([{"query": "x"}]), "/sync_rules/advanced"),
         // selects nothing
         (json!({"searches": []}), "/sync_rules/advanced: selects nothing"),
@@ -492,14 +682,29 @@ fn invalid_advanced_rules_are_rejected_naming_the_path() {
 #[test]
 fn invalid_basic_rules_and_lists_are_rejected_naming_the_path() {
     let cases: Vec<(Value, &str)> = vec![
-        (json!({"sync_rules": {"basic": [{"policy": "exclude", "field": "type", "rule": "like", "value": "x"}]}}), "/sync_rules/basic/0/rule"),
-        (json!({"sync_rules": {"basic": [{"policy": "drop", "field": "type", "rule": "equals", "value": "x"}]}}), "/sync_rules/basic/0/policy"),
-        (json!({"sync_rules": {"basic": [{"policy": "exclude", "field": "title", "rule": "regex", "value": "("}]}}), "/sync_rules/basic/0/value"),
+        (
+            json!({"sync_rules": {"basic": [{"policy": "exclude", "field": "type", "rule": "like", "value": "x"}]}}),
+            "/sync_rules/basic/0/rule",
+        ),
+        (
+            json!({"sync_rules": {"basic": [{"policy": "drop", "field": "type", "rule": "equals", "value": "x"}]}}),
+            "/sync_rules/basic/0/policy",
+        ),
+        (
+            json!({"sync_rules": {"basic": [{"policy": "exclude", "field": "title", "rule": "regex", "value": "("}]}}),
+            "/sync_rules/basic/0/value",
+        ),
         // order: excluding everything first would exclude every document
-        (json!({"sync_rules": {"basic": [
+        (
+            json!({"sync_rules": {"basic": [
             {"policy": "exclude", "field": "object", "rule": "regex", "value": ".*"},
-            {"policy": "include", "field": "title", "rule": "regex", "value": "Demo Page"}]}}), "/sync_rules/basic/0"),
-        (json!({"sync_rules": {"basic": [{"policy": "exclude", "field": "type", "rule": "equals", "value": "to_do", "colour": "red"}]}}), "/sync_rules/basic/0/colour"),
+            {"policy": "include", "field": "title", "rule": "regex", "value": "Demo Page"}]}}),
+            "/sync_rules/basic/0",
+        ),
+        (
+            json!({"sync_rules": {"basic": [{"policy": "exclude", "field": "type", "rule": "equals", "value": "to_do", "colour": "red"}]}}),
+            "/sync_rules/basic/0/colour",
+        ),
         (json!({"pages": " , "}), "/pages"),
         (json!({"databases": 3}), "/databases"),
         (json!({"sync_rules": {"advance": {}}}), "/sync_rules/advance"),
@@ -545,7 +750,8 @@ async fn an_unknown_database_fails_the_run_before_anything_is_queued_or_deleted(
     let cfg = config(json!({"sync_rules": {"advanced": {"database_query_filters": [{"database_id": missing}]}}}));
     let stack = Stack::start(WorkspaceKind::Small, &[("CONNECTOR_CONFIG", &cfg)]).await.unwrap();
     let err = stack.sync("full").await.expect_err("planning must fail");
-    assert_planning_failed(&stack, err, &["database_query_filters/0/database_id", missing, "no database with this id"]).await;
+    assert_planning_failed(&stack, err, &["database_query_filters/0/database_id", missing, "no database with this id"])
+        .await;
     let content = stack.documents().await.unwrap();
     assert!(content.is_empty(), "no content document: {:?}", content.keys().take(5).collect::<Vec<_>>());
     stack.cleanup().await;
@@ -555,17 +761,29 @@ async fn an_unknown_database_fails_the_run_before_anything_is_queued_or_deleted(
     sync_ok(&stack, "baseline").await;
     let before = stack.documents().await.unwrap();
     for (rules, reason) in [
-        (json!({"searches": [{"query": "Demo Page", "filter": {"value": "page"}}], "database_query_filters": [{"database_id": missing}]}),
-            vec!["database_query_filters/0/database_id", missing]),
+        (
+            json!({"searches": [{"query": "Demo Page", "filter": {"value": "page"}}], "database_query_filters": [{"database_id": missing}]}),
+            vec!["database_query_filters/0/database_id", missing],
+        ),
         // a page id is not a database id
-        (json!({"database_query_filters": [{"database_id": fx.demo_page}]}), vec!["database_query_filters/0/database_id", fx.demo_page.as_str()]),
-        (json!({"searches": [{"query": "Demo Page", "filter": {"value": "database"}}]}), vec!["searches/0/query", "\"Demo Page\" finds no database"]),
+        (
+            json!({"database_query_filters": [{"database_id": fx.demo_page}]}),
+            vec!["database_query_filters/0/database_id", fx.demo_page.as_str()],
+        ),
+        (
+            json!({"searches": [{"query": "Demo Page", "filter": {"value": "database"}}]}),
+            vec!["searches/0/query", "\"Demo Page\" finds no database"],
+        ),
     ] {
         stack.reconfigure(&[("CONNECTOR_CONFIG", &config(json!({"sync_rules": {"advanced": rules}})))]).await.unwrap();
         let err = stack.sync("full").await.expect_err("planning must fail");
         assert_planning_failed(&stack, err, &reason).await;
         let after = stack.documents().await.unwrap();
-        assert_eq!(after.keys().collect::<BTreeSet<_>>(), before.keys().collect::<BTreeSet<_>>(), "nothing deleted or added");
+        assert_eq!(
+            after.keys().collect::<BTreeSet<_>>(),
+            before.keys().collect::<BTreeSet<_>>(),
+            "nothing deleted or added"
+        );
     }
     stack.cleanup().await;
 }
@@ -604,7 +822,12 @@ async fn basic_rules_apply_in_order_and_newly_excluded_documents_are_removed() {
         if text(d, "body").contains("keepme") {
             return false;
         }
-        if kind == "to_do" || title.ends_with("tasks") || kind.starts_with("heading_") || title == "Demo row A" || title == "Demo row B" {
+        if kind == "to_do"
+            || title.ends_with("tasks")
+            || kind.starts_with("heading_")
+            || title == "Demo row A"
+            || title == "Demo row B"
+        {
             return true;
         }
         if created.is_some_and(|c| c < "2024-06-01") {
@@ -622,15 +845,28 @@ async fn basic_rules_apply_in_order_and_newly_excluded_documents_are_removed() {
     let got: Ids = after.keys().cloned().collect();
     let removed: Ids = before.keys().filter(|id| !after.contains_key(*id)).cloned().collect();
     let describe = |set: Vec<&String>| -> Vec<String> {
-        set.into_iter().map(|id| {
-            let d = &before[id];
-            format!("{id} {} {} {:?} {:?}", text(d, "object"), text(d, "type"), text(d, "title"), text(d, "created_time"))
-        }).collect()
+        set.into_iter()
+            .map(|id| {
+                let d = &before[id];
+                format!(
+                    "{id} {} {} {:?} {:?}",
+                    text(d, "object"),
+                    text(d, "type"),
+                    text(d, "title"),
+                    text(d, "created_time")
+                )
+            })
+            .collect()
     };
     let missing = describe(want.difference(&got).collect());
     let extra = describe(got.difference(&want).collect());
-    assert!(missing.is_empty() && extra.is_empty(), "indexed set after the rules:\n  missing {missing:#?}\n  extra {extra:#?}");
-    for gone in [&fx.numbers["100"], &fx.old_note, &fx.ext_page, &fx.ext_db, &fx.ext_ds, &fx.demo_rows[0], &fx.demo_rows[1]] {
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "indexed set after the rules:\n  missing {missing:#?}\n  extra {extra:#?}"
+    );
+    for gone in
+        [&fx.numbers["100"], &fx.old_note, &fx.ext_page, &fx.ext_db, &fx.ext_ds, &fx.demo_rows[0], &fx.demo_rows[1]]
+    {
         assert!(removed.contains(gone), "{gone} should be removed");
     }
     for kept in [&fx.numbers["9"], &fx.numbers["10"], &fx.keep_todo, &fx.demo_page, &fx.demo_db] {
@@ -674,8 +910,16 @@ async fn unknown_titles_fail_the_run_before_anything_is_deleted() {
     for (cfg, named, not_named) in [
         (json!({"pages": "Nope, Demo Page"}), vec!["`pages`", "\"Nope\""], vec!["\"Demo Page\""]),
         // "Demo" is only a part of titles: titles match exactly
-        (json!({"pages": ["Demo", "demo page 2"], "databases": "Demo Database, Missing DB, *"}), vec!["`pages`", "\"Demo\""], vec!["demo page 2"]),
-        (json!({"databases": "External tasks, Missing DB, Ghost"}), vec!["`databases`", "\"Missing DB\"", "\"Ghost\""], vec!["External tasks"]),
+        (
+            json!({"pages": ["Demo", "demo page 2"], "databases": "Demo Database, Missing DB, *"}),
+            vec!["`pages`", "\"Demo\""],
+            vec!["demo page 2"],
+        ),
+        (
+            json!({"databases": "External tasks, Missing DB, Ghost"}),
+            vec!["`databases`", "\"Missing DB\"", "\"Ghost\""],
+            vec!["External tasks"],
+        ),
     ] {
         stack.reconfigure(&[("CONNECTOR_CONFIG", &config(cfg.clone()))]).await.unwrap();
         let err = stack.sync("full").await.expect_err("planning must fail");
@@ -685,7 +929,11 @@ async fn unknown_titles_fail_the_run_before_anything_is_deleted() {
         }
         assert_planning_failed(&stack, err, &named).await;
         let after = stack.documents().await.unwrap();
-        assert_eq!(after.keys().collect::<BTreeSet<_>>(), before.keys().collect::<BTreeSet<_>>(), "{cfg}: nothing deleted");
+        assert_eq!(
+            after.keys().collect::<BTreeSet<_>>(),
+            before.keys().collect::<BTreeSet<_>>(),
+            "{cfg}: nothing deleted"
+        );
     }
     stack.cleanup().await;
 }
@@ -696,7 +944,10 @@ async fn title_lists_combine_as_documented() {
     let people = world.people();
 
     // pages listed, databases "*": the listed pages with their sub-pages, every database with its rows.
-    stack.reconfigure(&[("CONNECTOR_CONFIG", &config(json!({"pages": " demo page 2 ,", "databases": "*"})))]).await.unwrap();
+    stack
+        .reconfigure(&[("CONNECTOR_CONFIG", &config(json!({"pages": " demo page 2 ,", "databases": "*"})))])
+        .await
+        .unwrap();
     sync_ok(&stack, "pages listed").await;
     let want = Want {
         pages: world.pages(Some(true)).into_iter().chain([fx.demo_page.clone(), fx.demo_page_2.clone()]).collect(),
@@ -707,7 +958,10 @@ async fn title_lists_combine_as_documented() {
     assert_indexed("pages listed, databases *", &world, &stack.documents().await.unwrap(), &want);
 
     // pages "*", databases listed: every page, the listed databases with their rows.
-    stack.reconfigure(&[("CONNECTOR_CONFIG", &config(json!({"pages": "*", "databases": ["Demo Database"]})))]).await.unwrap();
+    stack
+        .reconfigure(&[("CONNECTOR_CONFIG", &config(json!({"pages": "*", "databases": ["Demo Database"]})))])
+        .await
+        .unwrap();
     sync_ok(&stack, "databases listed").await;
     let want = Want {
         pages: world.pages(Some(false)).into_iter().chain(fx.demo_rows.iter().cloned()).collect(),
@@ -718,10 +972,22 @@ async fn title_lists_combine_as_documented() {
     assert_indexed("pages *, databases listed", &world, &stack.documents().await.unwrap(), &want);
 
     // both listed: only those (a page and a database may share a title).
-    stack.reconfigure(&[("CONNECTOR_CONFIG", &config(json!({"pages": "Demo Page, External tasks", "databases": "EXTERNAL TASKS"})))]).await.unwrap();
+    stack
+        .reconfigure(&[(
+            "CONNECTOR_CONFIG",
+            &config(json!({"pages": "Demo Page, External tasks", "databases": "EXTERNAL TASKS"})),
+        )])
+        .await
+        .unwrap();
     sync_ok(&stack, "both listed").await;
     let want = Want {
-        pages: fx.ext_done.iter().chain(&fx.ext_open).cloned().chain([fx.demo_page.clone(), fx.ext_page.clone()]).collect(),
+        pages: fx
+            .ext_done
+            .iter()
+            .chain(&fx.ext_open)
+            .cloned()
+            .chain([fx.demo_page.clone(), fx.ext_page.clone()])
+            .collect(),
         databases: ids([fx.ext_db.as_str()]),
         sources: ids([fx.ext_ds.as_str()]),
         users: people.clone(),
@@ -742,14 +1008,33 @@ async fn title_lists_combine_as_documented() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn comments_are_indexed_only_when_enabled() {
     let (mut stack, fx, _) = fixture_stack().await;
-    let heading = stack.control(Method::GET, &format!("expected?page_id={}", fx.demo_page), None).await.unwrap()["pages"][0]["blocks"][0]["id"].clone();
+    let heading = stack.control(Method::GET, &format!("expected?page_id={}", fx.demo_page), None).await.unwrap()
+        ["pages"][0]["blocks"][0]["id"]
+        .clone();
     let heading = str_of(&heading);
-    let on_page = post(&stack, "comments", json!({"parent": {"page_id": fx.demo_page}, "text": "Looks good to me", "at": "2025-03-04T05:06:00Z"})).await;
-    let on_block = post(&stack, "comments", json!({"parent": {"block_id": heading}, "text": "Rename this heading?", "at": "2025-03-05T07:08:00Z"})).await;
-    let on_row = post(&stack, "comments", json!({"parent": {"page_id": fx.ext_done[0]}, "text": "Shipped on Monday"})).await;
-    let resolved = post(&stack, "comments", json!({"parent": {"page_id": fx.demo_page_2}, "text": "old thread", "resolved": true})).await;
+    let on_page = post(
+        &stack,
+        "comments",
+        json!({"parent": {"page_id": fx.demo_page}, "text": "Looks good to me", "at": "2025-03-04T05:06:00Z"}),
+    )
+    .await;
+    let on_block = post(
+        &stack,
+        "comments",
+        json!({"parent": {"block_id": heading}, "text": "Rename this heading?", "at": "2025-03-05T07:08:00Z"}),
+    )
+    .await;
+    let on_row =
+        post(&stack, "comments", json!({"parent": {"page_id": fx.ext_done[0]}, "text": "Shipped on Monday"})).await;
+    let resolved = post(
+        &stack,
+        "comments",
+        json!({"parent": {"page_id": fx.demo_page_2}, "text": "old thread", "resolved": true}),
+    )
+    .await;
     let world = World::load(&stack).await;
-    let unresolved: HashMap<String, Value> = world.expected["comments"].as_array().unwrap().iter().map(|c| (str_of(&c["id"]), c.clone())).collect();
+    let unresolved: HashMap<String, Value> =
+        world.expected["comments"].as_array().unwrap().iter().map(|c| (str_of(&c["id"]), c.clone())).collect();
 
     stack.reset_api_calls().await.unwrap();
     sync_ok(&stack, "comments off").await;
@@ -792,12 +1077,14 @@ async fn comments_are_indexed_only_when_enabled() {
         assert!(!text(doc, "author").is_empty() && !text(doc, "created_time").is_empty());
     }
     // The other documents are the same either way.
-    let non_comments: Ids = on.iter().filter(|(_, d)| text(d, "object") != "comment").map(|(id, _)| id.clone()).collect();
+    let non_comments: Ids =
+        on.iter().filter(|(_, d)| text(d, "object") != "comment").map(|(id, _)| id.clone()).collect();
     assert_eq!(non_comments, off.keys().cloned().collect::<Ids>());
 
     // One comments call per page, row and block indexed.
     let extra = calls_on - calls_off;
-    let pages_and_blocks = on.values().filter(|d| matches!(text(d, "object").as_str(), "page" | "block")).count() as u64;
+    let pages_and_blocks =
+        on.values().filter(|d| matches!(text(d, "object").as_str(), "page" | "block")).count() as u64;
     let comment_calls = stats["by_endpoint"]["GET /v1/comments"].as_u64().unwrap_or_default();
     println!(
         "comments: {} indexed; API calls {calls_off} without, {calls_on} with (+{extra}, {:.0} %); {comment_calls} comments calls for {pages_and_blocks} pages and blocks; run reported {} calls",

@@ -11,7 +11,9 @@ use e2e::notion_emulator::WorkspaceKind;
 use e2e::Stack;
 use reqwest::Method;
 use serde_json::{json, Value};
-use shared::api::{ApiContext, ApiRequest, EdgeError, PlannerTrigger, SearchEventLog, SearchRunBook, SecretStore, TokenCache};
+use shared::api::{
+    ApiContext, ApiRequest, EdgeError, PlannerTrigger, SearchEventLog, SearchRunBook, SecretStore, TokenCache,
+};
 use shared::queue::BoxFuture;
 use shared::runs::RunState;
 use shared::secrets::SecretString;
@@ -86,7 +88,8 @@ async fn serve_api(api: ApiContext) -> String {
                 }
             }
             let response = shared::api::handle(&api, request).await;
-            let mut builder = axum::http::Response::builder().status(response.status).header("content-type", "application/json");
+            let mut builder =
+                axum::http::Response::builder().status(response.status).header("content-type", "application/json");
             for (name, value) in &response.headers {
                 builder = builder.header(name.as_str(), value.as_str());
             }
@@ -156,8 +159,15 @@ async fn call(base: &str, method: Method, path: &str, key: Option<&str>, body: O
 
 /// Whether `id`'s document matches `token` in `body`, as a search client sees it (no forced refresh).
 async fn searchable(stack: &Stack, id: &str, token: &str) -> bool {
-    let query = json!({"size": 1, "query": {"bool": {"filter": [{"ids": {"values": [id]}}, {"match": {"body": token}}]}}});
-    stack.ctx.store.search(&query).await.map(|r| r["hits"]["hits"].as_array().is_some_and(|h| !h.is_empty())).unwrap_or(false)
+    let query =
+        json!({"size": 1, "query": {"bool": {"filter": [{"ids": {"values": [id]}}, {"match": {"body": token}}]}}});
+    stack
+        .ctx
+        .store
+        .search(&query)
+        .await
+        .map(|r| r["hits"]["hits"].as_array().is_some_and(|h| !h.is_empty()))
+        .unwrap_or(false)
 }
 
 async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
@@ -198,17 +208,23 @@ async fn signed_webhooks_make_edits_searchable_and_remove_deleted_pages() {
     let pages = leaf_pages(&expected);
     assert!(pages.len() >= 6, "{} leaf pages", pages.len());
 
-    let paths_before: HashMap<String, Value> = stack.documents().await.unwrap().into_iter().map(|(id, d)| (id, d["path"].clone())).collect();
+    let paths_before: HashMap<String, Value> =
+        stack.documents().await.unwrap().into_iter().map(|(id, d)| (id, d["path"].clone())).collect();
     let mut latencies = Vec::new();
     for n in 0..20 {
         let id = &pages[n % (pages.len() - 1)];
         let token = format!("webhooklatency{n}x");
-        stack.control(Method::PATCH, &format!("pages/{id}"), Some(json!({"text": format!("edited {token}")}))).await.unwrap();
+        stack
+            .control(Method::PATCH, &format!("pages/{id}"), Some(json!({"text": format!("edited {token}")})))
+            .await
+            .unwrap();
         assert!(!searchable(&stack, id, &token).await);
         let started = Instant::now();
-        let (status, response, _) = emit(&stack, &base, TOKEN, "page.content_updated", json!({"id": id, "type": "page"})).await;
+        let (status, response, _) =
+            emit(&stack, &base, TOKEN, "page.content_updated", json!({"id": id, "type": "page"})).await;
         assert_eq!(status, 202, "{response}");
-        wait_for("edited text searchable", Duration::from_secs(30), async || searchable(&stack, id, &token).await).await;
+        wait_for("edited text searchable", Duration::from_secs(30), async || searchable(&stack, id, &token).await)
+            .await;
         latencies.push(started.elapsed());
     }
     latencies.sort();
@@ -249,11 +265,15 @@ async fn signed_webhooks_make_edits_searchable_and_remove_deleted_pages() {
 async fn unsigned_tampered_and_replayed_webhooks_change_nothing() {
     let (stack, base, pump, expected) = setup(&[]).await;
     let page = leaf_pages(&expected)[0].clone();
-    stack.control(Method::PATCH, &format!("pages/{page}"), Some(json!({"text": "edited refusedmarker"}))).await.unwrap();
+    stack
+        .control(Method::PATCH, &format!("pages/{page}"), Some(json!({"text": "edited refusedmarker"})))
+        .await
+        .unwrap();
     let before = stack.documents().await.unwrap();
 
     // Signed with another key: the emulator's POST gets 401.
-    let (status, response, _) = emit(&stack, &base, "not_the_token", "page.content_updated", json!({"id": page, "type": "page"})).await;
+    let (status, response, _) =
+        emit(&stack, &base, "not_the_token", "page.content_updated", json!({"id": page, "type": "page"})).await;
     assert_eq!(status, 401, "{response}");
     // A correctly signed event, then altered in transit, unsigned, or wrongly signed.
     let event = json!({"id": "0b9d7b8e-1111-4c3a-9f00-000000000001", "timestamp": "2026-01-01T00:00:00.000Z", "type": "page.content_updated",
@@ -285,9 +305,13 @@ async fn unsigned_tampered_and_replayed_webhooks_change_nothing() {
     assert_eq!(stack.documents().await.unwrap(), before, "refused webhooks changed the index");
 
     // The genuine event is accepted once; its replay is a duplicate that changes nothing.
-    let (status, answer) = post_raw(&base, &body, &[("x-notion-signature", &signature), ("content-type", "application/json")]).await;
+    let (status, answer) =
+        post_raw(&base, &body, &[("x-notion-signature", &signature), ("content-type", "application/json")]).await;
     assert_eq!(status, 202, "{answer}");
-    wait_for("accepted event indexed", Duration::from_secs(15), async || searchable(&stack, &page, "refusedmarker").await).await;
+    wait_for("accepted event indexed", Duration::from_secs(15), async || {
+        searchable(&stack, &page, "refusedmarker").await
+    })
+    .await;
     stack.control(Method::PATCH, &format!("pages/{page}"), Some(json!({"text": "edited replaymarker"}))).await.unwrap();
     let (status, answer) = post_raw(&base, &body, &[("x-notion-signature", &signature)]).await;
     assert_eq!((status, answer["status"].as_str()), (200, Some("duplicate")), "{answer}");
@@ -324,7 +348,8 @@ async fn comment_webhooks_index_comments_only_when_configured() {
         assert_eq!(docs.contains_key(&id), index_comments, "full sync and index_comments={index_comments}");
         stack.ctx.store.delete_ids(std::slice::from_ref(&id)).await.unwrap();
 
-        let (status, response, sent) = emit(&stack, &base, TOKEN, "comment.created", json!({"id": id, "type": "comment"})).await;
+        let (status, response, sent) =
+            emit(&stack, &base, TOKEN, "comment.created", json!({"id": id, "type": "comment"})).await;
         assert_eq!(status, 202, "{response} {sent}");
         let run = wait_closed(&base, response["run_id"].as_u64().unwrap(), Duration::from_secs(30)).await;
         assert_eq!(run["state"], "completed", "{run}");
@@ -378,7 +403,10 @@ async fn sync_api_starts_runs_through_the_planner() {
 
     // Now an incremental run through the API sees an edit.
     let page = leaf_pages(&stack.control(Method::GET, "expected", None).await.unwrap())[0].clone();
-    stack.control(Method::PATCH, &format!("pages/{page}"), Some(json!({"text": "edited apiincrementalmarker"}))).await.unwrap();
+    stack
+        .control(Method::PATCH, &format!("pages/{page}"), Some(json!({"text": "edited apiincrementalmarker"})))
+        .await
+        .unwrap();
     let (status, started) = call(&base, Method::POST, "/syncs", Some(API_KEY), Some(r#"{"kind":"incremental"}"#)).await;
     assert_eq!(status, 202, "{started}");
     let inc = wait_closed(&base, started["run_id"].as_u64().unwrap(), Duration::from_secs(120)).await;
@@ -389,7 +417,8 @@ async fn sync_api_starts_runs_through_the_planner() {
     assert_eq!(status, 200);
     let ids: Vec<u64> = list["runs"].as_array().unwrap().iter().filter_map(|r| r["id"].as_u64()).collect();
     assert!(ids.contains(&full_id) && ids.contains(&inc["id"].as_u64().unwrap()), "{list}");
-    let closed: HashMap<u64, Value> = list["runs"].as_array().unwrap().iter().map(|r| (r["id"].as_u64().unwrap(), r["state"].clone())).collect();
+    let closed: HashMap<u64, Value> =
+        list["runs"].as_array().unwrap().iter().map(|r| (r["id"].as_u64().unwrap(), r["state"].clone())).collect();
     assert_eq!(closed[&full_id], "completed");
     cleanup(stack, pump).await;
 }

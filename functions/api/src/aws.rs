@@ -21,20 +21,14 @@ pub struct LambdaPlanner {
 
 impl LambdaPlanner {
     pub fn new(config: &aws_config::SdkConfig, function_name: String) -> Self {
-        LambdaPlanner {
-            client: aws_sdk_lambda::Client::new(config),
-            function_name,
-        }
+        LambdaPlanner { client: aws_sdk_lambda::Client::new(config), function_name }
     }
 }
 
 /// `PLANNER_FUNCTION_NAME`, else derived from this function's own name (`<stack>-api` →
 /// `<stack>-planner`, as template.yaml names them; `api` → `planner` under cargo lambda watch).
 pub fn planner_function_name() -> String {
-    if let Some(name) = std::env::var("PLANNER_FUNCTION_NAME")
-        .ok()
-        .filter(|n| !n.trim().is_empty())
-    {
+    if let Some(name) = std::env::var("PLANNER_FUNCTION_NAME").ok().filter(|n| !n.trim().is_empty()) {
         return name;
     }
     match std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
@@ -55,25 +49,12 @@ impl PlannerTrigger for LambdaPlanner {
                 .payload(Blob::new(payload))
                 .send()
                 .await
-                .map_err(|e| {
-                    EdgeError(format!(
-                        "invoke {}: {}",
-                        self.function_name,
-                        short_error(&e)
-                    ))
-                })?;
+                .map_err(|e| EdgeError(format!("invoke {}: {}", self.function_name, short_error(&e))))?;
             if let Some(error) = out.function_error() {
-                return Err(EdgeError(format!(
-                    "invoke {}: function error {error}",
-                    self.function_name
-                )));
+                return Err(EdgeError(format!("invoke {}: function error {error}", self.function_name)));
             }
             if !(200..300).contains(&out.status_code()) {
-                return Err(EdgeError(format!(
-                    "invoke {}: status {}",
-                    self.function_name,
-                    out.status_code()
-                )));
+                return Err(EdgeError(format!("invoke {}: status {}", self.function_name, out.status_code())));
             }
             Ok(())
         })
@@ -98,11 +79,7 @@ fn short_error(
         )
         .trim_end()
         .to_string(),
-        None => aws_sdk_lambda::error::DisplayErrorContext(err)
-            .to_string()
-            .chars()
-            .take(300)
-            .collect(),
+        None => aws_sdk_lambda::error::DisplayErrorContext(err).to_string().chars().take(300).collect(),
     }
 }
 
@@ -114,10 +91,7 @@ pub struct SecretsManagerStore {
 
 impl SecretsManagerStore {
     pub fn new(config: &aws_config::SdkConfig, secret_id: String) -> Self {
-        SecretsManagerStore {
-            client: aws_sdk_secretsmanager::Client::new(config),
-            secret_id,
-        }
+        SecretsManagerStore { client: aws_sdk_secretsmanager::Client::new(config), secret_id }
     }
 
     async fn read_text(&self) -> Result<String, String> {
@@ -128,31 +102,20 @@ impl SecretsManagerStore {
             .send()
             .await
             .map_err(|e| aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string())?;
-        out.secret_string()
-            .map(str::to_string)
-            .ok_or_else(|| "the secret has no SecretString".to_string())
+        out.secret_string().map(str::to_string).ok_or_else(|| "the secret has no SecretString".to_string())
     }
 
     async fn read_object(&self) -> Result<Map<String, Value>, EdgeError> {
-        let text = self
-            .read_text()
-            .await
-            .map_err(|m| EdgeError(format!("read secret {}: {m}", self.secret_id)))?;
+        let text = self.read_text().await.map_err(|m| EdgeError(format!("read secret {}: {m}", self.secret_id)))?;
         match serde_json::from_str::<Value>(&text) {
             Ok(Value::Object(map)) => Ok(map),
-            _ => Err(EdgeError(format!(
-                "secret {} is not a JSON object",
-                self.secret_id
-            ))),
+            _ => Err(EdgeError(format!("secret {} is not a JSON object", self.secret_id))),
         }
     }
 }
 
 impl SecretStore for SecretsManagerStore {
-    fn store_verification_token<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> BoxFuture<'a, Result<(), EdgeError>> {
+    fn store_verification_token<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<(), EdgeError>> {
         Box::pin(async move {
             // Read-modify-write: the other keys are kept as they are.
             let mut secret = self.read_object().await?;
@@ -177,11 +140,7 @@ impl SecretStore for SecretsManagerStore {
     fn verification_token(&self) -> BoxFuture<'_, Result<Option<SecretString>, EdgeError>> {
         Box::pin(async move {
             let secret = self.read_object().await?;
-            Ok(secret
-                .get(TOKEN_KEY)
-                .and_then(Value::as_str)
-                .filter(|t| !t.trim().is_empty())
-                .map(SecretString::new))
+            Ok(secret.get(TOKEN_KEY).and_then(Value::as_str).filter(|t| !t.trim().is_empty()).map(SecretString::new))
         })
     }
 }

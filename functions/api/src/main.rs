@@ -9,8 +9,7 @@ use std::sync::{Arc, Mutex};
 use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 use shared::api::{
-    ApiContext, ApiRequest, ApiResponse, EdgeError, SearchEventLog, SearchRunBook, SecretStore,
-    TokenCache,
+    ApiContext, ApiRequest, ApiResponse, EdgeError, SearchEventLog, SearchRunBook, SecretStore, TokenCache,
 };
 use shared::queue::BoxFuture;
 use shared::secrets::{EnvSecretSource, SecretSource, SecretString};
@@ -34,32 +33,22 @@ async fn main() -> Result<(), lambda_http::Error> {
 async fn context() -> anyhow::Result<ApiContext> {
     let settings = shared::config::Settings::from_env()?;
     let sdk = shared::aws::sdk_config().await;
-    let from_env =
-        std::env::var_os("NOTION_TOKEN").is_some() && std::env::var_os("SECRET_ID").is_none();
+    let from_env = std::env::var_os("NOTION_TOKEN").is_some() && std::env::var_os("SECRET_ID").is_none();
     let (secrets, secret_store): (_, Arc<dyn SecretStore>) = if from_env {
-        tracing::warn!(
-            "secrets from environment variables: a webhook handshake token is not persisted"
-        );
+        tracing::warn!("secrets from environment variables: a webhook handshake token is not persisted");
         let secrets = EnvSecretSource::from_env().load().await?;
         (secrets, Arc::new(MemorySecretStore::default()))
     } else {
-        let secrets = shared::aws::SecretsManagerSource::new(&sdk, settings.secret_id.clone())
-            .load()
-            .await?;
-        (
-            secrets,
-            Arc::new(aws::SecretsManagerStore::new(
-                &sdk,
-                settings.secret_id.clone(),
-            )),
-        )
+        let secrets = shared::aws::SecretsManagerSource::new(&sdk, settings.secret_id.clone()).load().await?;
+        (secrets, Arc::new(aws::SecretsManagerStore::new(&sdk, settings.secret_id.clone())))
     };
     let queue = Arc::new(shared::aws::SqsQueues::new(
         &sdk,
         settings.work_queue_url.clone(),
         settings.finalize_queue_url.clone(),
     ));
-    let sync = shared::bootstrap::build(&settings, &secrets, queue.clone(), shared::bootstrap::Share::WorkerShare).await?;
+    let sync =
+        shared::bootstrap::build(&settings, &secrets, queue.clone(), shared::bootstrap::Share::WorkerShare).await?;
     let client = sync.store.client().clone();
     Ok(ApiContext {
         runs: Arc::new(SearchRunBook::new(client.clone(), &settings.index_name)),
@@ -78,26 +67,16 @@ async fn context() -> anyhow::Result<ApiContext> {
 struct MemorySecretStore(Mutex<Option<String>>);
 
 impl SecretStore for MemorySecretStore {
-    fn store_verification_token<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> BoxFuture<'a, Result<(), EdgeError>> {
+    fn store_verification_token<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<(), EdgeError>> {
         Box::pin(async move {
-            *self
-                .0
-                .lock()
-                .map_err(|_| EdgeError("secret lock poisoned".into()))? = Some(token.to_string());
+            *self.0.lock().map_err(|_| EdgeError("secret lock poisoned".into()))? = Some(token.to_string());
             Ok(())
         })
     }
 
     fn verification_token(&self) -> BoxFuture<'_, Result<Option<SecretString>, EdgeError>> {
         Box::pin(async move {
-            let token = self
-                .0
-                .lock()
-                .map_err(|_| EdgeError("secret lock poisoned".into()))?
-                .clone();
+            let token = self.0.lock().map_err(|_| EdgeError("secret lock poisoned".into()))?.clone();
             Ok(token.map(SecretString::new))
         })
     }
@@ -109,21 +88,13 @@ fn api_request(req: &Request) -> ApiRequest {
     let mut headers = HashMap::new();
     for (name, value) in req.headers() {
         if let Ok(value) = value.to_str() {
-            headers
-                .entry(name.as_str().to_ascii_lowercase())
-                .or_insert_with(|| value.to_string());
+            headers.entry(name.as_str().to_ascii_lowercase()).or_insert_with(|| value.to_string());
         }
     }
     let raw_path = req.raw_http_path();
-    let path = if raw_path.is_empty() {
-        req.uri().path()
-    } else {
-        raw_path
-    };
+    let path = if raw_path.is_empty() { req.uri().path() } else { raw_path };
     let iam_authenticated = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(c)) => {
-            c.authorizer.as_ref().is_some_and(|a| a.iam.is_some())
-        }
+        Some(RequestContext::ApiGatewayV2(c)) => c.authorizer.as_ref().is_some_and(|a| a.iam.is_some()),
         _ => false,
     };
     ApiRequest {
@@ -136,9 +107,7 @@ fn api_request(req: &Request) -> ApiRequest {
 }
 
 fn http_response(resp: ApiResponse) -> Result<Response<Body>, lambda_http::Error> {
-    let mut builder = Response::builder()
-        .status(resp.status)
-        .header("content-type", "application/json");
+    let mut builder = Response::builder().status(resp.status).header("content-type", "application/json");
     for (name, value) in &resp.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName,
+};
 use serde_json::{json, Value};
 use shared::runs::{RunRecord, RunState};
 use shared::sync::worker::IncomingMessage;
@@ -43,7 +45,8 @@ impl Invoker for HttpInvoker {
     fn invoke<'a>(&'a self, function: &'a str, payload: Value) -> BoxFuture<'a, anyhow::Result<Value>> {
         Box::pin(async move {
             let url = format!("{}/2015-03-31/functions/{function}/invocations", self.base);
-            let response = self.client.post(&url).json(&payload).send().await.with_context(|| format!("invoking {function}"))?;
+            let response =
+                self.client.post(&url).json(&payload).send().await.with_context(|| format!("invoking {function}"))?;
             let status = response.status();
             let function_error = response.headers().contains_key("x-amz-function-error");
             let body: Value = response.json().await.unwrap_or(Value::Null);
@@ -76,7 +79,8 @@ impl Invoker for InProcess {
                 "worker" => {
                     let messages = incoming(&payload);
                     let deadline = self.invocation_budget.map(|b| Instant::now() + b);
-                    let failed = shared::sync::worker::handle_batch(&self.ctx, messages, deadline, self.concurrency).await;
+                    let failed =
+                        shared::sync::worker::handle_batch(&self.ctx, messages, deadline, self.concurrency).await;
                     Ok(batch_response(failed))
                 }
                 "reaper" => {
@@ -103,7 +107,10 @@ fn incoming(event: &Value) -> Vec<IncomingMessage> {
         .map(|r| IncomingMessage {
             message_id: r["messageId"].as_str().unwrap_or_default().to_string(),
             body: r["body"].as_str().unwrap_or_default().to_string(),
-            receive_count: r["attributes"]["ApproximateReceiveCount"].as_str().and_then(|c| c.parse().ok()).unwrap_or(1),
+            receive_count: r["attributes"]["ApproximateReceiveCount"]
+                .as_str()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1),
         })
         .collect()
 }
@@ -182,11 +189,18 @@ impl Pump {
                         .build()?,
                 );
             } else {
-                deletes.push(DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(handle).build()?);
+                deletes
+                    .push(DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(handle).build()?);
             }
         }
         if !deletes.is_empty() {
-            self.sqs.delete_message_batch().queue_url(queue_url).set_entries(Some(deletes)).send().await.context("delete_message_batch")?;
+            self.sqs
+                .delete_message_batch()
+                .queue_url(queue_url)
+                .set_entries(Some(deletes))
+                .send()
+                .await
+                .context("delete_message_batch")?;
         }
         if !retries.is_empty() {
             self.sqs
@@ -274,12 +288,19 @@ pub async fn pump_until_closed(
                 bar.set_message(format!("{} docs indexed, {} failed tasks", status.indexed, status.failed));
             } else if last_line.elapsed() >= Duration::from_secs(10) {
                 last_line = Instant::now();
-                eprintln!("[{:>5.0} s] {finished}/{total} tasks, {} docs indexed, {} failed tasks", started.elapsed().as_secs_f64(), status.indexed, status.failed);
+                eprintln!(
+                    "[{:>5.0} s] {finished}/{total} tasks, {} docs indexed, {} failed tasks",
+                    started.elapsed().as_secs_f64(),
+                    status.indexed,
+                    status.failed
+                );
             }
         }
         match record {
             Some(r) if matches!(r.state, RunState::Completed | RunState::Failed) => break Ok(r),
-            _ if started.elapsed() > options.timeout => break Err(anyhow::anyhow!("run {run_id} not closed after {:?}", options.timeout)),
+            _ if started.elapsed() > options.timeout => {
+                break Err(anyhow::anyhow!("run {run_id} not closed after {:?}", options.timeout))
+            }
             _ => {}
         }
     };
@@ -293,7 +314,12 @@ pub async fn pump_until_closed(
     result
 }
 
-fn spawn_loop(pump: Arc<Pump>, stop: Arc<AtomicBool>, queue_url: String, function: &'static str) -> tokio::task::JoinHandle<()> {
+fn spawn_loop(
+    pump: Arc<Pump>,
+    stop: Arc<AtomicBool>,
+    queue_url: String,
+    function: &'static str,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while !stop.load(Ordering::Relaxed) {
             if let Err(err) = pump.pump_once(&queue_url, function, 1).await {
@@ -327,13 +353,16 @@ pub struct Summary {
 
 /// Reads the run's counts, the index's documents per type and (if the Notion base URL is the
 /// emulator) its request counter.
-pub async fn summarize(ctx: &SyncContext, run: &RunRecord, wall: Duration, emulator: Option<&str>) -> anyhow::Result<Summary> {
+pub async fn summarize(
+    ctx: &SyncContext,
+    run: &RunRecord,
+    wall: Duration,
+    emulator: Option<&str>,
+) -> anyhow::Result<Summary> {
     let status = ctx.runs.status(run.id).await?;
     ctx.store.refresh().await?;
-    let aggs = ctx
-        .store
-        .search(&json!({"size": 0, "aggs": {"objects": {"terms": {"field": "object", "size": 20}}}}))
-        .await?;
+    let aggs =
+        ctx.store.search(&json!({"size": 0, "aggs": {"objects": {"terms": {"field": "object", "size": 20}}}})).await?;
     let documents_by_object = aggs["aggregations"]["objects"]["buckets"]
         .as_array()
         .into_iter()
@@ -348,7 +377,9 @@ pub async fn summarize(ctx: &SyncContext, run: &RunRecord, wall: Duration, emula
             rate_limited = stats["rate_limited"].as_u64();
         }
         let version = ctx.notion.version().as_str();
-        if let Ok(min) = http.get(format!("{base}/__control/minimum?version={version}")).send().await?.json::<Value>().await {
+        if let Ok(min) =
+            http.get(format!("{base}/__control/minimum?version={version}")).send().await?.json::<Value>().await
+        {
             api_calls_minimum = min["total"].as_u64();
         }
     }
@@ -377,11 +408,18 @@ impl std::fmt::Display for Summary {
             writeln!(f, "  reason: {reason}")?;
         }
         writeln!(f, "  tasks: {} done, {} failed", self.tasks_done, self.tasks_failed)?;
-        writeln!(f, "  documents: {} indexed, {} skipped by rules, {} deleted, {} errors", self.indexed, self.skipped, self.deleted, self.errors)?;
+        writeln!(
+            f,
+            "  documents: {} indexed, {} skipped by rules, {} deleted, {} errors",
+            self.indexed, self.skipped, self.deleted, self.errors
+        )?;
         let per_type: Vec<String> = self.documents_by_object.iter().map(|(k, n)| format!("{k} {n}")).collect();
         writeln!(f, "  in the index: {}", per_type.join(", "))?;
         if let Some(calls) = self.api_calls {
-            let min = self.api_calls_minimum.map(|m| format!(" (minimum {m}, ratio {:.3})", calls as f64 / m.max(1) as f64)).unwrap_or_default();
+            let min = self
+                .api_calls_minimum
+                .map(|m| format!(" (minimum {m}, ratio {:.3})", calls as f64 / m.max(1) as f64))
+                .unwrap_or_default();
             writeln!(f, "  Notion API calls: {calls}{min}, 429s: {}", self.rate_limited.unwrap_or(0))?;
         }
         if self.wall_seconds > 0.0 {

@@ -15,7 +15,11 @@ use serde_json::json;
 async fn main() -> anyhow::Result<()> {
     shared::telemetry::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let kind = args.iter().find(|a| !a.starts_with("--") && a.parse::<u64>().is_err()).cloned().unwrap_or_else(|| "full".into());
+    let kind = args
+        .iter()
+        .find(|a| !a.starts_with("--") && a.parse::<u64>().is_err())
+        .cloned()
+        .unwrap_or_else(|| "full".into());
     let in_process = args.iter().any(|a| a == "--in-process");
     let timeout = args
         .iter()
@@ -24,7 +28,11 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|t| t.parse().ok())
         .unwrap_or(3600);
 
-    let ctx = Arc::new(shared::bootstrap::context_from_env(shared::bootstrap::Share::Whole).await.context("loading settings and secrets")?);
+    let ctx = Arc::new(
+        shared::bootstrap::context_from_env(shared::bootstrap::Share::Whole)
+            .await
+            .context("loading settings and secrets")?,
+    );
     let settings = shared::config::Settings::from_env()?;
     let aws = shared::aws::sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
@@ -47,7 +55,8 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("{kind} sync of {} into {} / {}", settings.notion_base_url, settings.search_url, settings.index_name);
     let started = Instant::now();
     let run = run_sync(invoker, sqs, &ctx.runs, &kind, &options).await?;
-    let summary = summarize(&ctx, &run, started.elapsed(), Some(settings.notion_base_url.as_str().trim_end_matches('/'))).await?;
+    let summary =
+        summarize(&ctx, &run, started.elapsed(), Some(settings.notion_base_url.as_str().trim_end_matches('/'))).await?;
     println!("{summary}");
 
     // A sample search, to show the index answers.
@@ -59,7 +68,12 @@ async fn main() -> anyhow::Result<()> {
     for hit in hits["hits"]["hits"].as_array().into_iter().flatten() {
         let source = &hit["_source"];
         let path: Vec<&str> = source["path"].as_array().into_iter().flatten().filter_map(|p| p.as_str()).collect();
-        println!("  {:.2}  {}  [{}]", hit["_score"].as_f64().unwrap_or(0.0), source["title"].as_str().unwrap_or(""), path.join(" / "));
+        println!(
+            "  {:.2}  {}  [{}]",
+            hit["_score"].as_f64().unwrap_or(0.0),
+            source["title"].as_str().unwrap_or(""),
+            path.join(" / ")
+        );
     }
     if run.state != shared::runs::RunState::Completed {
         std::process::exit(1);

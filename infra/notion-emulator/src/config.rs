@@ -25,9 +25,7 @@ impl FromStr for WorkspaceKind {
             "medium" => Ok(WorkspaceKind::Medium),
             "large" => Ok(WorkspaceKind::Large),
             "edge" => Ok(WorkspaceKind::Edge),
-            other => Err(format!(
-                "unknown workspace `{other}` (small, medium, large, edge)"
-            )),
+            other => Err(format!("unknown workspace `{other}` (small, medium, large, edge)")),
         }
     }
 }
@@ -125,12 +123,8 @@ impl RuntimeConfig {
                 return Err(format!("{name} must be between 0 and 1"));
             }
         }
-        let total = self.fault_429
-            + self.fault_500
-            + self.fault_502
-            + self.fault_503
-            + self.fault_529
-            + self.drop_connection;
+        let total =
+            self.fault_429 + self.fault_500 + self.fault_502 + self.fault_503 + self.fault_529 + self.drop_connection;
         if total > 1.0 + 1e-9 {
             return Err("fault probabilities add up to more than 1".into());
         }
@@ -170,9 +164,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            addr: DEFAULT_ADDR
-                .parse()
-                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8787))),
+            addr: DEFAULT_ADDR.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8787))),
             workspace: WorkspaceKind::Small,
             seed: 42,
             runtime: RuntimeConfig::default(),
@@ -184,11 +176,7 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// A config for tests: port 0 on localhost.
     pub fn for_tests(workspace: WorkspaceKind) -> ServerConfig {
-        ServerConfig {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            workspace,
-            ..ServerConfig::default()
-        }
+        ServerConfig { addr: SocketAddr::from(([127, 0, 0, 1], 0)), workspace, ..ServerConfig::default() }
     }
 }
 

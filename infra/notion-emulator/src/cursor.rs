@@ -18,12 +18,7 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        hex::encode(format!(
-            "{}:{}:{}",
-            self.kind,
-            self.served,
-            self.next_id.simple()
-        ))
+        hex::encode(format!("{}:{}:{}", self.kind, self.served, self.next_id.simple()))
     }
 
     pub fn decode(kind: char, raw: &str) -> ApiResult<Cursor> {
@@ -31,26 +26,13 @@ impl Cursor {
         let bytes = hex::decode(raw.trim()).map_err(|_| bad())?;
         let text = String::from_utf8(bytes).map_err(|_| bad())?;
         let mut parts = text.splitn(3, ':');
-        let k = parts
-            .next()
-            .and_then(|s| s.chars().next())
-            .ok_or_else(bad)?;
-        let served = parts
-            .next()
-            .and_then(|s| s.parse::<usize>().ok())
-            .ok_or_else(bad)?;
-        let next_id = parts
-            .next()
-            .and_then(|s| Uuid::parse_str(s).ok())
-            .ok_or_else(bad)?;
+        let k = parts.next().and_then(|s| s.chars().next()).ok_or_else(bad)?;
+        let served = parts.next().and_then(|s| s.parse::<usize>().ok()).ok_or_else(bad)?;
+        let next_id = parts.next().and_then(|s| Uuid::parse_str(s).ok()).ok_or_else(bad)?;
         if k != kind {
             return Err(bad());
         }
-        Ok(Cursor {
-            kind,
-            next_id,
-            served,
-        })
+        Ok(Cursor { kind, next_id, served })
     }
 }
 
@@ -60,13 +42,11 @@ pub fn page_size_from_json(v: Option<&Value>) -> ApiResult<usize> {
         None | Some(Value::Null) => Ok(MAX_PAGE_SIZE),
         Some(Value::Number(n)) => match n.as_u64() {
             Some(n) => check_page_size(n),
-            None => Err(ApiError::validation(format!(
-                "body.page_size should be a positive integer, instead was `{n}`."
-            ))),
+            None => {
+                Err(ApiError::validation(format!("body.page_size should be a positive integer, instead was `{n}`.")))
+            }
         },
-        Some(other) => Err(ApiError::validation(format!(
-            "body.page_size should be a number, instead was `{other}`."
-        ))),
+        Some(other) => Err(ApiError::validation(format!("body.page_size should be a number, instead was `{other}`."))),
     }
 }
 
@@ -76,9 +56,7 @@ pub fn page_size_from_query(v: Option<&str>) -> ApiResult<usize> {
         None => Ok(MAX_PAGE_SIZE),
         Some(s) => match s.trim().parse::<u64>() {
             Ok(n) => check_page_size(n),
-            Err(_) => Err(ApiError::validation(format!(
-                "query.page_size should be a number, instead was `{s}`."
-            ))),
+            Err(_) => Err(ApiError::validation(format!("query.page_size should be a number, instead was `{s}`."))),
         },
     }
 }
@@ -96,9 +74,9 @@ pub fn cursor_from_json(v: Option<&Value>) -> ApiResult<Option<String>> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(ApiError::validation(format!(
-            "body.start_cursor should be a string, instead was `{other}`."
-        ))),
+        Some(other) => {
+            Err(ApiError::validation(format!("body.start_cursor should be a string, instead was `{other}`.")))
+        }
     }
 }
 
@@ -133,32 +111,18 @@ pub fn slice_by(
             let pos = if guess < len && id_at(guess) == c.next_id {
                 guess
             } else {
-                (0..len)
-                    .find(|i| id_at(*i) == c.next_id)
-                    .ok_or_else(|| ApiError::invalid_cursor(raw))?
+                (0..len).find(|i| id_at(*i) == c.next_id).ok_or_else(|| ApiError::invalid_cursor(raw))?
             };
             (pos, c.served)
         }
     };
     let end = (start + page_size).min(len);
     let next_cursor = if end < len {
-        Some(
-            Cursor {
-                kind,
-                next_id: id_at(end),
-                served: served_before + (end - start),
-            }
-            .encode(),
-        )
+        Some(Cursor { kind, next_id: id_at(end), served: served_before + (end - start) }.encode())
     } else {
         None
     };
-    Ok(Slice {
-        start,
-        end,
-        next_cursor,
-        served_before,
-    })
+    Ok(Slice { start, end, next_cursor, served_before })
 }
 
 /// `{object:"list", results, next_cursor, has_more, type, <type>:{}}`
@@ -181,11 +145,7 @@ mod tests {
 
     #[test]
     fn cursor_round_trip_and_kind_check() {
-        let c = Cursor {
-            kind: 'c',
-            next_id: Uuid::from_u128(7),
-            served: 300,
-        };
+        let c = Cursor { kind: 'c', next_id: Uuid::from_u128(7), served: 300 };
         let raw = c.encode();
         assert_eq!(Cursor::decode('c', &raw).unwrap(), c);
         assert!(Cursor::decode('s', &raw).is_err());

@@ -16,13 +16,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            retry_after: None,
-            additional_data: None,
-        }
+        ApiError { status, code, message: message.into(), retry_after: None, additional_data: None }
     }
 
     pub fn validation(message: impl Into<String>) -> ApiError {
@@ -34,11 +28,7 @@ impl ApiError {
     }
 
     pub fn invalid_url() -> ApiError {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_url",
-            "Invalid request URL.",
-        )
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_url", "Invalid request URL.")
     }
 
     pub fn not_found(kind: &str, id: impl std::fmt::Display) -> ApiError {
@@ -52,11 +42,7 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> ApiError {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "API token is invalid.",
-        )
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "API token is invalid.")
     }
 
     pub fn missing_version() -> ApiError {
@@ -106,8 +92,7 @@ impl IntoResponse for ApiError {
             resp.headers_mut().insert("x-notion-request-id", v);
         }
         if let Some(secs) = self.retry_after {
-            resp.headers_mut()
-                .insert("retry-after", HeaderValue::from(secs));
+            resp.headers_mut().insert("retry-after", HeaderValue::from(secs));
         }
         resp
     }

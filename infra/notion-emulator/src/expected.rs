@@ -11,22 +11,9 @@ use crate::version::ApiVersion;
 /// The plain text a block contributes.
 pub fn block_text(store: &Store, b: &Block) -> String {
     match b.btype.as_str() {
-        "child_page" => store
-            .pages
-            .get(&b.id)
-            .map(|p| p.title.clone())
-            .unwrap_or_default(),
-        "child_database" => store
-            .databases
-            .get(&b.id)
-            .map(|d| d.title.clone())
-            .unwrap_or_default(),
-        "table_row" => b
-            .text
-            .split('\t')
-            .filter(|c| !c.is_empty())
-            .collect::<Vec<_>>()
-            .join(" "),
+        "child_page" => store.pages.get(&b.id).map(|p| p.title.clone()).unwrap_or_default(),
+        "child_database" => store.databases.get(&b.id).map(|d| d.title.clone()).unwrap_or_default(),
+        "table_row" => b.text.split('\t').filter(|c| !c.is_empty()).collect::<Vec<_>>().join(" "),
         _ => b.text.clone(),
     }
 }
@@ -45,11 +32,7 @@ impl Walk<'_> {
             return;
         }
         let store = self.store;
-        if store
-            .blocks
-            .get(&container)
-            .is_some_and(|b| b.btype == "ai_block")
-        {
+        if store.blocks.get(&container).is_some_and(|b| b.btype == "ai_block") {
             return;
         }
         let src = store.children_source(&container);
@@ -61,8 +44,7 @@ impl Walk<'_> {
             if !text.is_empty() {
                 self.body.push(text.clone());
             }
-            self.blocks
-                .push(json!({ "id": b.id, "type": b.btype, "text": text, "depth": depth }));
+            self.blocks.push(json!({ "id": b.id, "type": b.btype, "text": text, "depth": depth }));
             if let Some(f) = b.extra_id("_file_id").and_then(|id| store.files.get(&id)) {
                 self.files.push(json!({
                     "block_id": b.id, "file_id": f.id, "name": f.name, "size": f.size(),
@@ -86,13 +68,7 @@ fn parent_id(store: &Store, p: &Parent) -> Value {
 /// One entry per page or row a full sync must index.
 pub fn page_entry(store: &Store, id: &Id) -> Option<Value> {
     let p = store.pages.get(id)?;
-    let mut w = Walk {
-        store,
-        blocks: Vec::new(),
-        body: Vec::new(),
-        files: Vec::new(),
-        seen: HashSet::new(),
-    };
+    let mut w = Walk { store, blocks: Vec::new(), body: Vec::new(), files: Vec::new(), seen: HashSet::new() };
     w.visit(p.id, 0);
     let data_source = match p.parent {
         Parent::DataSource(ds) => Some(ds),
@@ -112,12 +88,7 @@ pub fn page_entry(store: &Store, id: &Id) -> Option<Value> {
 }
 
 pub fn expected(store: &Store, v: ApiVersion, only: Option<Id>) -> Value {
-    let mut ids: Vec<Id> = store
-        .pages
-        .values()
-        .filter(|p| store.page_listed(p))
-        .map(|p| p.id)
-        .collect();
+    let mut ids: Vec<Id> = store.pages.values().filter(|p| store.page_listed(p)).map(|p| p.id).collect();
     ids.sort();
     if let Some(one) = only {
         ids.retain(|i| *i == one);
@@ -134,7 +105,8 @@ pub fn expected(store: &Store, v: ApiVersion, only: Option<Id>) -> Value {
                 .filter_map(|s| store.data_sources.get(s))
                 .filter(|s| store.data_source_listed(&s.id))
                 .map(|s| {
-                    let rows = s.rows.iter().filter(|r| store.pages.get(r).is_some_and(|p| store.page_listed(p))).count();
+                    let rows =
+                        s.rows.iter().filter(|r| store.pages.get(r).is_some_and(|p| store.page_listed(p))).count();
                     json!({ "id": s.id, "name": s.name, "rows": rows })
                 })
                 .collect();
@@ -156,18 +128,15 @@ pub fn expected(store: &Store, v: ApiVersion, only: Option<Id>) -> Value {
     let mut files: Vec<Value> = store
         .files
         .values()
-        .map(|f| json!({
-            "id": f.id, "name": f.name, "content_type": f.content_type, "size": f.size(),
-            "expected_text": f.expected_text, "expectation": f.expectation, "external": f.external,
-        }))
+        .map(|f| {
+            json!({
+                "id": f.id, "name": f.name, "content_type": f.content_type, "size": f.size(),
+                "expected_text": f.expected_text, "expectation": f.expectation, "external": f.external,
+            })
+        })
         .collect();
     files.sort_by_key(|f| f["name"].as_str().unwrap_or("").to_string());
-    let mut trashed: Vec<Id> = store
-        .pages
-        .values()
-        .filter(|p| p.in_trash)
-        .map(|p| p.id)
-        .collect();
+    let mut trashed: Vec<Id> = store.pages.values().filter(|p| p.in_trash).map(|p| p.id).collect();
     trashed.sort();
     let mut unshared: Vec<Id> = store.unshared.iter().copied().collect();
     unshared.sort();
@@ -184,32 +153,13 @@ pub fn expected(store: &Store, v: ApiVersion, only: Option<Id>) -> Value {
 }
 
 pub fn counts(store: &Store) -> Value {
-    let rows = store
-        .pages
-        .values()
-        .filter(|p| matches!(p.parent, Parent::DataSource(_)))
-        .count();
-    let listed_pages = store
-        .pages
-        .values()
-        .filter(|p| store.page_listed(p) && !matches!(p.parent, Parent::DataSource(_)))
-        .count();
-    let listed_rows = store
-        .pages
-        .values()
-        .filter(|p| store.page_listed(p) && matches!(p.parent, Parent::DataSource(_)))
-        .count();
-    let bots = store
-        .users
-        .iter()
-        .filter(|u| matches!(u.kind, crate::model::UserKind::Bot))
-        .count();
-    let max_rows = store
-        .data_sources
-        .values()
-        .map(|d| d.rows.len())
-        .max()
-        .unwrap_or(0);
+    let rows = store.pages.values().filter(|p| matches!(p.parent, Parent::DataSource(_))).count();
+    let listed_pages =
+        store.pages.values().filter(|p| store.page_listed(p) && !matches!(p.parent, Parent::DataSource(_))).count();
+    let listed_rows =
+        store.pages.values().filter(|p| store.page_listed(p) && matches!(p.parent, Parent::DataSource(_))).count();
+    let bots = store.users.iter().filter(|u| matches!(u.kind, crate::model::UserKind::Bot)).count();
+    let max_rows = store.data_sources.values().map(|d| d.rows.len()).max().unwrap_or(0);
     let max_children = store.children.values().map(|c| c.len()).max().unwrap_or(0);
     json!({
         "pages": store.pages.len() - rows,

@@ -34,16 +34,7 @@ impl FileLinks {
     pub fn signed_url(&self, id: &Uuid) -> (String, String) {
         let expires = self.now + self.ttl_secs as i64;
         let sig = self.signature(id, expires);
-        (
-            format!(
-                "{}/files/{}?expires={}&sig={}",
-                self.base_url,
-                id.simple(),
-                expires,
-                sig
-            ),
-            iso_secs(expires),
-        )
+        (format!("{}/files/{}?expires={}&sig={}", self.base_url, id.simple(), expires, sig), iso_secs(expires))
     }
 
     pub fn external_url(&self, id: &Uuid) -> String {
@@ -78,12 +69,12 @@ fn iso_secs(ts: i64) -> String {
 pub fn s3_error(code: &str) -> String {
     let message = match code {
         "AccessDenied" => "Request has expired",
-        "SignatureDoesNotMatch" => {
-            "The request signature we calculated does not match the signature you provided."
-        }
+        "SignatureDoesNotMatch" => "The request signature we calculated does not match the signature you provided.",
         _ => "The specified key does not exist.",
     };
-    format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>")
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    )
 }
 
 fn pdf_escape(s: &str) -> String {
@@ -123,35 +114,27 @@ pub fn pdf(lines: &[&str]) -> Vec<u8> {
         out.extend_from_slice(format!("{} 0 obj\n{}\nendobj\n", i + 1, obj).as_bytes());
     }
     let xref_at = out.len();
-    out.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
     for off in offsets {
         out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
     }
     out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{}\n%%EOF\n",
-            objects.len() + 1,
-            xref_at
-        )
-        .as_bytes(),
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{}\n%%EOF\n", objects.len() + 1, xref_at).as_bytes(),
     );
     out
 }
 
 /// A PDF header followed by garbage: extraction must fail cleanly.
 pub fn corrupt_pdf() -> Vec<u8> {
-    let mut v = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Length 99999 >>\nstream\n".to_vec();
+    let mut v = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Length 99999 >>\nstream\n"
+        .to_vec();
     v.extend((0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8));
     v.extend_from_slice(b"\nxref\n0 1\ntrailer\n<< /Root 9 0 R >>\nstartxref\n123456789\n%%EOF\n");
     v
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 const CONTENT_TYPES: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
@@ -164,24 +147,18 @@ const DOC_HEAD: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?
 <w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>"#;
 const DOC_TAIL: &str = "</w:body></w:document>";
 
-fn docx_with<F: FnOnce(&mut dyn Write) -> std::io::Result<()>>(
-    write_body: F,
-) -> std::io::Result<Vec<u8>> {
+fn docx_with<F: FnOnce(&mut dyn Write) -> std::io::Result<()>>(write_body: F) -> std::io::Result<Vec<u8>> {
     use zip::write::SimpleFileOptions;
     let mut buf = std::io::Cursor::new(Vec::new());
     {
         let mut zw = zip::ZipWriter::new(&mut buf);
-        let opts =
-            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-        zw.start_file("[Content_Types].xml", opts)
-            .map_err(std::io::Error::other)?;
+        let opts = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        zw.start_file("[Content_Types].xml", opts).map_err(std::io::Error::other)?;
         zw.write_all(CONTENT_TYPES.as_bytes())?;
-        zw.start_file("_rels/.rels", opts)
-            .map_err(std::io::Error::other)?;
+        zw.start_file("_rels/.rels", opts).map_err(std::io::Error::other)?;
         zw.write_all(RELS.as_bytes())?;
         let big = opts.large_file(false);
-        zw.start_file("word/document.xml", big)
-            .map_err(std::io::Error::other)?;
+        zw.start_file("word/document.xml", big).map_err(std::io::Error::other)?;
         zw.write_all(DOC_HEAD.as_bytes())?;
         write_body(&mut zw)?;
         zw.write_all(DOC_TAIL.as_bytes())?;
@@ -194,11 +171,7 @@ fn docx_with<F: FnOnce(&mut dyn Write) -> std::io::Result<()>>(
 pub fn docx(lines: &[&str]) -> Vec<u8> {
     docx_with(|w| {
         for line in lines {
-            write!(
-                w,
-                "<w:p><w:r><w:t xml:space=\"preserve\">{}</w:t></w:r></w:p>",
-                xml_escape(line)
-            )?;
+            write!(w, "<w:p><w:r><w:t xml:space=\"preserve\">{}</w:t></w:r></w:p>", xml_escape(line))?;
         }
         Ok(())
     })
@@ -284,25 +257,13 @@ mod tests {
     fn pdf_xref_offsets_point_at_objects() {
         let doc = pdf(&["Hello (world)", "second line"]);
         let tail = String::from_utf8_lossy(&doc[doc.len() - 40..]).to_string();
-        let xref_at: usize = tail
-            .rsplit("startxref\n")
-            .next()
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let xref_at: usize = tail.rsplit("startxref\n").next().unwrap().lines().next().unwrap().parse().unwrap();
         assert!(doc[xref_at..].starts_with(b"xref"));
         let table = String::from_utf8_lossy(&doc[xref_at..]).to_string();
         let entries: Vec<&str> = table.lines().skip(3).take(5).collect();
         for (i, e) in entries.iter().enumerate() {
             let off: usize = e[..10].parse().unwrap();
-            assert!(
-                doc[off..].starts_with(format!("{} 0 obj", i + 1).as_bytes()),
-                "object {}",
-                i + 1
-            );
+            assert!(doc[off..].starts_with(format!("{} 0 obj", i + 1).as_bytes()), "object {}", i + 1);
             assert_eq!(e.len() + 1, 20);
         }
         assert!(String::from_utf8_lossy(&doc).contains("(Hello \\(world\\)) Tj"));
@@ -314,19 +275,13 @@ mod tests {
         assert_eq!(&d[..2], b"PK");
         let mut z = zip::ZipArchive::new(std::io::Cursor::new(d)).unwrap();
         let mut s = String::new();
-        std::io::Read::read_to_string(&mut z.by_name("word/document.xml").unwrap(), &mut s)
-            .unwrap();
+        std::io::Read::read_to_string(&mut z.by_name("word/document.xml").unwrap(), &mut s).unwrap();
         assert!(s.contains("alpha &amp; beta"));
     }
 
     #[test]
     fn signed_urls_expire_and_check_signatures() {
-        let mut l = FileLinks {
-            base_url: "http://x".into(),
-            secret: b"k".to_vec(),
-            ttl_secs: 10,
-            now: 1000,
-        };
+        let mut l = FileLinks { base_url: "http://x".into(), secret: b"k".to_vec(), ttl_secs: 10, now: 1000 };
         let id = Uuid::from_u128(1);
         let sig = l.signature(&id, 1010);
         assert!(l.check(&id, 1010, &sig).is_ok());

@@ -65,10 +65,7 @@ pub fn parse_date(s: &str) -> Option<DateArg> {
     }
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         let start = Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0)?).timestamp();
-        return Some(DateArg {
-            start,
-            end: start + 86_400 - 1,
-        });
+        return Some(DateArg { start, end: start + 86_400 - 1 });
     }
     if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
         let t = Utc.from_utc_datetime(&dt).timestamp();
@@ -78,16 +75,12 @@ pub fn parse_date(s: &str) -> Option<DateArg> {
 }
 
 fn parse_date_cond(v: &Value) -> ApiResult<DateCond> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| bad("date filter should be an object"))?;
+    let obj = v.as_object().ok_or_else(|| bad("date filter should be an object"))?;
     if obj.len() != 1 {
         return Err(bad("date filter should have exactly one condition"));
     }
     let (k, val) = obj.iter().next().ok_or_else(|| bad("empty date filter"))?;
-    let s = val
-        .as_str()
-        .ok_or_else(|| bad(format!("date filter `{k}` should be an ISO 8601 string")))?;
+    let s = val.as_str().ok_or_else(|| bad(format!("date filter `{k}` should be an ISO 8601 string")))?;
     let d = parse_date(s).ok_or_else(|| bad(format!("`{s}` is not a valid ISO 8601 date")))?;
     Ok(match k.as_str() {
         "equals" => DateCond::Equals(d),
@@ -104,16 +97,9 @@ fn text_cond(k: &str, val: &Value) -> ApiResult<PropCond> {
         if val != &Value::Bool(true) {
             return Err(bad(format!("`{k}` should be true")));
         }
-        return Ok(if k == "is_empty" {
-            PropCond::IsEmpty
-        } else {
-            PropCond::IsNotEmpty
-        });
+        return Ok(if k == "is_empty" { PropCond::IsEmpty } else { PropCond::IsNotEmpty });
     }
-    let s = val
-        .as_str()
-        .ok_or_else(|| bad(format!("`{k}` should be a string")))?
-        .to_string();
+    let s = val.as_str().ok_or_else(|| bad(format!("`{k}` should be a string")))?.to_string();
     Ok(match k {
         "equals" => PropCond::TextEquals(s),
         "does_not_equal" => PropCond::TextNotEquals(s),
@@ -126,34 +112,20 @@ fn text_cond(k: &str, val: &Value) -> ApiResult<PropCond> {
 }
 
 fn parse_prop(schema: &[PropSchema], obj: &Map<String, Value>) -> ApiResult<Filter> {
-    let name = obj
-        .get("property")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("`property` should be a string"))?;
+    let name = obj.get("property").and_then(Value::as_str).ok_or_else(|| bad("`property` should be a string"))?;
     let idx = schema
         .iter()
         .position(|s| s.name == name || s.id == name)
-        .ok_or_else(|| {
-            ApiError::validation(format!("Could not find property with name or id: {name}"))
-        })?;
+        .ok_or_else(|| ApiError::validation(format!("Could not find property with name or id: {name}")))?;
     let kind = &schema[idx].kind;
-    let type_key = obj
-        .keys()
-        .find(|k| k.as_str() != "property")
-        .ok_or_else(|| bad("property filter needs a condition"))?;
-    let cond_obj = obj
-        .get(type_key)
-        .and_then(Value::as_object)
-        .ok_or_else(|| bad(format!("`{type_key}` should be an object")))?;
+    let type_key =
+        obj.keys().find(|k| k.as_str() != "property").ok_or_else(|| bad("property filter needs a condition"))?;
+    let cond_obj =
+        obj.get(type_key).and_then(Value::as_object).ok_or_else(|| bad(format!("`{type_key}` should be an object")))?;
     if cond_obj.len() != 1 {
-        return Err(bad(format!(
-            "`{type_key}` should have exactly one condition"
-        )));
+        return Err(bad(format!("`{type_key}` should have exactly one condition")));
     }
-    let (k, val) = cond_obj
-        .iter()
-        .next()
-        .ok_or_else(|| bad("empty condition"))?;
+    let (k, val) = cond_obj.iter().next().ok_or_else(|| bad("empty condition"))?;
     let matches_kind = type_key == kind.type_name()
         || (matches!(kind, PropKind::Title | PropKind::RichText | PropKind::Url)
             && matches!(type_key.as_str(), "rich_text" | "title" | "url"));
@@ -164,13 +136,9 @@ fn parse_prop(schema: &[PropSchema], obj: &Map<String, Value>) -> ApiResult<Filt
         )));
     }
     let cond = match kind {
-        PropKind::Title | PropKind::RichText | PropKind::Url | PropKind::Select(_) => {
-            text_cond(k, val)?
-        }
+        PropKind::Title | PropKind::RichText | PropKind::Url | PropKind::Select(_) => text_cond(k, val)?,
         PropKind::Checkbox => {
-            let b = val
-                .as_bool()
-                .ok_or_else(|| bad("checkbox condition should be a boolean"))?;
+            let b = val.as_bool().ok_or_else(|| bad("checkbox condition should be a boolean"))?;
             match k.as_str() {
                 "equals" => PropCond::Checkbox(true, b),
                 "does_not_equal" => PropCond::Checkbox(false, b),
@@ -186,9 +154,7 @@ fn parse_prop(schema: &[PropSchema], obj: &Map<String, Value>) -> ApiResult<Filt
             | "less_than"
             | "greater_than_or_equal_to"
             | "less_than_or_equal_to") => {
-                let n = val
-                    .as_f64()
-                    .ok_or_else(|| bad("number condition should be a number"))?;
+                let n = val.as_f64().ok_or_else(|| bad("number condition should be a number"))?;
                 let op: &'static str = match op {
                     "equals" => "eq",
                     "does_not_equal" => "ne",
@@ -202,31 +168,19 @@ fn parse_prop(schema: &[PropSchema], obj: &Map<String, Value>) -> ApiResult<Filt
             other => return Err(bad(format!("unsupported number condition `{other}`"))),
         },
         PropKind::MultiSelect(_) => match k.as_str() {
-            "contains" => PropCond::MultiContains(
-                val.as_str()
-                    .ok_or_else(|| bad("should be a string"))?
-                    .to_string(),
-            ),
-            "does_not_contain" => PropCond::MultiNotContains(
-                val.as_str()
-                    .ok_or_else(|| bad("should be a string"))?
-                    .to_string(),
-            ),
+            "contains" => PropCond::MultiContains(val.as_str().ok_or_else(|| bad("should be a string"))?.to_string()),
+            "does_not_contain" => {
+                PropCond::MultiNotContains(val.as_str().ok_or_else(|| bad("should be a string"))?.to_string())
+            }
             "is_empty" => PropCond::IsEmpty,
             "is_not_empty" => PropCond::IsNotEmpty,
             other => return Err(bad(format!("unsupported multi_select condition `{other}`"))),
         },
         PropKind::CreatedTime => {
-            return Ok(Filter::Timestamp(
-                TsField::Created,
-                parse_date_cond(&Value::Object(cond_obj.clone()))?,
-            ))
+            return Ok(Filter::Timestamp(TsField::Created, parse_date_cond(&Value::Object(cond_obj.clone()))?))
         }
         PropKind::LastEditedTime => {
-            return Ok(Filter::Timestamp(
-                TsField::LastEdited,
-                parse_date_cond(&Value::Object(cond_obj.clone()))?,
-            ))
+            return Ok(Filter::Timestamp(TsField::LastEdited, parse_date_cond(&Value::Object(cond_obj.clone()))?))
         }
         _ => {
             return Err(ApiError::validation(format!(
@@ -242,51 +196,28 @@ pub fn parse_filter(v: &Value, schema: &[PropSchema], depth: usize) -> ApiResult
     if depth > 3 {
         return Err(bad("filter nesting is too deep"));
     }
-    let obj = v
-        .as_object()
-        .ok_or_else(|| bad("body.filter should be an object"))?;
+    let obj = v.as_object().ok_or_else(|| bad("body.filter should be an object"))?;
     for key in ["and", "or"] {
         if let Some(list) = obj.get(key) {
-            let arr = list
-                .as_array()
-                .ok_or_else(|| bad(format!("body.filter.{key} should be an array")))?;
-            let parts = arr
-                .iter()
-                .map(|f| parse_filter(f, schema, depth + 1))
-                .collect::<ApiResult<Vec<_>>>()?;
-            return Ok(if key == "and" {
-                Filter::And(parts)
-            } else {
-                Filter::Or(parts)
-            });
+            let arr = list.as_array().ok_or_else(|| bad(format!("body.filter.{key} should be an array")))?;
+            let parts = arr.iter().map(|f| parse_filter(f, schema, depth + 1)).collect::<ApiResult<Vec<_>>>()?;
+            return Ok(if key == "and" { Filter::And(parts) } else { Filter::Or(parts) });
         }
     }
     if let Some(ts) = obj.get("timestamp") {
         let field = match ts.as_str() {
             Some("created_time") => TsField::Created,
             Some("last_edited_time") => TsField::LastEdited,
-            _ => {
-                return Err(bad(
-                    "body.filter.timestamp should be `created_time` or `last_edited_time`",
-                ))
-            }
+            _ => return Err(bad("body.filter.timestamp should be `created_time` or `last_edited_time`")),
         };
-        let key = if field == TsField::Created {
-            "created_time"
-        } else {
-            "last_edited_time"
-        };
-        let cond = obj
-            .get(key)
-            .ok_or_else(|| bad(format!("body.filter.{key} should be defined")))?;
+        let key = if field == TsField::Created { "created_time" } else { "last_edited_time" };
+        let cond = obj.get(key).ok_or_else(|| bad(format!("body.filter.{key} should be defined")))?;
         return Ok(Filter::Timestamp(field, parse_date_cond(cond)?));
     }
     if obj.contains_key("property") {
         return parse_prop(schema, obj);
     }
-    Err(bad(
-        "body.filter should have `property`, `timestamp`, `and` or `or`",
-    ))
+    Err(bad("body.filter should have `property`, `timestamp`, `and` or `or`"))
 }
 
 fn date_matches(t: Ts, c: &DateCond) -> bool {
@@ -355,9 +286,7 @@ pub fn matches(f: &Filter, page: &Page, schema: &[PropSchema]) -> bool {
                 PropCond::MultiContains(x) => {
                     matches!(v, PropValue::MultiSelect(m) if m.contains(x))
                 }
-                PropCond::MultiNotContains(x) => {
-                    !matches!(v, PropValue::MultiSelect(m) if m.contains(x))
-                }
+                PropCond::MultiNotContains(x) => !matches!(v, PropValue::MultiSelect(m) if m.contains(x)),
             }
         }
     }
@@ -376,14 +305,10 @@ pub struct Sort {
 }
 
 pub fn parse_sorts(v: &Value, schema: &[PropSchema]) -> ApiResult<Vec<Sort>> {
-    let arr = v
-        .as_array()
-        .ok_or_else(|| bad("body.sorts should be an array"))?;
+    let arr = v.as_array().ok_or_else(|| bad("body.sorts should be an array"))?;
     let mut out = Vec::new();
     for s in arr {
-        let obj = s
-            .as_object()
-            .ok_or_else(|| bad("each sort should be an object"))?;
+        let obj = s.as_object().ok_or_else(|| bad("each sort should be an object"))?;
         let descending = match obj.get("direction").and_then(Value::as_str) {
             Some("ascending") => false,
             Some("descending") => true,
@@ -393,21 +318,13 @@ pub fn parse_sorts(v: &Value, schema: &[PropSchema]) -> ApiResult<Vec<Sort>> {
             match ts.as_str() {
                 Some("created_time") => SortKey::Timestamp(TsField::Created),
                 Some("last_edited_time") => SortKey::Timestamp(TsField::LastEdited),
-                _ => {
-                    return Err(bad(
-                        "sort timestamp should be `created_time` or `last_edited_time`",
-                    ))
-                }
+                _ => return Err(bad("sort timestamp should be `created_time` or `last_edited_time`")),
             }
         } else if let Some(p) = obj.get("property").and_then(Value::as_str) {
             let idx = schema
                 .iter()
                 .position(|s| s.name == p || s.id == p)
-                .ok_or_else(|| {
-                    ApiError::validation(format!(
-                        "Could not find sort property with name or id: {p}"
-                    ))
-                })?;
+                .ok_or_else(|| ApiError::validation(format!("Could not find sort property with name or id: {p}")))?;
             SortKey::Prop(idx)
         } else {
             return Err(bad("each sort needs `timestamp` or `property`"));
@@ -426,14 +343,11 @@ fn prop_cmp(a: &Page, b: &Page, idx: usize, schema: &[PropSchema]) -> Ordering {
     match (&s.kind, va, vb) {
         (PropKind::CreatedTime, _, _) => a.created.cmp(&b.created),
         (PropKind::LastEditedTime, _, _) => a.last_edited.cmp(&b.last_edited),
-        (_, PropValue::Number(x), PropValue::Number(y)) => x
-            .unwrap_or(f64::MAX)
-            .partial_cmp(&y.unwrap_or(f64::MAX))
-            .unwrap_or(Ordering::Equal),
+        (_, PropValue::Number(x), PropValue::Number(y)) => {
+            x.unwrap_or(f64::MAX).partial_cmp(&y.unwrap_or(f64::MAX)).unwrap_or(Ordering::Equal)
+        }
         (_, PropValue::Checkbox(x), PropValue::Checkbox(y)) => x.cmp(y),
-        _ => text_of(a, &s.kind, va)
-            .unwrap_or("")
-            .cmp(text_of(b, &s.kind, vb).unwrap_or("")),
+        _ => text_of(a, &s.kind, va).unwrap_or("").cmp(text_of(b, &s.kind, vb).unwrap_or("")),
     }
 }
 
@@ -462,11 +376,13 @@ mod tests {
     #[test]
     fn parses_and_rejects_filters() {
         let schema = Builder::standard_schema();
-        let f = parse_filter(&json!({"timestamp": "created_time", "created_time": {"on_or_after": "2025-01-02T00:00:00.000Z"}}), &schema, 0).unwrap();
-        assert!(matches!(
-            f,
-            Filter::Timestamp(TsField::Created, DateCond::OnOrAfter(_))
-        ));
+        let f = parse_filter(
+            &json!({"timestamp": "created_time", "created_time": {"on_or_after": "2025-01-02T00:00:00.000Z"}}),
+            &schema,
+            0,
+        )
+        .unwrap();
+        assert!(matches!(f, Filter::Timestamp(TsField::Created, DateCond::OnOrAfter(_))));
         assert!(parse_filter(&json!({"and": [{"property": "Done", "checkbox": {"equals": true}}, {"property": "Name", "title": {"contains": "x"}}]}), &schema, 0).is_ok());
         for bad in [
             json!("nope"),

@@ -85,15 +85,13 @@ impl std::fmt::Display for Dropped {
 impl std::error::Error for Dropped {}
 
 pub fn router(app: App) -> Router {
-    api::router(app.clone())
-        .merge(control::router(app))
-        .fallback(|uri: axum::http::Uri| async move {
-            if uri.path().starts_with("/v1") {
-                ApiError::invalid_url().into_response()
-            } else {
-                (axum::http::StatusCode::NOT_FOUND, "not found").into_response()
-            }
-        })
+    api::router(app.clone()).merge(control::router(app)).fallback(|uri: axum::http::Uri| async move {
+        if uri.path().starts_with("/v1") {
+            ApiError::invalid_url().into_response()
+        } else {
+            (axum::http::StatusCode::NOT_FOUND, "not found").into_response()
+        }
+    })
 }
 
 /// Build the workspace, bind and serve in the background.
@@ -112,13 +110,8 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<Server> {
     );
     let listener = TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;
-    let base_url = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
+    let base_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
     let app = App(Arc::new(Inner {
         store: RwLock::new(store),
         config: RwLock::new(config.runtime.clone()),
@@ -135,12 +128,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<Server> {
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn(accept_loop(listener, router, rx));
     tracing::info!(%addr, "notion emulator listening");
-    Ok(Server {
-        addr,
-        app,
-        shutdown: Some(tx),
-        task: Some(task),
-    })
+    Ok(Server { addr, app, shutdown: Some(tx), task: Some(task) })
 }
 
 async fn accept_loop(listener: TcpListener, router: Router, mut shutdown: oneshot::Receiver<()>) {

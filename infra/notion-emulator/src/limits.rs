@@ -18,11 +18,7 @@ pub struct Bucket {
 
 impl Default for Bucket {
     fn default() -> Self {
-        Bucket {
-            tokens: 0.0,
-            last: Instant::now(),
-            params: None,
-        }
+        Bucket { tokens: 0.0, last: Instant::now(), params: None }
     }
 }
 
@@ -83,11 +79,7 @@ pub fn pick_fault(cfg: &RuntimeConfig, roll: f64) -> Option<Fault> {
 }
 
 pub fn latency_ms(cfg: &RuntimeConfig) -> u64 {
-    let jitter = if cfg.jitter_ms > 0 {
-        rand::thread_rng().gen_range(0..=cfg.jitter_ms)
-    } else {
-        0
-    };
+    let jitter = if cfg.jitter_ms > 0 { rand::thread_rng().gen_range(0..=cfg.jitter_ms) } else { 0 };
     cfg.latency_ms + jitter
 }
 
@@ -166,19 +158,12 @@ mod tests {
 
     #[test]
     fn faults_follow_cumulative_probabilities() {
-        let cfg = RuntimeConfig {
-            fault_500: 0.25,
-            fault_529: 0.25,
-            ..RuntimeConfig::default()
-        };
+        let cfg = RuntimeConfig { fault_500: 0.25, fault_529: 0.25, ..RuntimeConfig::default() };
         assert_eq!(pick_fault(&cfg, 0.1), Some(Fault::Status500));
         assert_eq!(pick_fault(&cfg, 0.3), Some(Fault::Status529));
         assert_eq!(pick_fault(&cfg, 0.6), None);
         assert_eq!(pick_fault(&RuntimeConfig::default(), 0.0), None);
-        let cfg = RuntimeConfig {
-            fault_429: 0.2,
-            ..RuntimeConfig::default()
-        };
+        let cfg = RuntimeConfig { fault_429: 0.2, ..RuntimeConfig::default() };
         assert_eq!(pick_fault(&cfg, 0.1), Some(Fault::Status429));
         assert_eq!(pick_fault(&cfg, 0.2), None);
     }

@@ -4,15 +4,11 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 use notion_emulator::{
-    config::DEFAULT_ADDR, expected, gen, minimum, ApiVersion, RuntimeConfig, ServerConfig,
-    WorkspaceKind,
+    config::DEFAULT_ADDR, expected, gen, minimum, ApiVersion, RuntimeConfig, ServerConfig, WorkspaceKind,
 };
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "notion-emulator",
-    about = "An emulated Notion API for local runs and tests"
-)]
+#[command(name = "notion-emulator", about = "An emulated Notion API for local runs and tests")]
 struct Cli {
     /// Workspace: small, medium, large or edge.
     #[arg(long, env = "NOTION_EMULATOR_WORKSPACE", default_value = "small")]
@@ -65,9 +61,7 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let cli = Cli::parse();
     if cli.print_counts {
@@ -79,8 +73,7 @@ async fn main() -> anyhow::Result<()> {
         out["seed"] = cli.seed.into();
         out["generation_ms"] = ms.into();
         for v in [ApiVersion::V2022, ApiVersion::V2025, ApiVersion::V2026] {
-            out["minimum_calls"][v.as_str()] =
-                serde_json::to_value(minimum::minimum(&store, v, 10_000))?;
+            out["minimum_calls"][v.as_str()] = serde_json::to_value(minimum::minimum(&store, v, 10_000))?;
         }
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());

@@ -92,8 +92,7 @@ fn walk(store: &Store, root: Id, visited: &mut HashSet<Id>) -> (u64, u64) {
         let kids: Vec<_> = store.visible_children(&src).collect();
         calls += pages_of(kids.len() as u64);
         for k in kids.iter().rev() {
-            if !matches!(k.btype.as_str(), "child_page" | "child_database") && store.has_children(k)
-            {
+            if !matches!(k.btype.as_str(), "child_page" | "child_database") && store.has_children(k) {
                 stack.push(k.id);
             }
         }
@@ -109,33 +108,16 @@ pub fn minimum(store: &Store, v: ApiVersion, cap: usize) -> Minimum {
     let mut database_gets = 0;
     let mut query_total = 0;
     let mut windows = 0;
-    let rows_created = |ds: &Id| -> Vec<Ts> {
-        matching_rows(store, ds, None, &[])
-            .iter()
-            .map(|p| p.created)
-            .collect()
-    };
+    let rows_created = |ds: &Id| -> Vec<Ts> { matching_rows(store, ds, None, &[]).iter().map(|p| p.created).collect() };
     if v.has_data_sources() {
-        database_gets = store
-            .databases
-            .keys()
-            .filter(|id| store.database_listed(id))
-            .count() as u64;
-        for ds in store
-            .data_sources
-            .keys()
-            .filter(|id| store.data_source_listed(id))
-        {
+        database_gets = store.databases.keys().filter(|id| store.database_listed(id)).count() as u64;
+        for ds in store.data_sources.keys().filter(|id| store.data_source_listed(id)) {
             let (c, w) = query_calls(&rows_created(ds), Some(cap));
             query_total += c;
             windows += w;
         }
     } else {
-        for db in store
-            .databases
-            .values()
-            .filter(|d| store.database_listed(&d.id))
-        {
+        for db in store.databases.values().filter(|d| store.database_listed(&d.id)) {
             windows += 1;
             query_total += match db.data_sources.as_slice() {
                 [only] => query_calls(&rows_created(only), None).0,
@@ -146,12 +128,7 @@ pub fn minimum(store: &Store, v: ApiVersion, cap: usize) -> Minimum {
 
     let mut visited = HashSet::new();
     let (mut children_calls, mut containers, mut pages_walked) = (0, 0, 0);
-    let mut page_ids: Vec<Id> = store
-        .pages
-        .values()
-        .filter(|p| store.page_listed(p))
-        .map(|p| p.id)
-        .collect();
+    let mut page_ids: Vec<Id> = store.pages.values().filter(|p| store.page_listed(p)).map(|p| p.id).collect();
     page_ids.sort();
     for id in page_ids {
         pages_walked += 1;
@@ -226,10 +203,7 @@ mod tests {
         let t = b.child(p, "toggle", "t".into(), None, BASE_TS);
         b.child(t, "paragraph", "in toggle".into(), None, BASE_TS);
         let mut extra = serde_json::Map::new();
-        extra.insert(
-            "_synced_from".into(),
-            serde_json::Value::from(t.to_string()),
-        );
+        extra.insert("_synced_from".into(), serde_json::Value::from(t.to_string()));
         b.child(p, "synced_block", String::new(), Some(extra), BASE_TS);
         let sub = b.add_page(Parent::Page(p), "Sub".into(), BASE_TS, BASE_TS);
         let _ = sub;

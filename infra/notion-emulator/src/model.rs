@@ -33,10 +33,7 @@ impl Parent {
     pub fn id(&self) -> Option<Id> {
         match self {
             Parent::Workspace => None,
-            Parent::Page(id)
-            | Parent::Block(id)
-            | Parent::DataSource(id)
-            | Parent::Database(id) => Some(*id),
+            Parent::Page(id) | Parent::Block(id) | Parent::DataSource(id) | Parent::Database(id) => Some(*id),
         }
     }
 }
@@ -216,10 +213,7 @@ impl std::fmt::Debug for LazyBytes {
 
 impl LazyBytes {
     pub fn new(make: fn() -> Vec<u8>) -> LazyBytes {
-        LazyBytes {
-            cell: Default::default(),
-            make,
-        }
+        LazyBytes { cell: Default::default(), make }
     }
 
     pub fn get(&self) -> Bytes {
@@ -363,16 +357,10 @@ impl Store {
     }
 
     pub fn user_name(&self, id: &Id) -> Option<&str> {
-        self.users
-            .iter()
-            .find(|u| u.id == *id)
-            .map(|u| u.name.as_str())
+        self.users.iter().find(|u| u.id == *id).map(|u| u.name.as_str())
     }
 
     pub fn block_count(&self) -> usize {
-        self.blocks
-            .values()
-            .filter(|b| !matches!(b.btype.as_str(), "child_page" | "child_database"))
-            .count()
+        self.blocks.values().filter(|b| !matches!(b.btype.as_str(), "child_page" | "child_database")).count()
     }
 }

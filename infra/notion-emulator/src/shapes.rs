@@ -4,8 +4,7 @@ use serde_json::{json, Map, Value};
 
 use crate::files::FileLinks;
 use crate::model::{
-    Block, Comment, DataSource, Database, Id, Page, Parent, PropKind, PropSchema, PropValue, Store,
-    Ts, User, UserKind,
+    Block, Comment, DataSource, Database, Id, Page, Parent, PropKind, PropSchema, PropValue, Store, Ts, User, UserKind,
 };
 use crate::version::ApiVersion;
 
@@ -17,10 +16,7 @@ pub struct Ctx<'a> {
 }
 
 pub fn iso(ts: Ts) -> String {
-    chrono::DateTime::from_timestamp(ts, 0)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    chrono::DateTime::from_timestamp(ts, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 pub fn user_ref(id: &Id) -> Value {
@@ -64,12 +60,7 @@ pub fn parent(ctx: &Ctx, p: &Parent) -> Value {
         Parent::Block(id) => json!({ "type": "block_id", "block_id": id }),
         Parent::Database(id) => json!({ "type": "database_id", "database_id": id }),
         Parent::DataSource(ds) => {
-            let db = ctx
-                .store
-                .data_sources
-                .get(ds)
-                .map(|d| d.database_id)
-                .unwrap_or(*ds);
+            let db = ctx.store.data_sources.get(ds).map(|d| d.database_id).unwrap_or(*ds);
             if ctx.v.has_data_sources() {
                 json!({ "type": "data_source_id", "data_source_id": ds, "database_id": db })
             } else {
@@ -84,9 +75,7 @@ pub fn notion_url(id: &Id) -> String {
 }
 
 fn option_id(name: &str) -> String {
-    let h = name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100000001b3)
-    });
+    let h = name.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
     format!("{:08x}", h as u32)
 }
 
@@ -95,30 +84,20 @@ fn option(name: &str) -> Value {
 }
 
 /// A row's property value object (without the envelope id/type).
-pub fn prop_value(
-    _ctx: &Ctx,
-    page: &Page,
-    schema: &PropSchema,
-    value: &PropValue,
-    people_cap: usize,
-) -> Value {
+pub fn prop_value(_ctx: &Ctx, page: &Page, schema: &PropSchema, value: &PropValue, people_cap: usize) -> Value {
     match (&schema.kind, value) {
         (PropKind::Title, _) => rich_text(&page.title),
         (PropKind::RichText, PropValue::Text(t)) => rich_text(t),
         (PropKind::RichText, _) => json!([]),
         (PropKind::Select(_), PropValue::Select(Some(s))) => option(s),
         (PropKind::Select(_), _) => Value::Null,
-        (PropKind::MultiSelect(_), PropValue::MultiSelect(v)) => {
-            Value::Array(v.iter().map(|s| option(s)).collect())
-        }
+        (PropKind::MultiSelect(_), PropValue::MultiSelect(v)) => Value::Array(v.iter().map(|s| option(s)).collect()),
         (PropKind::MultiSelect(_), _) => json!([]),
         (PropKind::Checkbox, PropValue::Checkbox(b)) => json!(b),
         (PropKind::Checkbox, _) => json!(false),
         (PropKind::Number, PropValue::Number(n)) => json!(n),
         (PropKind::Number, _) => Value::Null,
-        (PropKind::People, PropValue::People(ids)) => {
-            Value::Array(ids.iter().take(people_cap).map(user_ref).collect())
-        }
+        (PropKind::People, PropValue::People(ids)) => Value::Array(ids.iter().take(people_cap).map(user_ref).collect()),
         (PropKind::People, _) => json!([]),
         (PropKind::Date, PropValue::Date(Some(d))) => {
             json!({ "start": d, "end": null, "time_zone": null })
@@ -151,10 +130,7 @@ pub fn page(ctx: &Ctx, p: &Page) -> Value {
             props.insert(s.name.clone(), Value::Object(entry));
         }
     } else {
-        props.insert(
-            "title".into(),
-            json!({ "id": "title", "type": "title", "title": rich_text(&p.title) }),
-        );
+        props.insert("title".into(), json!({ "id": "title", "type": "title", "title": rich_text(&p.title) }));
     }
     let mut obj = Map::new();
     obj.insert("object".into(), json!("page"));
@@ -164,13 +140,7 @@ pub fn page(ctx: &Ctx, p: &Page) -> Value {
     obj.insert("created_by".into(), user_ref(&p.created_by));
     obj.insert("last_edited_by".into(), user_ref(&p.last_edited_by));
     obj.insert("cover".into(), Value::Null);
-    obj.insert(
-        "icon".into(),
-        p.icon
-            .as_ref()
-            .map(|e| json!({ "type": "emoji", "emoji": e }))
-            .unwrap_or(Value::Null),
-    );
+    obj.insert("icon".into(), p.icon.as_ref().map(|e| json!({ "type": "emoji", "emoji": e })).unwrap_or(Value::Null));
     obj.insert("parent".into(), parent(ctx, &p.parent));
     trash_fields(ctx.v, &mut obj, p.in_trash);
     obj.insert("is_locked".into(), json!(false));
@@ -228,11 +198,7 @@ pub fn database(ctx: &Ctx, db: &Database) -> Value {
             .map(|ds| json!({ "id": ds.id, "name": ds.name }))
             .collect();
         obj.insert("data_sources".into(), Value::Array(sources));
-    } else if let Some(ds) = db
-        .data_sources
-        .first()
-        .and_then(|id| ctx.store.data_sources.get(id))
-    {
+    } else if let Some(ds) = db.data_sources.first().and_then(|id| ctx.store.data_sources.get(id)) {
         obj.insert("properties".into(), schema(ds));
     } else {
         obj.insert("properties".into(), json!({}));
@@ -255,18 +221,9 @@ pub fn data_source(ctx: &Ctx, ds: &DataSource) -> Value {
     obj.insert("description".into(), json!([]));
     obj.insert("icon".into(), Value::Null);
     obj.insert("cover".into(), Value::Null);
-    obj.insert(
-        "parent".into(),
-        json!({ "type": "database_id", "database_id": ds.database_id }),
-    );
-    obj.insert(
-        "database_parent".into(),
-        db.map(|d| parent(ctx, &d.parent)).unwrap_or(Value::Null),
-    );
-    obj.insert(
-        "is_inline".into(),
-        json!(db.map(|d| d.is_inline).unwrap_or(false)),
-    );
+    obj.insert("parent".into(), json!({ "type": "database_id", "database_id": ds.database_id }));
+    obj.insert("database_parent".into(), db.map(|d| parent(ctx, &d.parent)).unwrap_or(Value::Null));
+    obj.insert("is_inline".into(), json!(db.map(|d| d.is_inline).unwrap_or(false)));
     trash_fields(ctx.v, &mut obj, ds.in_trash);
     obj.insert("properties".into(), schema(ds));
     obj.insert("url".into(), json!(notion_url(&ds.id)));
@@ -285,16 +242,11 @@ pub fn block_type_name(v: ApiVersion, btype: &str) -> &str {
 fn file_payload(ctx: &Ctx, b: &Block) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("caption".into(), rich_text(&b.text));
-    let asset = b
-        .extra_id("_file_id")
-        .and_then(|id| ctx.store.files.get(&id));
+    let asset = b.extra_id("_file_id").and_then(|id| ctx.store.files.get(&id));
     match (asset, b.extra_str("_external_url")) {
         (Some(a), _) if a.external => {
             m.insert("type".into(), json!("external"));
-            m.insert(
-                "external".into(),
-                json!({ "url": ctx.files.external_url(&a.id) }),
-            );
+            m.insert("external".into(), json!({ "url": ctx.files.external_url(&a.id) }));
             m.insert("name".into(), json!(a.name));
         }
         (Some(a), _) => {
@@ -306,17 +258,11 @@ fn file_payload(ctx: &Ctx, b: &Block) -> Map<String, Value> {
         (None, Some(url)) => {
             m.insert("type".into(), json!("external"));
             m.insert("external".into(), json!({ "url": url }));
-            m.insert(
-                "name".into(),
-                json!(url.rsplit('/').next().unwrap_or("file")),
-            );
+            m.insert("name".into(), json!(url.rsplit('/').next().unwrap_or("file")));
         }
         (None, None) => {
             m.insert("type".into(), json!("external"));
-            m.insert(
-                "external".into(),
-                json!({ "url": "https://example.invalid/missing" }),
-            );
+            m.insert("external".into(), json!({ "url": "https://example.invalid/missing" }));
             m.insert("name".into(), json!("missing"));
         }
     }
@@ -329,8 +275,7 @@ fn file_payload(ctx: &Ctx, b: &Block) -> Map<String, Value> {
 fn block_payload(ctx: &Ctx, b: &Block) -> Value {
     let mut m = Map::new();
     match b.btype.as_str() {
-        "paragraph" | "bulleted_list_item" | "numbered_list_item" | "quote" | "toggle"
-        | "template" => {
+        "paragraph" | "bulleted_list_item" | "numbered_list_item" | "quote" | "toggle" | "template" => {
             m.insert("rich_text".into(), rich_text(&b.text));
             m.insert("color".into(), json!("default"));
         }
@@ -358,27 +303,15 @@ fn block_payload(ctx: &Ctx, b: &Block) -> Value {
             m.insert("expression".into(), json!(b.text));
         }
         "child_page" => {
-            let title = ctx
-                .store
-                .pages
-                .get(&b.id)
-                .map(|p| p.title.as_str())
-                .unwrap_or(b.text.as_str());
+            let title = ctx.store.pages.get(&b.id).map(|p| p.title.as_str()).unwrap_or(b.text.as_str());
             m.insert("title".into(), json!(title));
         }
         "child_database" => {
-            let title = ctx
-                .store
-                .databases
-                .get(&b.id)
-                .map(|d| d.title.as_str())
-                .unwrap_or(b.text.as_str());
+            let title = ctx.store.databases.get(&b.id).map(|d| d.title.as_str()).unwrap_or(b.text.as_str());
             m.insert("title".into(), json!(title));
         }
         "synced_block" => {
-            let from = b
-                .extra_id("_synced_from")
-                .map(|id| json!({ "type": "block_id", "block_id": id }));
+            let from = b.extra_id("_synced_from").map(|id| json!({ "type": "block_id", "block_id": id }));
             m.insert("synced_from".into(), from.unwrap_or(Value::Null));
         }
         "table_row" => {
@@ -395,17 +328,11 @@ fn block_payload(ctx: &Ctx, b: &Block) -> Value {
             m.insert("color".into(), json!("default"));
         }
         "embed" | "bookmark" => {
-            m.insert(
-                "url".into(),
-                json!(b.extra_str("_url").unwrap_or("https://example.com")),
-            );
+            m.insert("url".into(), json!(b.extra_str("_url").unwrap_or("https://example.com")));
             m.insert("caption".into(), rich_text(&b.text));
         }
         "link_preview" => {
-            m.insert(
-                "url".into(),
-                json!(b.extra_str("_url").unwrap_or("https://example.com")),
-            );
+            m.insert("url".into(), json!(b.extra_str("_url").unwrap_or("https://example.com")));
         }
         "image" | "video" | "pdf" | "audio" | "file" => {
             m = file_payload(ctx, b);

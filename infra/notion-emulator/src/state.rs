@@ -85,11 +85,7 @@ impl App {
     }
 
     pub fn config(&self) -> RuntimeConfig {
-        self.0
-            .config
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.0.config.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn set_config(&self, cfg: RuntimeConfig) {
@@ -105,12 +101,7 @@ impl App {
     }
 
     pub fn file_links(&self) -> FileLinks {
-        let ttl = self
-            .0
-            .config
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .file_url_ttl_secs;
+        let ttl = self.0.config.read().unwrap_or_else(|e| e.into_inner()).file_url_ttl_secs;
         FileLinks {
             base_url: self.0.base_url.clone(),
             secret: self.0.file_secret.clone(),

@@ -15,9 +15,7 @@ pub enum ApiVersion {
 impl ApiVersion {
     pub fn parse(s: &str) -> Option<ApiVersion> {
         match s.trim() {
-            "2021-05-11" | "2021-05-13" | "2021-08-16" | "2022-02-22" | "2022-06-28" => {
-                Some(ApiVersion::V2022)
-            }
+            "2021-05-11" | "2021-05-13" | "2021-08-16" | "2022-02-22" | "2022-06-28" => Some(ApiVersion::V2022),
             "2025-09-03" => Some(ApiVersion::V2025),
             "2026-03-11" => Some(ApiVersion::V2026),
             _ => None,

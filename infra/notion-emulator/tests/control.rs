@@ -20,11 +20,7 @@ async fn children_text(emu: &Emu, id: &str) -> Vec<String> {
             let t = b["type"].as_str().unwrap();
             b[t]["rich_text"]
                 .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x["plain_text"].as_str())
-                        .collect::<String>()
-                })
+                .map(|a| a.iter().filter_map(|x| x["plain_text"].as_str()).collect::<String>())
                 .unwrap_or_default()
         })
         .collect()
@@ -49,18 +45,17 @@ async fn mutations_are_visible_through_the_api() {
     let (status, page) = emu.get(&format!("/v1/pages/{id}"), V2025).await;
     assert_eq!(status, 200);
     assert_eq!(title_of(&page), "Added by a test");
-    assert_eq!(
-        children_text(&emu, &id).await,
-        vec!["first paragraph", "a toggle", "Notion shaped"]
-    );
-    let hits = emu
-        .post_all("/v1/search", V2025, json!({ "query": "added by a test" }))
-        .await;
+    assert_eq!(children_text(&emu, &id).await, vec!["first paragraph", "a toggle", "Notion shaped"]);
+    let hits = emu.post_all("/v1/search", V2025, json!({ "query": "added by a test" })).await;
     assert_eq!(hits.len(), 1);
 
     // Edit: title and text; last_edited_time bumps to the (rounded) edit time.
     let (status, _) = emu
-        .control(reqwest::Method::PATCH, &format!("pages/{id}"), Some(json!({ "title": "Renamed", "text": "edited paragraph", "at": "2031-05-06T07:08:59Z" })))
+        .control(
+            reqwest::Method::PATCH,
+            &format!("pages/{id}"),
+            Some(json!({ "title": "Renamed", "text": "edited paragraph", "at": "2031-05-06T07:08:59Z" })),
+        )
         .await;
     assert_eq!(status, 200);
     let (_, page) = emu.get(&format!("/v1/pages/{id}"), V2025).await;
@@ -77,60 +72,27 @@ async fn mutations_are_visible_through_the_api() {
         .await;
     let bid = appended["ids"][0].as_str().unwrap().to_string();
     assert_eq!(children_text(&emu, &id).await.last().unwrap(), "appended");
-    emu.control(
-        reqwest::Method::PATCH,
-        &format!("blocks/{bid}"),
-        Some(json!({ "text": "changed" })),
-    )
-    .await;
+    emu.control(reqwest::Method::PATCH, &format!("blocks/{bid}"), Some(json!({ "text": "changed" }))).await;
     let (_, b) = emu.get(&format!("/v1/blocks/{bid}"), V2025).await;
     assert_eq!(b["quote"]["rich_text"][0]["plain_text"], "changed");
-    emu.control(reqwest::Method::DELETE, &format!("blocks/{bid}"), None)
-        .await;
-    assert!(!children_text(&emu, &id)
-        .await
-        .contains(&"changed".to_string()));
+    emu.control(reqwest::Method::DELETE, &format!("blocks/{bid}"), None).await;
+    assert!(!children_text(&emu, &id).await.contains(&"changed".to_string()));
     let (_, b) = emu.get(&format!("/v1/blocks/{bid}"), V2025).await;
     assert_eq!(b["in_trash"], true);
 
     // A child page, moved under another page, then trashed, restored, unshared, deleted.
-    let child = emu
-        .control_post(
-            "pages",
-            json!({ "parent": { "page_id": id }, "title": "Child", "blocks": [] }),
-        )
-        .await;
+    let child = emu.control_post("pages", json!({ "parent": { "page_id": id }, "title": "Child", "blocks": [] })).await;
     let cid = child["id"].as_str().unwrap().to_string();
-    let kids = emu
-        .get_all(&format!("/v1/blocks/{id}/children"), V2025)
-        .await;
-    assert!(kids
-        .iter()
-        .any(|k| k["type"] == "child_page" && k["id"] == cid.as_str()));
-    let other = emu.control_post("pages", json!({ "title": "Other" })).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    emu.control_post(
-        &format!("pages/{cid}/move"),
-        json!({ "parent": { "type": "page_id", "page_id": other } }),
-    )
-    .await;
+    let kids = emu.get_all(&format!("/v1/blocks/{id}/children"), V2025).await;
+    assert!(kids.iter().any(|k| k["type"] == "child_page" && k["id"] == cid.as_str()));
+    let other = emu.control_post("pages", json!({ "title": "Other" })).await["id"].as_str().unwrap().to_string();
+    emu.control_post(&format!("pages/{cid}/move"), json!({ "parent": { "type": "page_id", "page_id": other } })).await;
     let (_, moved) = emu.get(&format!("/v1/pages/{cid}"), V2025).await;
     assert_eq!(moved["parent"]["page_id"], other.as_str());
-    assert!(emu
-        .get_all(&format!("/v1/blocks/{id}/children"), V2025)
-        .await
-        .iter()
-        .all(|k| k["id"] != cid.as_str()));
-    assert!(emu
-        .get_all(&format!("/v1/blocks/{other}/children"), V2025)
-        .await
-        .iter()
-        .any(|k| k["id"] == cid.as_str()));
+    assert!(emu.get_all(&format!("/v1/blocks/{id}/children"), V2025).await.iter().all(|k| k["id"] != cid.as_str()));
+    assert!(emu.get_all(&format!("/v1/blocks/{other}/children"), V2025).await.iter().any(|k| k["id"] == cid.as_str()));
 
-    emu.control_post(&format!("pages/{cid}/trash"), json!({}))
-        .await;
+    emu.control_post(&format!("pages/{cid}/trash"), json!({})).await;
     let (_, trashed) = emu.get(&format!("/v1/pages/{cid}"), V2026).await;
     assert_eq!(trashed["in_trash"], true);
     assert!(emu
@@ -138,39 +100,26 @@ async fn mutations_are_visible_through_the_api() {
         .await
         .iter()
         .all(|r| r["id"] != cid.as_str()));
-    emu.control_post(&format!("pages/{cid}/trash"), json!({ "in_trash": false }))
-        .await;
+    emu.control_post(&format!("pages/{cid}/trash"), json!({ "in_trash": false })).await;
     assert!(emu
         .post_all("/v1/search", V2025, json!({ "query": "Child" }))
         .await
         .iter()
         .any(|r| r["id"] == cid.as_str()));
 
-    emu.control_post(&format!("pages/{cid}/unshare"), json!({}))
-        .await;
+    emu.control_post(&format!("pages/{cid}/unshare"), json!({})).await;
     assert_eq!(emu.get(&format!("/v1/pages/{cid}"), V2025).await.0, 404);
-    emu.control_post(
-        &format!("pages/{cid}/unshare"),
-        json!({ "unshared": false }),
-    )
-    .await;
+    emu.control_post(&format!("pages/{cid}/unshare"), json!({ "unshared": false })).await;
     assert_eq!(emu.get(&format!("/v1/pages/{cid}"), V2025).await.0, 200);
 
-    let (status, _) = emu
-        .control(reqwest::Method::DELETE, &format!("pages/{id}"), None)
-        .await;
+    let (status, _) = emu.control(reqwest::Method::DELETE, &format!("pages/{id}"), None).await;
     assert_eq!(status, 200);
     let (status, body) = emu.get(&format!("/v1/pages/{id}"), V2025).await;
     assert_error(status, &body, 404, "object_not_found");
 
     // Rows: added with properties and a created time, visible in the query.
-    let sources = emu
-        .post_all(
-            "/v1/search",
-            V2025,
-            json!({ "filter": { "property": "object", "value": "data_source" } }),
-        )
-        .await;
+    let sources =
+        emu.post_all("/v1/search", V2025, json!({ "filter": { "property": "object", "value": "data_source" } })).await;
     let ds = sources[0]["id"].as_str().unwrap();
     let row = emu
         .control_post(&format!("data_sources/{ds}/rows"), json!({ "title": "New row", "properties": { "Done": true, "Status": "Done" }, "created_time": "2030-01-01T00:00:30Z" }))
@@ -199,10 +148,7 @@ async fn receiver() -> (String, Seen) {
         post(move |headers: HeaderMap, body: Bytes| {
             let s = s.clone();
             async move {
-                let sig = headers
-                    .get("x-notion-signature")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
+                let sig = headers.get("x-notion-signature").and_then(|v| v.to_str().ok()).map(str::to_string);
                 s.lock().unwrap().push((sig, body.to_vec()));
                 "ok"
             }
@@ -232,13 +178,8 @@ fn verify(token: &str, body: &[u8], header: &str) -> bool {
 async fn emitted_webhooks_verify_with_hmac_of_the_raw_body() {
     let emu = Emu::start(WorkspaceKind::Small).await;
     let (url, seen) = receiver().await;
-    let page = emu
-        .post_all(
-            "/v1/search",
-            V2025,
-            json!({ "filter": { "property": "object", "value": "page" } }),
-        )
-        .await[0]["id"]
+    let page = emu.post_all("/v1/search", V2025, json!({ "filter": { "property": "object", "value": "page" } })).await
+        [0]["id"]
         .clone();
     let token = "secret_verification_token";
     let out = emu
@@ -254,10 +195,7 @@ async fn emitted_webhooks_verify_with_hmac_of_the_raw_body() {
     assert!(!verify("other token", body, &sig));
     let mut tampered = body.clone();
     tampered.push(b' ');
-    assert!(
-        !verify(token, &tampered, &sig),
-        "a re-serialized body does not verify"
-    );
+    assert!(!verify(token, &tampered, &sig), "a re-serialized body does not verify");
     let payload: Value = serde_json::from_slice(body).unwrap();
     assert_eq!(payload, out["payload"]);
     assert_eq!(payload["type"], "page.content_updated");
@@ -279,18 +217,11 @@ async fn emitted_webhooks_verify_with_hmac_of_the_raw_body() {
     assert!(payload["data"]["updated_blocks"].is_array());
 
     // The verification handshake is signed the same way.
-    emu.control_post(
-        "webhooks/emit",
-        json!({ "url": url, "verification_token": token, "verification": true }),
-    )
-    .await;
+    emu.control_post("webhooks/emit", json!({ "url": url, "verification_token": token, "verification": true })).await;
     let got = seen.lock().unwrap().clone();
     let (sig, body) = &got[1];
     assert!(verify(token, body, sig.as_deref().unwrap()));
-    assert_eq!(
-        serde_json::from_slice::<Value>(body).unwrap(),
-        json!({ "verification_token": token })
-    );
+    assert_eq!(serde_json::from_slice::<Value>(body).unwrap(), json!({ "verification_token": token }));
 
     // An unreachable receiver is reported, not a crash.
     let out = emu.control_post("webhooks/emit", json!({ "url": "http://127.0.0.1:1/none", "verification_token": token, "type": "page.created", "entity": { "id": page, "type": "page" } })).await;
@@ -308,9 +239,7 @@ async fn file_blocks(emu: &Emu, page: &str) -> Vec<Value> {
 #[tokio::test]
 async fn files_are_served_and_signed_urls_expire() {
     let emu = Emu::start(WorkspaceKind::Edge).await;
-    let every = emu
-        .post_all("/v1/search", V2025, json!({ "query": "Every block type" }))
-        .await[0]["id"]
+    let every = emu.post_all("/v1/search", V2025, json!({ "query": "Every block type" })).await[0]["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -351,33 +280,21 @@ async fn files_are_served_and_signed_urls_expire() {
         let bytes = r.bytes().await.unwrap();
         match name.as_str() {
             "readme.txt" | "table.csv" | "page.html" | "external-notes.txt" => {
-                assert!(
-                    String::from_utf8_lossy(&bytes).contains(&expected(&name).unwrap()),
-                    "{name}"
-                );
+                assert!(String::from_utf8_lossy(&bytes).contains(&expected(&name).unwrap()), "{name}");
             }
             "quarterly-report.pdf" => {
                 let text = pdf_extract::extract_text_from_mem(&bytes).expect("pdf extracts");
                 let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-                assert!(
-                    flat.contains(&expected(&name).unwrap()),
-                    "pdf text: {text:?}"
-                );
+                assert!(flat.contains(&expected(&name).unwrap()), "pdf text: {text:?}");
             }
             "meeting-notes.docx" => {
                 let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
                 let mut xml = String::new();
-                std::io::Read::read_to_string(
-                    &mut z.by_name("word/document.xml").unwrap(),
-                    &mut xml,
-                )
-                .unwrap();
+                std::io::Read::read_to_string(&mut z.by_name("word/document.xml").unwrap(), &mut xml).unwrap();
                 assert!(xml.contains(&expected(&name).unwrap()));
             }
             "huge-export.txt" => assert!(bytes.len() > 10 * 1024 * 1024),
-            "broken.pdf" => assert!(
-                pdf_extract::extract_text_from_mem(&bytes).is_err() || bytes.starts_with(b"%PDF")
-            ),
+            "broken.pdf" => assert!(pdf_extract::extract_text_from_mem(&bytes).is_err() || bytes.starts_with(b"%PDF")),
             _ => {}
         }
         checked.insert(name);
@@ -403,8 +320,7 @@ async fn files_are_served_and_signed_urls_expire() {
     assert!(r.text().await.unwrap().contains("SignatureDoesNotMatch"));
 
     // Expiry: with a 1 s TTL the URL works at once and is refused once expired; re-reading the block refreshes it.
-    emu.control_post("config", json!({ "file_url_ttl_secs": 1 }))
-        .await;
+    emu.control_post("config", json!({ "file_url_ttl_secs": 1 })).await;
     let short = file_blocks(&emu, &every).await;
     let url = short.iter().find(|b| b["file"]["type"] == "file").unwrap()["file"]["file"]["url"]
         .as_str()
@@ -421,28 +337,19 @@ async fn files_are_served_and_signed_urls_expire() {
         .unwrap()
         .to_string();
     assert_eq!(emu.http.get(&url).send().await.unwrap().status(), 200);
-    assert!(
-        emu.control_get("stats").await["files_expired"]
-            .as_u64()
-            .unwrap()
-            >= 1
-    );
+    assert!(emu.control_get("stats").await["files_expired"].as_u64().unwrap() >= 1);
 }
 
 /// Read a data source by created_time windows: a new query from the last created_time whenever the row cap is hit.
 async fn windowed_query(emu: &Emu, ds: &str, v: &str) {
     let mut since: Option<String> = None;
     loop {
-        let mut body =
-            json!({ "sorts": [{ "timestamp": "created_time", "direction": "ascending" }] });
+        let mut body = json!({ "sorts": [{ "timestamp": "created_time", "direction": "ascending" }] });
         if let Some(t) = &since {
-            body["filter"] =
-                json!({ "timestamp": "created_time", "created_time": { "on_or_after": t } });
+            body["filter"] = json!({ "timestamp": "created_time", "created_time": { "on_or_after": t } });
         }
         loop {
-            let (status, page) = emu
-                .post(&format!("/v1/data_sources/{ds}/query"), v, body.clone())
-                .await;
+            let (status, page) = emu.post(&format!("/v1/data_sources/{ds}/query"), v, body.clone()).await;
             assert_eq!(status, 200, "{page}");
             if let Some(last) = page["results"].as_array().and_then(|r| r.last()) {
                 since = last["created_time"].as_str().map(str::to_string);
@@ -482,15 +389,11 @@ async fn hand_walk(emu: &Emu, v: &str) -> u64 {
     }
     if v == V2022 {
         for db in &databases {
-            let (status, first) = emu
-                .post(&format!("/v1/databases/{db}/query"), v, json!({}))
-                .await;
+            let (status, first) = emu.post(&format!("/v1/databases/{db}/query"), v, json!({})).await;
             if status == 200 && first["has_more"] == true {
                 let mut body = json!({ "start_cursor": first["next_cursor"] });
                 loop {
-                    let (_, next) = emu
-                        .post(&format!("/v1/databases/{db}/query"), v, body.clone())
-                        .await;
+                    let (_, next) = emu.post(&format!("/v1/databases/{db}/query"), v, body.clone()).await;
                     if next["has_more"] != true {
                         break;
                     }
@@ -542,10 +445,7 @@ async fn hand_walk(emu: &Emu, v: &str) -> u64 {
 
 #[tokio::test]
 async fn minimum_calls_match_a_hand_walk() {
-    for (ws, versions) in [
-        (WorkspaceKind::Small, vec![V2025, V2022, V2026]),
-        (WorkspaceKind::Edge, vec![V2025]),
-    ] {
+    for (ws, versions) in [(WorkspaceKind::Small, vec![V2025, V2022, V2026]), (WorkspaceKind::Edge, vec![V2025])] {
         let emu = Emu::start(ws).await;
         for v in versions {
             let min = emu.control_get(&format!("minimum?version={v}")).await;
@@ -564,39 +464,19 @@ async fn expected_and_counts_describe_the_workspace() {
     assert!(counts["largest_children_list"].as_u64().unwrap() > 10_000);
     let exp = emu.control_get("expected").await;
     let pages = exp["pages"].as_array().unwrap();
-    assert_eq!(
-        pages.len() as u64,
-        counts["listed_pages"].as_u64().unwrap() + counts["listed_rows"].as_u64().unwrap()
-    );
-    let every = pages
-        .iter()
-        .find(|p| p["title"] == "Every block type")
-        .unwrap();
+    assert_eq!(pages.len() as u64, counts["listed_pages"].as_u64().unwrap() + counts["listed_rows"].as_u64().unwrap());
+    let every = pages.iter().find(|p| p["title"] == "Every block type").unwrap();
     let body = every["body"].as_str().unwrap();
     assert!(body.contains("Edge paragraph text"));
     assert!(body.contains("Synced content marker syncedfalcon"));
     assert!(body.contains("cell tablemarker one"));
     let deep = pages.iter().find(|p| p["title"] == "Deep nesting").unwrap();
-    assert!(deep["body"]
-        .as_str()
-        .unwrap()
-        .ends_with("Deepest marker deepmarker"));
-    assert!(every["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|f| f["expected_text"] == "zebrapdf quantum lighthouse"));
-    let one = emu
-        .control_get(&format!(
-            "expected?page_id={}",
-            every["id"].as_str().unwrap()
-        ))
-        .await;
+    assert!(deep["body"].as_str().unwrap().ends_with("Deepest marker deepmarker"));
+    assert!(every["files"].as_array().unwrap().iter().any(|f| f["expected_text"] == "zebrapdf quantum lighthouse"));
+    let one = emu.control_get(&format!("expected?page_id={}", every["id"].as_str().unwrap())).await;
     assert_eq!(one["pages"].as_array().unwrap().len(), 1);
     // Reset regenerates a workspace.
-    let reset = emu
-        .control_post("reset", json!({ "workspace": "small", "seed": 7 }))
-        .await;
+    let reset = emu.control_post("reset", json!({ "workspace": "small", "seed": 7 })).await;
     assert_eq!(reset["workspace"], "small");
     assert_eq!(emu.control_get("counts").await["workspace"], "small");
 }
@@ -615,18 +495,25 @@ async fn databases_and_comments_are_added_through_the_control_api() {
         .await;
     let (db_id, ds) = (db["id"].as_str().unwrap(), db["data_source_id"].as_str().unwrap());
     for (title, done) in [("one", true), ("two", false), ("three", true)] {
-        emu.control_post(&format!("data_sources/{ds}/rows"), json!({ "title": title, "properties": { "Task completed": done, "Stage": "a" } }))
-            .await;
+        emu.control_post(
+            &format!("data_sources/{ds}/rows"),
+            json!({ "title": title, "properties": { "Task completed": done, "Stage": "a" } }),
+        )
+        .await;
     }
     // Bad specs are refused.
-    for bad in [json!({ "title": "x", "properties": { "A": "telepathy" } }), json!({ "title": "x", "parent": { "data_source_id": ds } })] {
+    for bad in [
+        json!({ "title": "x", "properties": { "A": "telepathy" } }),
+        json!({ "title": "x", "parent": { "data_source_id": ds } }),
+    ] {
         let (status, _) = emu.control(reqwest::Method::POST, "databases", Some(bad)).await;
         assert_eq!(status, 400);
     }
 
     let filter = json!({ "filter": { "property": "Task completed", "checkbox": { "equals": true } } });
     let done = emu.post_all(&format!("/v1/data_sources/{ds}/query"), V2025, filter.clone()).await;
-    let mut titles: Vec<&str> = done.iter().map(|r| r["properties"]["Name"]["title"][0]["plain_text"].as_str().unwrap()).collect();
+    let mut titles: Vec<&str> =
+        done.iter().map(|r| r["properties"]["Name"]["title"][0]["plain_text"].as_str().unwrap()).collect();
     titles.sort();
     assert_eq!(titles, vec!["one", "three"]);
     let done_2022 = emu.post_all(&format!("/v1/databases/{db_id}/query"), "2022-06-28", filter).await;
@@ -636,7 +523,11 @@ async fn databases_and_comments_are_added_through_the_control_api() {
     assert_eq!(ds_obj["properties"]["Task completed"]["type"], "checkbox");
     assert_eq!(ds_obj["properties"]["Name"]["type"], "title");
     let found = emu
-        .post_all("/v1/search", V2025, json!({ "query": "external TASKS", "filter": { "property": "object", "value": "data_source" } }))
+        .post_all(
+            "/v1/search",
+            V2025,
+            json!({ "query": "external TASKS", "filter": { "property": "object", "value": "data_source" } }),
+        )
         .await;
     assert_eq!(found.len(), 1);
     assert_eq!(found[0]["parent"]["database_id"], db_id);
@@ -645,16 +536,27 @@ async fn databases_and_comments_are_added_through_the_control_api() {
     assert_eq!(children[0]["type"], "child_database");
     assert_eq!(children[0]["id"], db_id);
     let expected = emu.control_get("expected").await;
-    assert!(expected["databases"].as_array().unwrap().iter().any(|d| d["id"] == db_id && d["data_sources"][0]["rows"] == 3));
+    assert!(expected["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["id"] == db_id && d["data_sources"][0]["rows"] == 3));
 
     // Comments: unresolved ones are listed on their page or block.
-    let c = emu.control_post("comments", json!({ "parent": { "page_id": page_id }, "text": "hello", "at": "2025-05-05T05:05:30Z" })).await;
+    let c = emu
+        .control_post(
+            "comments",
+            json!({ "parent": { "page_id": page_id }, "text": "hello", "at": "2025-05-05T05:05:30Z" }),
+        )
+        .await;
     emu.control_post("comments", json!({ "parent": { "page_id": page_id }, "text": "done", "resolved": true })).await;
     let listed = emu.get_all(&format!("/v1/comments?block_id={page_id}"), V2025).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["id"], c["id"]);
     assert_eq!(listed[0]["created_time"], "2025-05-05T05:05:00.000Z");
     assert_eq!(listed[0]["display_name"]["resolved_name"], c["author_name"]);
-    let (status, _) = emu.control(reqwest::Method::POST, "comments", Some(json!({ "parent": { "type": "workspace" }, "text": "x" }))).await;
+    let (status, _) = emu
+        .control(reqwest::Method::POST, "comments", Some(json!({ "parent": { "type": "workspace" }, "text": "x" })))
+        .await;
     assert_eq!(status, 400);
 }

@@ -11,26 +11,14 @@ use serde_json::json;
 #[tokio::test]
 async fn rate_limit_answers_429_with_retry_after() {
     let mut cfg = ServerConfig::for_tests(WorkspaceKind::Small);
-    cfg.runtime = RuntimeConfig {
-        rate: Some(2.0),
-        burst: Some(3.0),
-        ..RuntimeConfig::default()
-    };
+    cfg.runtime = RuntimeConfig { rate: Some(2.0), burst: Some(3.0), ..RuntimeConfig::default() };
     let emu = Emu::start_with(cfg).await;
     let mut ok = 0;
     let mut limited = None;
     for _ in 0..10 {
-        let r = emu
-            .req(reqwest::Method::GET, "/v1/users", V2025)
-            .send()
-            .await
-            .unwrap();
+        let r = emu.req(reqwest::Method::GET, "/v1/users", V2025).send().await.unwrap();
         if r.status().as_u16() == 429 {
-            let retry: u64 = r.headers()["retry-after"]
-                .to_str()
-                .unwrap()
-                .parse()
-                .unwrap();
+            let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
             limited = Some((retry, r.json::<serde_json::Value>().await.unwrap()));
             break;
         }
@@ -51,10 +39,7 @@ async fn rate_limit_answers_429_with_retry_after() {
     assert_eq!(stats["by_status"]["429"], 1);
     // Control endpoints are never limited.
     for _ in 0..20 {
-        assert_eq!(
-            emu.control(reqwest::Method::GET, "counts", None).await.0,
-            200
-        );
+        assert_eq!(emu.control(reqwest::Method::GET, "counts", None).await.0, 200);
     }
     // The rate can be changed at runtime: unlimited again.
     emu.control_post("config", json!({ "rate": null })).await;
@@ -66,11 +51,7 @@ async fn rate_limit_answers_429_with_retry_after() {
 #[tokio::test]
 async fn sustained_rate_is_honoured() {
     let mut cfg = ServerConfig::for_tests(WorkspaceKind::Small);
-    cfg.runtime = RuntimeConfig {
-        rate: Some(20.0),
-        burst: Some(1.0),
-        ..RuntimeConfig::default()
-    };
+    cfg.runtime = RuntimeConfig { rate: Some(20.0), burst: Some(1.0), ..RuntimeConfig::default() };
     let emu = Emu::start_with(cfg).await;
     let start = Instant::now();
     let mut ok = 0;
@@ -97,18 +78,10 @@ async fn injected_5xx_faults() {
         ("fault_529", 529, "service_overload"),
     ] {
         let emu = with_fault(field).await;
-        let r = emu
-            .req(reqwest::Method::GET, "/v1/users", V2025)
-            .send()
-            .await
-            .unwrap();
+        let r = emu.req(reqwest::Method::GET, "/v1/users", V2025).send().await.unwrap();
         assert_eq!(r.status().as_u16(), status);
         if status == 529 {
-            let retry: u64 = r.headers()["retry-after"]
-                .to_str()
-                .unwrap()
-                .parse()
-                .unwrap();
+            let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
             assert!(retry >= 1);
         }
         let body: serde_json::Value = r.json().await.unwrap();
@@ -116,18 +89,11 @@ async fn injected_5xx_faults() {
         let stats = emu.control_get("stats").await;
         assert_eq!(stats["faults"][format!("status_{status}")], 1, "{stats}");
         // Faults never touch the control API.
-        assert_eq!(
-            emu.control(reqwest::Method::GET, "stats", None).await.0,
-            200
-        );
+        assert_eq!(emu.control(reqwest::Method::GET, "stats", None).await.0, 200);
     }
     // 502 comes from the proxy: HTML, cf-ray, no Notion request id.
     let emu = with_fault("fault_502").await;
-    let r = emu
-        .req(reqwest::Method::GET, "/v1/users", V2025)
-        .send()
-        .await
-        .unwrap();
+    let r = emu.req(reqwest::Method::GET, "/v1/users", V2025).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 502);
     assert!(r.headers().contains_key("cf-ray"));
     assert!(r.text().await.unwrap().contains("502 Bad Gateway"));
@@ -136,8 +102,7 @@ async fn injected_5xx_faults() {
 #[tokio::test]
 async fn partial_fault_probability_mixes_responses() {
     let emu = Emu::start(WorkspaceKind::Small).await;
-    emu.control_post("config", json!({ "fault_500": 0.5 }))
-        .await;
+    emu.control_post("config", json!({ "fault_500": 0.5 })).await;
     let mut codes = std::collections::HashSet::new();
     for _ in 0..60 {
         codes.insert(emu.get("/v1/users", V2025).await.0);
@@ -148,8 +113,7 @@ async fn partial_fault_probability_mixes_responses() {
 #[tokio::test]
 async fn latency_is_added() {
     let emu = Emu::start(WorkspaceKind::Small).await;
-    emu.control_post("config", json!({ "latency_ms": 200, "jitter_ms": 50 }))
-        .await;
+    emu.control_post("config", json!({ "latency_ms": 200, "jitter_ms": 50 })).await;
     let start = Instant::now();
     assert_eq!(emu.get("/v1/users", V2025).await.0, 200);
     let took = start.elapsed();
@@ -157,10 +121,7 @@ async fn latency_is_added() {
     assert!(took < Duration::from_millis(2000), "{took:?}");
     let start = Instant::now();
     emu.control_get("stats").await;
-    assert!(
-        start.elapsed() < Duration::from_millis(150),
-        "control calls are not delayed"
-    );
+    assert!(start.elapsed() < Duration::from_millis(150), "control calls are not delayed");
 }
 
 #[tokio::test]
@@ -171,14 +132,10 @@ async fn dropped_connections_are_connection_errors() {
         .send()
         .await
         .expect_err("connection closed without a response");
-    assert!(
-        err.is_request() || err.is_connect() || err.to_string().contains("connection"),
-        "{err:?}"
-    );
+    assert!(err.is_request() || err.is_connect() || err.to_string().contains("connection"), "{err:?}");
     assert!(!err.is_status());
     // The server keeps serving.
-    emu.control_post("config", json!({ "drop_connection": 0.0 }))
-        .await;
+    emu.control_post("config", json!({ "drop_connection": 0.0 })).await;
     assert_eq!(emu.get("/v1/users", V2025).await.0, 200);
     assert_eq!(emu.control_get("stats").await["faults"]["dropped"], 1);
 }
@@ -197,20 +154,8 @@ async fn revoked_token_gets_401_everywhere() {
     emu.control_post("revoke", json!({ "restore": true })).await;
     assert_eq!(emu.get("/v1/users/me", V2025).await.0, 200);
     // Bad config is refused.
-    let (status, _) = emu
-        .control(
-            reqwest::Method::POST,
-            "config",
-            Some(json!({ "fault_500": 2.0 })),
-        )
-        .await;
+    let (status, _) = emu.control(reqwest::Method::POST, "config", Some(json!({ "fault_500": 2.0 }))).await;
     assert_eq!(status, 400);
-    let (status, _) = emu
-        .control(
-            reqwest::Method::POST,
-            "config",
-            Some(json!({ "no_such_field": 1 })),
-        )
-        .await;
+    let (status, _) = emu.control(reqwest::Method::POST, "config", Some(json!({ "no_such_field": 1 }))).await;
     assert_eq!(status, 400);
 }

@@ -24,10 +24,7 @@ pub struct FileBlockInfo {
 
 impl FileBlockInfo {
     pub fn hint(&self) -> FileHint {
-        FileHint {
-            name: self.name.clone(),
-            content_type: None,
-        }
+        FileHint { name: self.name.clone(), content_type: None }
     }
 }
 
@@ -58,19 +55,11 @@ pub fn file_block_info(block: &Value) -> Option<FileBlockInfo> {
         .filter(|n| !n.is_empty())
         .map(str::to_owned)
         .or_else(|| name_from_url(url));
-    let expiry_time = source
-        .get("expiry_time")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let expiry_time = source.get("expiry_time").and_then(Value::as_str).map(str::to_owned);
     let caption = payload
         .get("caption")
         .and_then(Value::as_array)
-        .map(|parts| {
-            parts
-                .iter()
-                .filter_map(|p| p.get("plain_text").and_then(Value::as_str))
-                .collect::<String>()
-        })
+        .map(|parts| parts.iter().filter_map(|p| p.get("plain_text").and_then(Value::as_str)).collect::<String>())
         .unwrap_or_default();
     Some(FileBlockInfo {
         block_type: block_type.to_owned(),
@@ -97,9 +86,7 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
-            let hex = std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
             if let Some(byte) = hex {
                 out.push(byte);
                 i += 3;

@@ -11,10 +11,7 @@ use serde_json::Value;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
-use super::{
-    extract_in_background, file_block_info, kind_from_name, ExtractLimits, Extracted, FileHint,
-    FileKind,
-};
+use super::{extract_in_background, file_block_info, kind_from_name, ExtractLimits, Extracted, FileHint, FileKind};
 
 #[derive(Debug, Clone)]
 pub struct DownloadConfig {
@@ -108,11 +105,7 @@ pub struct FileOutcome {
 
 impl FileOutcome {
     fn failed(code: &'static str, error: impl ToString) -> Self {
-        FileOutcome {
-            error: Some(error.to_string()),
-            error_code: Some(code),
-            ..Default::default()
-        }
+        FileOutcome { error: Some(error.to_string()), error_code: Some(code), ..Default::default() }
     }
 
     /// The block document's `file` object (index mapping: `name`, `content_type`, `size`,
@@ -158,16 +151,8 @@ impl Downloader {
         } else {
             Duration::ZERO
         };
-        let pacer = Arc::new(Pacer {
-            interval,
-            next: Mutex::new(Instant::now()),
-        });
-        Self {
-            client,
-            config: Arc::new(config),
-            permits,
-            pacer,
-        }
+        let pacer = Arc::new(Pacer { interval, next: Mutex::new(Instant::now()) });
+        Self { client, config: Arc::new(config), permits, pacer }
     }
 
     pub fn config(&self) -> &DownloadConfig {
@@ -176,11 +161,7 @@ impl Downloader {
 
     /// One streamed GET, under the parallelism bound and pacing.
     pub async fn download(&self, url: &str) -> Result<Downloaded, DownloadError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| DownloadError::Network(e.to_string()))?;
+        let _permit = self.permits.acquire().await.map_err(|e| DownloadError::Network(e.to_string()))?;
         self.get(url).await
     }
 
@@ -188,16 +169,8 @@ impl Downloader {
     /// memory: `concurrent_downloads` × (max_bytes + extraction budget)) stays bounded.
     pub async fn fetch_and_extract(&self, url: &str, hint: FileHint) -> FileOutcome {
         if hint.name.as_deref().and_then(kind_from_name) == Some(FileKind::Unsupported) {
-            let extracted = Extracted {
-                text: String::new(),
-                kind: FileKind::Unsupported,
-                truncated: false,
-            };
-            return FileOutcome {
-                extracted: Some(extracted),
-                skipped: true,
-                ..Default::default()
-            };
+            let extracted = Extracted { text: String::new(), kind: FileKind::Unsupported, truncated: false };
+            return FileOutcome { extracted: Some(extracted), skipped: true, ..Default::default() };
         }
         let _permit = match self.permits.acquire().await {
             Ok(p) => p,
@@ -213,27 +186,12 @@ impl Downloader {
         };
         let size = downloaded.bytes.len() as u64;
         let content_type = downloaded.content_type.clone();
-        let hint = FileHint {
-            name: hint.name,
-            content_type: hint.content_type.or(downloaded.content_type),
-        };
-        let mut outcome = match extract_in_background(
-            downloaded.bytes,
-            hint,
-            self.config.extract.clone(),
-        )
-        .await
-        {
-            Ok(extracted) => FileOutcome {
-                extracted: Some(extracted),
-                ..Default::default()
-            },
+        let hint = FileHint { name: hint.name, content_type: hint.content_type.or(downloaded.content_type) };
+        let mut outcome = match extract_in_background(downloaded.bytes, hint, self.config.extract.clone()).await {
+            Ok(extracted) => FileOutcome { extracted: Some(extracted), ..Default::default() },
             Err(e) => {
-                let code = if matches!(e, super::ExtractError::Timeout(_)) {
-                    "extract_timeout"
-                } else {
-                    "extract_failed"
-                };
+                let code =
+                    if matches!(e, super::ExtractError::Timeout(_)) { "extract_timeout" } else { "extract_failed" };
                 FileOutcome::failed(code, e)
             }
         };
@@ -267,10 +225,7 @@ impl Downloader {
     async fn get(&self, url: &str) -> Result<Downloaded, DownloadError> {
         let parsed = url::Url::parse(url).map_err(|e| DownloadError::InvalidUrl(e.to_string()))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(DownloadError::InvalidUrl(format!(
-                "scheme {}",
-                parsed.scheme()
-            )));
+            return Err(DownloadError::InvalidUrl(format!("scheme {}", parsed.scheme())));
         }
         self.pacer.wait().await;
         let timeout = self.config.timeout;
@@ -287,9 +242,7 @@ impl Downloader {
         if !status.is_success() {
             return Err(match status {
                 StatusCode::FORBIDDEN => DownloadError::Expired,
-                StatusCode::NOT_FOUND | StatusCode::GONE => {
-                    DownloadError::NotFound(status.as_u16())
-                }
+                StatusCode::NOT_FOUND | StatusCode::GONE => DownloadError::NotFound(status.as_u16()),
                 StatusCode::TOO_MANY_REQUESTS => DownloadError::RateLimited {
                     retry_after: response
                         .headers()
@@ -305,11 +258,7 @@ impl Downloader {
             // Dropping the response closes the connection without reading the body.
             return Err(DownloadError::TooLarge { limit });
         }
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let capacity = response.content_length().unwrap_or(64 * 1024).min(limit);
         let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
         while let Some(chunk) = response.chunk().await.map_err(network)? {
@@ -318,10 +267,7 @@ impl Downloader {
             }
             bytes.extend_from_slice(&chunk);
         }
-        Ok(Downloaded {
-            bytes,
-            content_type,
-        })
+        Ok(Downloaded { bytes, content_type })
     }
 }
 

@@ -37,10 +37,7 @@ pub struct FileHint {
 
 impl FileHint {
     pub fn new(name: Option<&str>, content_type: Option<&str>) -> Self {
-        Self {
-            name: name.map(str::to_owned),
-            content_type: content_type.map(str::to_owned),
-        }
+        Self { name: name.map(str::to_owned), content_type: content_type.map(str::to_owned) }
     }
 }
 
@@ -111,11 +108,7 @@ pub struct ExtractLimits {
 
 impl Default for ExtractLimits {
     fn default() -> Self {
-        Self {
-            max_text_bytes: 1 << 20,
-            max_decompressed_bytes: 64 << 20,
-            timeout: Duration::from_secs(20),
-        }
+        Self { max_text_bytes: 1 << 20, max_decompressed_bytes: 64 << 20, timeout: Duration::from_secs(20) }
     }
 }
 
@@ -133,10 +126,7 @@ pub enum ExtractError {
 
 impl ExtractError {
     pub(crate) fn corrupt(kind: FileKind, message: impl std::fmt::Display) -> Self {
-        ExtractError::Corrupt {
-            kind,
-            message: message.to_string(),
-        }
+        ExtractError::Corrupt { kind, message: message.to_string() }
     }
 }
 
@@ -148,11 +138,7 @@ pub fn extract_text(bytes: &[u8], hint: FileHint) -> Result<Extracted, ExtractEr
 /// Extracts text under `limits`. Runs on the current thread: call it from `spawn_blocking`
 /// (or use `extract_in_background`) in async code. Our own parsers stop at the deadline; a PDF
 /// is parsed by `pdf-extract`, which cannot be interrupted (the async wrapper's timeout covers it).
-pub fn extract_text_with(
-    bytes: &[u8],
-    hint: &FileHint,
-    limits: &ExtractLimits,
-) -> Result<Extracted, ExtractError> {
+pub fn extract_text_with(bytes: &[u8], hint: &FileHint, limits: &ExtractLimits) -> Result<Extracted, ExtractError> {
     let kind = detect(bytes, hint);
     let budget = Budget::new(limits);
     match catch_unwind(AssertUnwindSafe(|| extract_kind(kind, bytes, &budget))) {
@@ -193,11 +179,7 @@ fn extract_kind(kind: FileKind, bytes: &[u8], budget: &Budget) -> Result<Extract
         FileKind::Unsupported => {}
     }
     let truncated = sink.truncated || container_truncated;
-    Ok(Extracted {
-        text: sink.finish(),
-        kind,
-        truncated,
-    })
+    Ok(Extracted { text: sink.finish(), kind, truncated })
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -246,11 +228,7 @@ pub(crate) struct TextSink {
 
 impl TextSink {
     pub fn new(max: usize) -> Self {
-        Self {
-            buf: String::new(),
-            max,
-            truncated: false,
-        }
+        Self { buf: String::new(), max, truncated: false }
     }
 
     pub fn is_full(&self) -> bool {
@@ -310,19 +288,13 @@ impl TextSink {
 /// Detects the file type: magic bytes, then extension, then content type, then a text sniff.
 pub fn detect(bytes: &[u8], hint: &FileHint) -> FileKind {
     let by_name = hint.name.as_deref().and_then(kind_from_name);
-    let by_type = hint
-        .content_type
-        .as_deref()
-        .and_then(kind_from_content_type);
+    let by_type = hint.content_type.as_deref().and_then(kind_from_content_type);
     if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
         // A zip: its entries tell the office format. A zip without them is only read (and
         // reported corrupt) when the name or content type says it is an office file.
         return match ooxml::container_kind(bytes) {
             Some(kind) if kind != FileKind::Unsupported => kind,
-            _ => by_name
-                .or(by_type)
-                .filter(|k| is_zip_kind(*k))
-                .unwrap_or(FileKind::Unsupported),
+            _ => by_name.or(by_type).filter(|k| is_zip_kind(*k)).unwrap_or(FileKind::Unsupported),
         };
     }
     if let Some(kind) = detect_magic(bytes) {
@@ -332,10 +304,7 @@ pub fn detect(bytes: &[u8], hint: &FileHint) -> FileKind {
 }
 
 fn is_zip_kind(kind: FileKind) -> bool {
-    matches!(
-        kind,
-        FileKind::Docx | FileKind::Pptx | FileKind::Xlsx | FileKind::Odf
-    )
+    matches!(kind, FileKind::Docx | FileKind::Pptx | FileKind::Xlsx | FileKind::Odf)
 }
 
 /// Type by the file name alone, when the extension is known. Lets a caller skip downloading
@@ -353,31 +322,23 @@ pub fn kind_from_name(name: &str) -> Option<FileKind> {
         "json" | "jsonl" | "ndjson" | "geojson" => FileKind::Json,
         "html" | "htm" | "xhtml" | "aspx" => FileKind::Html,
         "xml" | "svg" | "rss" | "atom" => FileKind::Xml,
-        "txt" | "text" | "log" | "rst" | "tex" | "py" | "rs" | "js" | "ts" | "java" | "go"
-        | "rb" | "sh" | "c" | "h" | "cpp" | "hpp" | "cs" | "php" | "sql" | "yaml" | "yml"
-        | "toml" | "ini" | "cfg" | "conf" | "css" | "srt" | "vtt" => FileKind::Text,
-        "png" | "jpg" | "jpeg" | "gif" | "webp" | "bmp" | "tif" | "tiff" | "heic" | "ico"
-        | "mp3" | "wav" | "ogg" | "flac" | "m4a" | "mp4" | "mov" | "avi" | "mkv" | "webm"
-        | "zip" | "gz" | "tgz" | "7z" | "rar" | "tar" | "exe" | "dmg" | "iso" | "bin" | "doc"
-        | "xls" | "ppt" | "psd" | "sketch" | "fig" => FileKind::Unsupported,
+        "txt" | "text" | "log" | "rst" | "tex" | "py" | "rs" | "js" | "ts" | "java" | "go" | "rb" | "sh" | "c"
+        | "h" | "cpp" | "hpp" | "cs" | "php" | "sql" | "yaml" | "yml" | "toml" | "ini" | "cfg" | "conf" | "css"
+        | "srt" | "vtt" => FileKind::Text,
+        "png" | "jpg" | "jpeg" | "gif" | "webp" | "bmp" | "tif" | "tiff" | "heic" | "ico" | "mp3" | "wav" | "ogg"
+        | "flac" | "m4a" | "mp4" | "mov" | "avi" | "mkv" | "webm" | "zip" | "gz" | "tgz" | "7z" | "rar" | "tar"
+        | "exe" | "dmg" | "iso" | "bin" | "doc" | "xls" | "ppt" | "psd" | "sketch" | "fig" => FileKind::Unsupported,
         _ => return None,
     };
     Some(kind)
 }
 
 fn kind_from_content_type(content_type: &str) -> Option<FileKind> {
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let kind = match mime.as_str() {
         "application/pdf" => FileKind::Pdf,
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => FileKind::Docx,
-        "application/vnd.openxmlformats-officedocument.presentationml.presentation" => {
-            FileKind::Pptx
-        }
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation" => FileKind::Pptx,
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => FileKind::Xlsx,
         "text/html" | "application/xhtml+xml" => FileKind::Html,
         "text/csv" | "text/tab-separated-values" => FileKind::Csv,
@@ -386,9 +347,7 @@ fn kind_from_content_type(content_type: &str) -> Option<FileKind> {
         "application/xml" | "text/xml" | "image/svg+xml" => FileKind::Xml,
         m if m.ends_with("+json") => FileKind::Json,
         m if m.starts_with("text/") => FileKind::Text,
-        m if m.starts_with("image/") || m.starts_with("video/") || m.starts_with("audio/") => {
-            FileKind::Unsupported
-        }
+        m if m.starts_with("image/") || m.starts_with("video/") || m.starts_with("audio/") => FileKind::Unsupported,
         _ => return None,
     };
     Some(kind)
@@ -414,10 +373,7 @@ fn detect_magic(bytes: &[u8]) -> Option<FileKind> {
         b"II*\x00",
         b"MM\x00*",
     ];
-    if BINARY.iter().any(|m| bytes.starts_with(m))
-        || bytes.starts_with(b"RIFF")
-        || bytes.get(4..8) == Some(b"ftyp")
-    {
+    if BINARY.iter().any(|m| bytes.starts_with(m)) || bytes.starts_with(b"RIFF") || bytes.get(4..8) == Some(b"ftyp") {
         return Some(FileKind::Unsupported);
     }
     None
@@ -439,9 +395,7 @@ fn sniff_text(bytes: &[u8]) -> FileKind {
     if !valid {
         return FileKind::Unsupported;
     }
-    let start = String::from_utf8_lossy(&head[..head.len().min(256)])
-        .trim_start()
-        .to_ascii_lowercase();
+    let start = String::from_utf8_lossy(&head[..head.len().min(256)]).trim_start().to_ascii_lowercase();
     if start.starts_with("<!doctype html") || start.starts_with("<html") {
         FileKind::Html
     } else if start.starts_with("<?xml") {

@@ -20,9 +20,7 @@ pub(crate) fn container_kind(bytes: &[u8]) -> Option<FileKind> {
         FileKind::Pptx
     } else if archive.index_for_name("xl/workbook.xml").is_some() {
         FileKind::Xlsx
-    } else if archive.index_for_name("content.xml").is_some()
-        && archive.index_for_name("mimetype").is_some()
-    {
+    } else if archive.index_for_name("content.xml").is_some() && archive.index_for_name("mimetype").is_some() {
         FileKind::Odf
     } else {
         FileKind::Unsupported
@@ -37,36 +35,21 @@ pub(crate) fn extract(
     sink: &mut TextSink,
     budget: &Budget,
 ) -> Result<bool, ExtractError> {
-    let mut archive =
-        ZipArchive::new(Cursor::new(bytes)).map_err(|e| ExtractError::corrupt(kind, e))?;
-    let names: Vec<String> = archive
-        .file_names()
-        .filter_map(|n| n.ok().map(|n| n.into_owned()))
-        .collect();
+    let mut archive = ZipArchive::new(Cursor::new(bytes)).map_err(|e| ExtractError::corrupt(kind, e))?;
+    let names: Vec<String> = archive.file_names().filter_map(|n| n.ok().map(|n| n.into_owned())).collect();
     let entries: Vec<(String, Mode)> = match kind {
-        FileKind::Docx => [
-            "word/document.xml",
-            "word/footnotes.xml",
-            "word/endnotes.xml",
-        ]
-        .iter()
-        .filter(|n| names.iter().any(|m| m == *n))
-        .map(|n| (n.to_string(), Mode::Docx))
-        .collect(),
-        FileKind::Pptx => numbered(&names, "ppt/slides/slide")
-            .into_iter()
-            .map(|n| (n, Mode::Pptx))
+        FileKind::Docx => ["word/document.xml", "word/footnotes.xml", "word/endnotes.xml"]
+            .iter()
+            .filter(|n| names.iter().any(|m| m == *n))
+            .map(|n| (n.to_string(), Mode::Docx))
             .collect(),
+        FileKind::Pptx => numbered(&names, "ppt/slides/slide").into_iter().map(|n| (n, Mode::Pptx)).collect(),
         FileKind::Xlsx => {
             let mut list = Vec::new();
             if names.iter().any(|n| n == "xl/sharedStrings.xml") {
                 list.push(("xl/sharedStrings.xml".to_owned(), Mode::XlsxStrings));
             }
-            list.extend(
-                numbered(&names, "xl/worksheets/sheet")
-                    .into_iter()
-                    .map(|n| (n, Mode::XlsxSheet)),
-            );
+            list.extend(numbered(&names, "xl/worksheets/sheet").into_iter().map(|n| (n, Mode::XlsxSheet)));
             list
         }
         _ => vec![("content.xml".to_owned(), Mode::Odf)],
@@ -74,32 +57,16 @@ pub(crate) fn extract(
     if kind == FileKind::Docx && entries.is_empty() {
         return Err(ExtractError::corrupt(kind, "no word/document.xml"));
     }
-    let mut counter = Counter {
-        remaining: budget.max_decompressed_bytes,
-        hit: false,
-    };
+    let mut counter = Counter { remaining: budget.max_decompressed_bytes, hit: false };
     for (name, mode) in entries {
         let Some(index) = archive.index_for_name(&name) else {
             continue;
         };
-        let file = archive
-            .by_index(index)
-            .map_err(|e| ExtractError::corrupt(kind, e))?;
-        let result = read_xml(
-            Capped {
-                inner: file,
-                counter: &mut counter,
-            },
-            mode,
-            sink,
-            budget,
-        );
+        let file = archive.by_index(index).map_err(|e| ExtractError::corrupt(kind, e))?;
+        let result = read_xml(Capped { inner: file, counter: &mut counter }, mode, sink, budget);
         if counter.hit {
             return if sink.is_empty() {
-                Err(ExtractError::DecompressedTooLarge {
-                    kind,
-                    limit: budget.max_decompressed_bytes,
-                })
+                Err(ExtractError::DecompressedTooLarge { kind, limit: budget.max_decompressed_bytes })
             } else {
                 Ok(true)
             };
@@ -145,12 +112,7 @@ enum XmlError {
     Xml(String),
 }
 
-fn read_xml<R: Read>(
-    input: R,
-    mode: Mode,
-    sink: &mut TextSink,
-    budget: &Budget,
-) -> Result<(), XmlError> {
+fn read_xml<R: Read>(input: R, mode: Mode, sink: &mut TextSink, budget: &Budget) -> Result<(), XmlError> {
     let mut reader = Reader::from_reader(BufReader::new(input));
     reader.config_mut().trim_text(false);
     reader.config_mut().check_end_names = false;
@@ -169,9 +131,7 @@ fn read_xml<R: Read>(
                 return Ok(());
             }
         }
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| XmlError::Xml(e.to_string()))?;
+        let event = reader.read_event_into(&mut buf).map_err(|e| XmlError::Xml(e.to_string()))?;
         match event {
             Event::Start(e) => {
                 let name = e.local_name();
@@ -181,11 +141,7 @@ fn read_xml<R: Read>(
                 } else if is_kept(mode, name, shared_cell) {
                     keep += 1;
                 } else if mode == Mode::XlsxSheet && name == b"c" {
-                    shared_cell = e
-                        .try_get_attribute("t")
-                        .ok()
-                        .flatten()
-                        .is_some_and(|a| a.value.as_ref() == b"s");
+                    shared_cell = e.try_get_attribute("t").ok().flatten().is_some_and(|a| a.value.as_ref() == b"s");
                 }
                 start_break(mode, name, sink);
             }
@@ -252,20 +208,16 @@ fn is_skipped(mode: Mode, name: &[u8]) -> bool {
 fn start_break(mode: Mode, name: &[u8], sink: &mut TextSink) {
     match (mode, name) {
         (Mode::Docx, b"tab") | (Mode::Odf, b"tab") => sink.push_char('\t'),
-        (Mode::Docx, b"br")
-        | (Mode::Docx, b"cr")
-        | (Mode::Pptx, b"br")
-        | (Mode::Odf, b"line-break") => sink.newline(),
+        (Mode::Docx, b"br") | (Mode::Docx, b"cr") | (Mode::Pptx, b"br") | (Mode::Odf, b"line-break") => sink.newline(),
         _ => {}
     }
 }
 
 fn end_break(mode: Mode, name: &[u8], sink: &mut TextSink) {
     match (mode, name) {
-        (Mode::Docx, b"p")
-        | (Mode::Pptx, b"p")
-        | (Mode::XlsxStrings, b"si")
-        | (Mode::XlsxSheet, b"row") => sink.newline(),
+        (Mode::Docx, b"p") | (Mode::Pptx, b"p") | (Mode::XlsxStrings, b"si") | (Mode::XlsxSheet, b"row") => {
+            sink.newline()
+        }
         (Mode::Odf, b"p") | (Mode::Odf, b"h") => sink.newline(),
         (Mode::Docx, b"tc") | (Mode::XlsxSheet, b"c") | (Mode::Odf, b"table-cell") => sink.space(),
         _ => {}
@@ -297,9 +249,7 @@ impl<R: Read> Read for Capped<'_, R> {
             self.counter.hit = true;
             return Err(io::Error::other("decompressed size limit reached"));
         }
-        let max = buf
-            .len()
-            .min(usize::try_from(self.counter.remaining).unwrap_or(usize::MAX));
+        let max = buf.len().min(usize::try_from(self.counter.remaining).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..max])?;
         self.counter.remaining -= n as u64;
         Ok(n)

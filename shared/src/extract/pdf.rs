@@ -3,8 +3,7 @@
 use super::{ExtractError, FileKind, TextSink};
 
 pub(crate) fn extract(bytes: &[u8], sink: &mut TextSink) -> Result<(), ExtractError> {
-    let text = pdf_extract::extract_text_from_mem(bytes)
-        .map_err(|e| ExtractError::corrupt(FileKind::Pdf, e))?;
+    let text = pdf_extract::extract_text_from_mem(bytes).map_err(|e| ExtractError::corrupt(FileKind::Pdf, e))?;
     // pdf-extract pads with blank lines and spaces; keep one space / one newline.
     for line in text.lines() {
         let line = line.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -17,11 +17,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Cow<'_, str> {
                 u16::from_be_bytes([c[0], c[1]])
             }
         });
-        Cow::Owned(
-            char::decode_utf16(units)
-                .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
-                .collect(),
-        )
+        Cow::Owned(char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)).collect())
     };
     if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE") {
         return utf16(rest, true);
@@ -39,11 +35,7 @@ pub(crate) fn plain(bytes: &[u8], sink: &mut TextSink) {
 /// CSV/TSV: fields unquoted, separated by a tab, one row a line. Not recursive.
 pub(crate) fn csv(bytes: &[u8], sink: &mut TextSink, budget: &Budget) -> Result<(), ExtractError> {
     let text = decode(bytes);
-    let delimiter = if !text.lines().next().unwrap_or("").contains(',') && text.contains('\t') {
-        '\t'
-    } else {
-        ','
-    };
+    let delimiter = if !text.lines().next().unwrap_or("").contains(',') && text.contains('\t') { '\t' } else { ',' };
     let mut field = String::new();
     let mut in_quotes = false;
     let mut chars = text.chars().peekable();
@@ -130,8 +122,8 @@ pub(crate) fn json(bytes: &[u8], sink: &mut TextSink, budget: &Budget) -> Result
         }
         let is_key = bytes.get(k) == Some(&b':');
         if !is_key {
-            let value: String = serde_json::from_slice(literal)
-                .map_err(|e| ExtractError::corrupt(FileKind::Json, e))?;
+            let value: String =
+                serde_json::from_slice(literal).map_err(|e| ExtractError::corrupt(FileKind::Json, e))?;
             let value = value.trim();
             if !value.is_empty() {
                 sink.newline();

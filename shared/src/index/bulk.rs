@@ -44,11 +44,7 @@ pub struct BulkLimits {
 
 impl Default for BulkLimits {
     fn default() -> Self {
-        BulkLimits {
-            max_docs: 500,
-            max_bytes: 5 * 1024 * 1024,
-            concurrency: 2,
-        }
+        BulkLimits { max_docs: 500, max_bytes: 5 * 1024 * 1024, concurrency: 2 }
     }
 }
 
@@ -96,11 +92,7 @@ pub fn encode_action(op: BulkOp, id: &str) -> Vec<u8> {
 }
 
 /// One `index` (or `create`) operation: action line, then the source on one line.
-pub fn encode_source(
-    op: BulkOp,
-    id: &str,
-    source: &impl Serialize,
-) -> Result<Vec<u8>, serde_json::Error> {
+pub fn encode_source(op: BulkOp, id: &str, source: &impl Serialize) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = encode_action(op, id);
     serde_json::to_writer(&mut out, source)?;
     out.push(b'\n');
@@ -180,37 +172,18 @@ pub fn decide_item(op: BulkOp, status: u16, error_type: Option<&str>) -> ItemDec
 /// Reads the items of a `_bulk` response. Each item is `{"<op>": {"_id", "status", "result"?,
 /// "error"?}}`.
 pub fn parse_items(response: &Value) -> Result<Vec<ItemResult>, String> {
-    let items = response
-        .get("items")
-        .and_then(Value::as_array)
-        .ok_or("no items array")?;
+    let items = response.get("items").and_then(Value::as_array).ok_or("no items array")?;
     items
         .iter()
         .map(|item| {
-            let inner = item
-                .as_object()
-                .and_then(|o| o.values().next())
-                .ok_or("item is not an object")?;
-            let status = inner
-                .get("status")
-                .and_then(Value::as_u64)
-                .ok_or("item without status")?;
+            let inner = item.as_object().and_then(|o| o.values().next()).ok_or("item is not an object")?;
+            let status = inner.get("status").and_then(Value::as_u64).ok_or("item without status")?;
             let error = inner.get("error");
             Ok(ItemResult {
-                id: inner
-                    .get("_id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
+                id: inner.get("_id").and_then(Value::as_str).unwrap_or_default().to_string(),
                 status: u16::try_from(status).unwrap_or(u16::MAX),
-                result: inner
-                    .get("result")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                error_type: error
-                    .and_then(|e| e.get("type"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                result: inner.get("result").and_then(Value::as_str).map(str::to_string),
+                error_type: error.and_then(|e| e.get("type")).and_then(Value::as_str).map(str::to_string),
                 reason: error.map(error_reason),
             })
         })
@@ -248,19 +221,11 @@ pub struct ItemPlan {
 pub fn plan_items(op: BulkOp, response: &Value, sent: &[usize]) -> Result<ItemPlan, String> {
     let items = parse_items(response)?;
     if items.len() != sent.len() {
-        return Err(format!(
-            "{} items for {} operations",
-            items.len(),
-            sent.len()
-        ));
+        return Err(format!("{} items for {} operations", items.len(), sent.len()));
     }
     let mut plan = ItemPlan::default();
     for (item, &index) in items.iter().zip(sent) {
-        let reason = || {
-            item.reason
-                .clone()
-                .unwrap_or_else(|| format!("HTTP {}", item.status))
-        };
+        let reason = || item.reason.clone().unwrap_or_else(|| format!("HTTP {}", item.status));
         match decide_item(op, item.status, item.error_type.as_deref()) {
             ItemDecision::Done => {
                 if item.result.as_deref() == Some("deleted") {
@@ -290,49 +255,25 @@ mod tests {
             String::from_utf8(bytes).unwrap(),
             "{\"index\":{\"_id\":\"a-1\"}}\n{\"sync_run\":7,\"title\":\"Ünïcode \\\"quoted\\\"\\nline\"}\n"
         );
-        assert_eq!(
-            encode_action(BulkOp::Delete, "x\"y"),
-            b"{\"delete\":{\"_id\":\"x\\\"y\"}}\n".to_vec()
-        );
+        assert_eq!(encode_action(BulkOp::Delete, "x\"y"), b"{\"delete\":{\"_id\":\"x\\\"y\"}}\n".to_vec());
         let created = encode_source(BulkOp::Create, "t:1", &json!({"state": "queued"})).unwrap();
-        assert_eq!(
-            created,
-            b"{\"create\":{\"_id\":\"t:1\"}}\n{\"state\":\"queued\"}\n".to_vec()
-        );
+        assert_eq!(created, b"{\"create\":{\"_id\":\"t:1\"}}\n{\"state\":\"queued\"}\n".to_vec());
     }
 
     #[test]
     fn batches_by_count() {
-        let limits = BulkLimits {
-            max_docs: 2,
-            max_bytes: 1000,
-            concurrency: 1,
-        };
-        assert_eq!(
-            plan_batches(&[1, 1, 1, 1, 1], &limits),
-            vec![0..2, 2..4, 4..5]
-        );
+        let limits = BulkLimits { max_docs: 2, max_bytes: 1000, concurrency: 1 };
+        assert_eq!(plan_batches(&[1, 1, 1, 1, 1], &limits), vec![0..2, 2..4, 4..5]);
         assert_eq!(plan_batches(&[], &limits), Vec::<Range<usize>>::new());
         assert_eq!(plan_batches(&[1, 1], &limits), vec![0..2]);
     }
 
     #[test]
     fn batches_by_bytes() {
-        let limits = BulkLimits {
-            max_docs: 100,
-            max_bytes: 10,
-            concurrency: 1,
-        };
+        let limits = BulkLimits { max_docs: 100, max_bytes: 10, concurrency: 1 };
         // 4+4 fit, +4 would be 12; a 15-byte operation goes alone; 10 exactly fits.
-        assert_eq!(
-            plan_batches(&[4, 4, 4, 15, 3, 10, 5, 5], &limits),
-            vec![0..2, 2..3, 3..4, 4..5, 5..6, 6..8]
-        );
-        let zero_docs = BulkLimits {
-            max_docs: 0,
-            max_bytes: 10,
-            concurrency: 1,
-        };
+        assert_eq!(plan_batches(&[4, 4, 4, 15, 3, 10, 5, 5], &limits), vec![0..2, 2..3, 3..4, 4..5, 5..6, 6..8]);
+        let zero_docs = BulkLimits { max_docs: 0, max_bytes: 10, concurrency: 1 };
         assert_eq!(plan_batches(&[1, 1], &zero_docs), vec![0..1, 1..2]);
     }
 
@@ -375,14 +316,7 @@ mod tests {
         ]});
         let plan = plan_items(BulkOp::Index, &response, &[10, 11, 12, 13]).unwrap();
         assert_eq!(plan.done, vec![10, 13]);
-        assert_eq!(
-            plan.retry,
-            vec![(
-                11,
-                429,
-                "es_rejected_execution_exception: queue full".to_string()
-            )]
-        );
+        assert_eq!(plan.retry, vec![(11, 429, "es_rejected_execution_exception: queue full".to_string())]);
         assert_eq!(plan.failed.len(), 1);
         assert_eq!(plan.failed[0].0, 12);
         assert_eq!(
@@ -401,11 +335,6 @@ mod tests {
         assert_eq!((plan.done.len(), plan.deleted), (2, 1));
         assert!(plan_items(BulkOp::Delete, &response, &[0]).is_err());
         assert!(plan_items(BulkOp::Index, &json!({"took": 1}), &[]).is_err());
-        assert!(plan_items(
-            BulkOp::Index,
-            &json!({"items": [{"index": {"_id": "a"}}]}),
-            &[0]
-        )
-        .is_err());
+        assert!(plan_items(BulkOp::Index, &json!({"items": [{"index": {"_id": "a"}}]}), &[0]).is_err());
     }
 }

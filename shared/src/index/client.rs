@@ -69,24 +69,15 @@ pub struct SearchClient {
 
 impl std::fmt::Debug for SearchClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SearchClient")
-            .field("retry", &self.retry)
-            .finish_non_exhaustive()
+        f.debug_struct("SearchClient").field("retry", &self.retry).finish_non_exhaustive()
     }
 }
 
 fn credentials(creds: &SearchCredentials) -> Result<Option<Credentials>, IndexError> {
-    if let Some(key) = creds
-        .api_key
-        .as_deref()
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-    {
+    if let Some(key) = creds.api_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
         // The crate builds the header with an unwrap: refuse what cannot be a header value.
         if !key.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(IndexError::Setup(
-                "search_api_key contains characters that cannot be sent in a header".into(),
-            ));
+            return Err(IndexError::Setup("search_api_key contains characters that cannot be sent in a header".into()));
         }
         return Ok(Some(match key.split_once(':') {
             Some((id, secret)) => Credentials::ApiKey(id.to_string(), secret.to_string()),
@@ -94,37 +85,25 @@ fn credentials(creds: &SearchCredentials) -> Result<Option<Credentials>, IndexEr
         }));
     }
     match (&creds.username, &creds.password) {
-        (Some(user), Some(password)) => {
-            Ok(Some(Credentials::Basic(user.clone(), password.clone())))
-        }
-        (Some(_), None) => Err(IndexError::Setup(
-            "search_username is set but search_password is not".into(),
-        )),
-        (None, Some(_)) => Err(IndexError::Setup(
-            "search_password is set but search_username is not".into(),
-        )),
+        (Some(user), Some(password)) => Ok(Some(Credentials::Basic(user.clone(), password.clone()))),
+        (Some(_), None) => Err(IndexError::Setup("search_username is set but search_password is not".into())),
+        (None, Some(_)) => Err(IndexError::Setup("search_password is set but search_username is not".into())),
         (None, None) => Ok(None),
     }
 }
 
 impl SearchClient {
     pub fn new(settings: &SearchSettings) -> Result<Self, IndexError> {
-        let url = Url::parse(&settings.url).map_err(|e| {
-            IndexError::Setup(format!("search URL {:?} is not a URL: {e}", settings.url))
-        })?;
+        let url = Url::parse(&settings.url)
+            .map_err(|e| IndexError::Setup(format!("search URL {:?} is not a URL: {e}", settings.url)))?;
         let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url))
             .timeout(settings.request_timeout)
             .enable_meta_header(false);
         if let Some(creds) = credentials(&settings.credentials)? {
             builder = builder.auth(creds);
         }
-        let transport = builder
-            .build()
-            .map_err(|e| IndexError::Setup(e.to_string()))?;
-        Ok(SearchClient {
-            es: Elasticsearch::new(transport),
-            retry: settings.retry.clone(),
-        })
+        let transport = builder.build().map_err(|e| IndexError::Setup(e.to_string()))?;
+        Ok(SearchClient { es: Elasticsearch::new(transport), retry: settings.retry.clone() })
     }
 
     pub fn retry_policy(&self) -> &RetryPolicy {
@@ -146,11 +125,9 @@ impl SearchClient {
         loop {
             let last = match self.send_once(method, path, query, payload, timeout).await {
                 Ok(reply) if !retryable_status(reply.status) => return Ok(reply),
-                Ok(reply) => format!(
-                    "HTTP {}: {}",
-                    reply.status,
-                    error_reason(reply.body.get("error").unwrap_or(&reply.body))
-                ),
+                Ok(reply) => {
+                    format!("HTTP {}: {}", reply.status, error_reason(reply.body.get("error").unwrap_or(&reply.body)))
+                }
                 Err(err) => err,
             };
             match self.retry.next_delay(attempt, started.elapsed(), jitter()) {
@@ -181,37 +158,23 @@ impl SearchClient {
         let mut headers = HeaderMap::new();
         let body: Option<Vec<u8>> = match payload {
             None => None,
-            Some(Payload::Json(value)) => {
-                Some(serde_json::to_vec(value).map_err(|e| e.to_string())?)
-            }
+            Some(Payload::Json(value)) => Some(serde_json::to_vec(value).map_err(|e| e.to_string())?),
             Some(Payload::NdJson(bytes)) => {
-                headers.insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("application/x-ndjson"),
-                );
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
                 Some(bytes.to_vec())
             }
         };
         let query = (!query.is_empty()).then_some(query);
-        let response = self
-            .es
-            .send(method, path, headers, query, body, timeout)
-            .await
-            .map_err(|e| format!("{e}"))?;
+        let response = self.es.send(method, path, headers, query, body, timeout).await.map_err(|e| format!("{e}"))?;
         let status = response.status_code().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| format!("reading the response: {e}"))?;
+        let bytes = response.bytes().await.map_err(|e| format!("reading the response: {e}"))?;
         let body = if bytes.is_empty() {
             Value::Null
         } else {
             match serde_json::from_slice(&bytes) {
                 Ok(value) => value,
                 // Proxies and a starting engine may answer HTML or text: keep it for the message.
-                Err(_) => Value::String(
-                    String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned(),
-                ),
+                Err(_) => Value::String(String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned()),
             }
         };
         Ok(Reply { status, body })
@@ -225,8 +188,7 @@ impl SearchClient {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Reply, IndexError> {
-        self.send(method, path, query, body.map(Payload::Json), None)
-            .await
+        self.send(method, path, query, body.map(Payload::Json), None).await
     }
 }
 
@@ -238,52 +200,18 @@ mod tests {
     fn credentials_choice() {
         let none = SearchCredentials::default();
         assert!(credentials(&none).unwrap().is_none());
-        let basic = SearchCredentials {
-            username: Some("u".into()),
-            password: Some("p".into()),
-            api_key: None,
-        };
-        assert!(
-            matches!(credentials(&basic).unwrap(), Some(Credentials::Basic(u, p)) if u == "u" && p == "p")
-        );
-        let key = SearchCredentials {
-            api_key: Some("id:secret".into()),
-            ..basic.clone()
-        };
-        assert!(
-            matches!(credentials(&key).unwrap(), Some(Credentials::ApiKey(i, s)) if i == "id" && s == "secret")
-        );
-        let encoded = SearchCredentials {
-            api_key: Some("aWQ6c2VjcmV0".into()),
-            ..Default::default()
-        };
-        assert!(matches!(
-            credentials(&encoded).unwrap(),
-            Some(Credentials::EncodedApiKey(_))
-        ));
-        let newline = SearchCredentials {
-            api_key: Some("aWQ6c2VjcmV0\n".into()),
-            ..Default::default()
-        };
-        assert!(
-            matches!(credentials(&newline).unwrap(), Some(Credentials::EncodedApiKey(k)) if k == "aWQ6c2VjcmV0")
-        );
-        let control = SearchCredentials {
-            api_key: Some("a\u{7}b".into()),
-            ..Default::default()
-        };
-        assert!(credentials(&control)
-            .unwrap_err()
-            .to_string()
-            .contains("search_api_key"));
-        let half = SearchCredentials {
-            username: Some("u".into()),
-            ..Default::default()
-        };
-        assert!(credentials(&half)
-            .unwrap_err()
-            .to_string()
-            .contains("search_password"));
+        let basic = SearchCredentials { username: Some("u".into()), password: Some("p".into()), api_key: None };
+        assert!(matches!(credentials(&basic).unwrap(), Some(Credentials::Basic(u, p)) if u == "u" && p == "p"));
+        let key = SearchCredentials { api_key: Some("id:secret".into()), ..basic.clone() };
+        assert!(matches!(credentials(&key).unwrap(), Some(Credentials::ApiKey(i, s)) if i == "id" && s == "secret"));
+        let encoded = SearchCredentials { api_key: Some("aWQ6c2VjcmV0".into()), ..Default::default() };
+        assert!(matches!(credentials(&encoded).unwrap(), Some(Credentials::EncodedApiKey(_))));
+        let newline = SearchCredentials { api_key: Some("aWQ6c2VjcmV0\n".into()), ..Default::default() };
+        assert!(matches!(credentials(&newline).unwrap(), Some(Credentials::EncodedApiKey(k)) if k == "aWQ6c2VjcmV0"));
+        let control = SearchCredentials { api_key: Some("a\u{7}b".into()), ..Default::default() };
+        assert!(credentials(&control).unwrap_err().to_string().contains("search_api_key"));
+        let half = SearchCredentials { username: Some("u".into()), ..Default::default() };
+        assert!(credentials(&half).unwrap_err().to_string().contains("search_password"));
     }
 
     #[test]
@@ -298,10 +226,7 @@ mod tests {
             status: 400,
             body: serde_json::json!({"error": {"type": "resource_already_exists_exception", "reason": "index [x] already exists"}, "status": 400}),
         };
-        assert_eq!(
-            reply.error_type(),
-            Some("resource_already_exists_exception")
-        );
+        assert_eq!(reply.error_type(), Some("resource_already_exists_exception"));
         let err = reply.ok("create index x").unwrap_err();
         assert_eq!(
             err.to_string(),

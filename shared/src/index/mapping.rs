@@ -115,16 +115,10 @@ mod tests {
         for field in ["id", "object", "type", "url", "parent_id", "page_id"] {
             assert_eq!(m["properties"][field]["type"], "keyword", "{field}");
         }
-        assert_eq!(
-            m["properties"]["title"]["fields"]["keyword"]["type"],
-            "keyword"
-        );
+        assert_eq!(m["properties"]["title"]["fields"]["keyword"]["type"], "keyword");
         assert_eq!(m["properties"]["details"]["type"], "text");
         assert_eq!(m["properties"]["sync_run"]["type"], "long");
-        assert_eq!(
-            m["properties"]["attachment"]["properties"]["extracted"]["type"],
-            "boolean"
-        );
+        assert_eq!(m["properties"]["attachment"]["properties"]["extracted"]["type"], "boolean");
         let body = index_body(m, 1, 0);
         assert_eq!(body["settings"]["index"]["number_of_replicas"], 0);
     }

@@ -53,10 +53,7 @@ impl DocumentStore for MemoryStore {
     async fn bulk_index(&self, docs: Vec<Document>) -> Result<BulkReport, IndexError> {
         let rejected = lock(&self.rejected).clone();
         let mut store = lock(&self.docs);
-        let mut report = BulkReport {
-            requests: u64::from(!docs.is_empty()),
-            ..Default::default()
-        };
+        let mut report = BulkReport { requests: u64::from(!docs.is_empty()), ..Default::default() };
         for doc in docs {
             if rejected.contains(&doc.id) {
                 report.failed.push(FailedDoc {
@@ -74,30 +71,20 @@ impl DocumentStore for MemoryStore {
 
     async fn delete_ids(&self, ids: &[String]) -> Result<u64, IndexError> {
         let mut store = lock(&self.docs);
-        Ok(ids
-            .iter()
-            .filter(|id| store.remove(id.as_str()).is_some())
-            .count() as u64)
+        Ok(ids.iter().filter(|id| store.remove(id.as_str()).is_some()).count() as u64)
     }
 
     async fn delete_page(&self, page_id: &str) -> Result<u64, IndexError> {
         let mut store = lock(&self.docs);
         let before = store.len();
-        store.retain(|id, source| {
-            id != page_id && source.get("page_id").and_then(Value::as_str) != Some(page_id)
-        });
+        store.retain(|id, source| id != page_id && source.get("page_id").and_then(Value::as_str) != Some(page_id));
         Ok((before - store.len()) as u64)
     }
 
     async fn delete_stale(&self, before_run: u64) -> Result<u64, IndexError> {
         let mut store = lock(&self.docs);
         let before = store.len();
-        store.retain(|_, source| {
-            source
-                .get("sync_run")
-                .and_then(Value::as_u64)
-                .is_none_or(|run| run >= before_run)
-        });
+        store.retain(|_, source| source.get("sync_run").and_then(Value::as_u64).is_none_or(|run| run >= before_run));
         Ok((before - store.len()) as u64)
     }
 }
@@ -109,10 +96,7 @@ mod tests {
 
     fn doc(id: &str, page: &str, run: u64) -> Document {
         let source = json!({"id": id, "page_id": page, "sync_run": run});
-        Document {
-            id: id.into(),
-            source: source.as_object().cloned().unwrap_or_default(),
-        }
+        Document { id: id.into(), source: source.as_object().cloned().unwrap_or_default() }
     }
 
     #[tokio::test]
@@ -120,29 +104,15 @@ mod tests {
         let store = MemoryStore::new();
         store.reject("bad");
         let report = store
-            .bulk_index(vec![
-                doc("p", "p", 1),
-                doc("b1", "p", 1),
-                doc("x", "q", 2),
-                doc("bad", "q", 2),
-            ])
+            .bulk_index(vec![doc("p", "p", 1), doc("b1", "p", 1), doc("x", "q", 2), doc("bad", "q", 2)])
             .await
             .unwrap();
         assert_eq!((report.indexed, report.failed.len()), (3, 1));
         assert_eq!(store.delete_stale(2).await.unwrap(), 2);
         assert_eq!(store.len(), 1);
-        store
-            .bulk_index(vec![doc("p", "p", 3), doc("b1", "p", 3)])
-            .await
-            .unwrap();
+        store.bulk_index(vec![doc("p", "p", 3), doc("b1", "p", 3)]).await.unwrap();
         assert_eq!(store.delete_page("p").await.unwrap(), 2);
-        assert_eq!(
-            store
-                .delete_ids(&["x".into(), "nope".into()])
-                .await
-                .unwrap(),
-            1
-        );
+        assert_eq!(store.delete_ids(&["x".into(), "nope".into()]).await.unwrap(), 1);
         assert!(store.is_empty());
     }
 }

@@ -37,38 +37,19 @@ pub enum IndexError {
     /// The engine did not answer usefully within the retry budget (connection refused, timeouts,
     /// 429/5xx); worth retrying later (the task is redelivered).
     #[error("search engine unavailable after {attempts} attempts over {elapsed_ms} ms: {last}")]
-    Unavailable {
-        attempts: u32,
-        elapsed_ms: u64,
-        last: String,
-    },
+    Unavailable { attempts: u32, elapsed_ms: u64, last: String },
     /// A final, non-retryable answer (4xx other than 429).
     #[error("search engine refused {what}: HTTP {status}: {reason}")]
-    Refused {
-        what: String,
-        status: u16,
-        error_type: String,
-        reason: String,
-    },
+    Refused { what: String, status: u16, error_type: String, reason: String },
     /// The engine answered something this layer does not understand.
     #[error("unexpected search engine response to {what}: {detail}")]
     Protocol { what: String, detail: String },
     /// Some operations of a bulk deletion failed for good (the rest were applied).
     #[error("{failed} of {total} deletions failed, first: {first}")]
-    DeleteFailed {
-        failed: usize,
-        total: usize,
-        first: String,
-    },
+    DeleteFailed { failed: usize, total: usize, first: String },
     /// `_delete_by_query` reported failures (what it could delete, it deleted).
-    #[error(
-        "delete by query on {index} deleted {deleted} documents but reported failures: {first}"
-    )]
-    DeleteByQuery {
-        index: String,
-        deleted: u64,
-        first: String,
-    },
+    #[error("delete by query on {index} deleted {deleted} documents but reported failures: {first}")]
+    DeleteByQuery { index: String, deleted: u64, first: String },
 }
 
 impl IndexError {
@@ -76,9 +57,7 @@ impl IndexError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            IndexError::Unavailable { .. }
-                | IndexError::DeleteByQuery { .. }
-                | IndexError::DeleteFailed { .. }
+            IndexError::Unavailable { .. } | IndexError::DeleteByQuery { .. } | IndexError::DeleteFailed { .. }
         )
     }
 }
@@ -148,17 +127,13 @@ pub fn tasks_index(index: &str) -> String {
 /// [`MemoryStore`]. Implemented by [`SearchStore`].
 pub trait DocumentStore: Send + Sync {
     /// Indexes (creates or replaces) documents by `_id`; rejected documents are reported, not errors.
-    fn bulk_index(
-        &self,
-        docs: Vec<Document>,
-    ) -> impl Future<Output = Result<BulkReport, IndexError>> + Send;
+    fn bulk_index(&self, docs: Vec<Document>) -> impl Future<Output = Result<BulkReport, IndexError>> + Send;
     /// Deletes documents by id; returns how many existed.
     fn delete_ids(&self, ids: &[String]) -> impl Future<Output = Result<u64, IndexError>> + Send;
     /// Deletes a page document and every document whose `page_id` is that page.
     fn delete_page(&self, page_id: &str) -> impl Future<Output = Result<u64, IndexError>> + Send;
     /// Deletes every document with `sync_run < before_run`.
-    fn delete_stale(&self, before_run: u64)
-        -> impl Future<Output = Result<u64, IndexError>> + Send;
+    fn delete_stale(&self, before_run: u64) -> impl Future<Output = Result<u64, IndexError>> + Send;
 }
 
 /// Percent-encodes one URL path segment (ids like `p:abc` or `rows:x:1` travel in paths).
@@ -180,21 +155,12 @@ mod tests {
 
     #[test]
     fn credentials_never_show_in_debug() {
-        let creds = SearchCredentials {
-            username: Some("elastic".into()),
-            password: Some("hunter2".into()),
-            api_key: None,
-        };
+        let creds =
+            SearchCredentials { username: Some("elastic".into()), password: Some("hunter2".into()), api_key: None };
         let shown = format!("{creds:?}");
-        assert!(
-            !shown.contains("hunter2") && !shown.contains("elastic"),
-            "{shown}"
-        );
+        assert!(!shown.contains("hunter2") && !shown.contains("elastic"), "{shown}");
         assert!(shown.contains("<redacted>") && shown.contains("<none>"));
-        let settings = SearchSettings {
-            credentials: creds,
-            ..SearchSettings::new("http://x:9200", "i")
-        };
+        let settings = SearchSettings { credentials: creds, ..SearchSettings::new("http://x:9200", "i") };
         assert!(!format!("{settings:?}").contains("hunter2"));
     }
 

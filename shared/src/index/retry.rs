@@ -31,10 +31,7 @@ impl RetryPolicy {
     /// Delay before retry number `attempt` (0 = first retry): `initial * 2^attempt`, capped, then
     /// "equal jitter" — half fixed, half scaled by `jitter` in `[0, 1]`.
     pub fn backoff(&self, attempt: u32, jitter: f64) -> Duration {
-        let base = self
-            .initial
-            .saturating_mul(2u32.saturating_pow(attempt.min(30)))
-            .min(self.max_delay);
+        let base = self.initial.saturating_mul(2u32.saturating_pow(attempt.min(30))).min(self.max_delay);
         let jitter = jitter.clamp(0.0, 1.0);
         base / 2 + base.mul_f64(jitter / 2.0)
     }
@@ -91,11 +88,7 @@ mod tests {
             (u32::MAX, 1.0, 1000),
         ];
         for (attempt, jitter, ms) in cases {
-            assert_eq!(
-                p.backoff(attempt, jitter),
-                Duration::from_millis(ms),
-                "attempt {attempt} jitter {jitter}"
-            );
+            assert_eq!(p.backoff(attempt, jitter), Duration::from_millis(ms), "attempt {attempt} jitter {jitter}");
         }
     }
 
@@ -107,14 +100,8 @@ mod tests {
             max_elapsed: Duration::from_secs(5),
             item_attempts: 3,
         };
-        assert_eq!(
-            p.next_delay(0, Duration::ZERO, 1.0),
-            Some(Duration::from_millis(100))
-        );
-        assert_eq!(
-            p.next_delay(5, Duration::from_millis(4000), 1.0),
-            Some(Duration::from_secs(1))
-        );
+        assert_eq!(p.next_delay(0, Duration::ZERO, 1.0), Some(Duration::from_millis(100)));
+        assert_eq!(p.next_delay(5, Duration::from_millis(4000), 1.0), Some(Duration::from_secs(1)));
         assert_eq!(p.next_delay(5, Duration::from_millis(4001), 1.0), None);
     }
 

@@ -68,21 +68,10 @@ async fn send_batch(
         for &i in &pending {
             body.extend_from_slice(&ops[i].bytes);
         }
-        let reply = client
-            .send(
-                Method::Post,
-                &path,
-                &query,
-                Some(Payload::NdJson(&body)),
-                None,
-            )
-            .await?;
+        let reply = client.send(Method::Post, &path, &query, Some(Payload::NdJson(&body)), None).await?;
         if reply.status == 413 {
             // Too large for the engine's http.max_content_length: sending it again cannot help.
-            let reason = format!(
-                "request of {} bytes too large for the engine (HTTP 413)",
-                body.len()
-            );
+            let reason = format!("request of {} bytes too large for the engine (HTTP 413)", body.len());
             out.report.failed.extend(pending.iter().map(|&i| FailedDoc {
                 id: ops[i].id.clone(),
                 status: 413,
@@ -94,20 +83,13 @@ async fn send_batch(
             return Err(reply.refused(&format!("bulk request to {index}")));
         }
         out.report.requests += 1;
-        let plan =
-            plan_items(op, &reply.body, &pending).map_err(|detail| IndexError::Protocol {
-                what: format!("bulk request to {index}"),
-                detail,
-            })?;
+        let plan = plan_items(op, &reply.body, &pending)
+            .map_err(|detail| IndexError::Protocol { what: format!("bulk request to {index}"), detail })?;
         out.report.indexed += plan.done.len() as u64;
         out.deleted += plan.deleted;
         for (i, status, reason) in plan.failed {
             tracing::warn!(index, id = %ops[i].id, status, %reason, "document rejected");
-            out.report.failed.push(FailedDoc {
-                id: ops[i].id.clone(),
-                status,
-                reason,
-            });
+            out.report.failed.push(FailedDoc { id: ops[i].id.clone(), status, reason });
         }
         if plan.retry.is_empty() {
             break;
@@ -117,11 +99,7 @@ async fn send_batch(
             for (i, status, reason) in plan.retry {
                 let reason = format!("gave up after {attempt} attempts: {reason}");
                 tracing::warn!(index, id = %ops[i].id, status, %reason, "document not indexed");
-                out.report.failed.push(FailedDoc {
-                    id: ops[i].id.clone(),
-                    status,
-                    reason,
-                });
+                out.report.failed.push(FailedDoc { id: ops[i].id.clone(), status, reason });
             }
             break;
         }

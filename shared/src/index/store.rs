@@ -64,25 +64,14 @@ impl SearchStore {
             let path = path_segment(&name);
             let exists = self.client.json(Method::Head, &path, &[], None).await?;
             if exists.is_success() {
-                let reply = self
-                    .client
-                    .json(
-                        Method::Put,
-                        &format!("{path}/_mapping"),
-                        &[],
-                        Some(&mappings),
-                    )
-                    .await?;
+                let reply = self.client.json(Method::Put, &format!("{path}/_mapping"), &[], Some(&mappings)).await?;
                 if !reply.is_success() {
                     tracing::warn!(index = %name, error = %reply.refused("mapping update"), "existing index keeps its mapping");
                 }
                 continue;
             }
             let body = index_body(mappings, self.shards, self.replicas);
-            let reply = self
-                .client
-                .json(Method::Put, &path, &[], Some(&body))
-                .await?;
+            let reply = self.client.json(Method::Put, &path, &[], Some(&body)).await?;
             if reply.is_success() {
                 tracing::info!(index = %name, "index created");
             } else if reply.error_type() != Some("resource_already_exists_exception") {
@@ -94,15 +83,8 @@ impl SearchStore {
 
     /// Deletes the three indices (tests, resets). Missing ones are fine.
     pub async fn delete_indices(&self) -> Result<(), IndexError> {
-        for name in [
-            self.index.clone(),
-            runs_index(&self.index),
-            tasks_index(&self.index),
-        ] {
-            let reply = self
-                .client
-                .json(Method::Delete, &path_segment(&name), &[], None)
-                .await?;
+        for name in [self.index.clone(), runs_index(&self.index), tasks_index(&self.index)] {
+            let reply = self.client.json(Method::Delete, &path_segment(&name), &[], None).await?;
             if !reply.is_success() && reply.status != 404 {
                 return Err(reply.refused(&format!("deleting index {name}")));
             }
@@ -121,20 +103,14 @@ impl SearchStore {
                 continue;
             }
             match encode_source(BulkOp::Index, &doc.id, &doc.source) {
-                Ok(bytes) => ops.push(EncodedOp {
-                    id: doc.id.clone(),
-                    bytes,
-                }),
-                Err(e) => unencodable.push(FailedDoc {
-                    id: doc.id.clone(),
-                    status: 0,
-                    reason: format!("not encodable: {e}"),
-                }),
+                Ok(bytes) => ops.push(EncodedOp { id: doc.id.clone(), bytes }),
+                Err(e) => {
+                    unencodable.push(FailedDoc { id: doc.id.clone(), status: 0, reason: format!("not encodable: {e}") })
+                }
             }
         }
         ops.reverse();
-        let mut outcome =
-            send_bulk(&self.client, &self.index, BulkOp::Index, &ops, &self.limits).await?;
+        let mut outcome = send_bulk(&self.client, &self.index, BulkOp::Index, &ops, &self.limits).await?;
         outcome.report.failed.extend(unencodable);
         tracing::debug!(index = %self.index, indexed = outcome.report.indexed, failed = outcome.report.failed.len(),
             requests = outcome.report.requests, retried = outcome.report.retried_items, "bulk indexed");
@@ -144,21 +120,9 @@ impl SearchStore {
     /// Deletes documents by id; returns how many existed. Absent ids are fine; an operation that
     /// fails for good makes the call fail (after the others were applied).
     pub async fn delete_ids(&self, ids: &[String]) -> Result<u64, IndexError> {
-        let ops: Vec<EncodedOp> = ids
-            .iter()
-            .map(|id| EncodedOp {
-                id: id.clone(),
-                bytes: encode_action(BulkOp::Delete, id),
-            })
-            .collect();
-        let outcome = send_bulk(
-            &self.client,
-            &self.index,
-            BulkOp::Delete,
-            &ops,
-            &self.limits,
-        )
-        .await?;
+        let ops: Vec<EncodedOp> =
+            ids.iter().map(|id| EncodedOp { id: id.clone(), bytes: encode_action(BulkOp::Delete, id) }).collect();
+        let outcome = send_bulk(&self.client, &self.index, BulkOp::Delete, &ops, &self.limits).await?;
         if let Some(first) = outcome.report.failed.first() {
             return Err(IndexError::DeleteFailed {
                 failed: outcome.report.failed.len(),
@@ -203,14 +167,10 @@ impl SearchStore {
         }
         let body = reply.ok(&format!("settings of {}", self.index))?;
         // `{"<index>": {"settings": {"index": {"uuid": "..."}}}}`
-        let uuid = body
-            .get(&self.index)
-            .and_then(|i| i.pointer("/settings/index/uuid"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| IndexError::Protocol {
-                what: format!("settings of {}", self.index),
-                detail: "no index.uuid".into(),
-            })?;
+        let uuid =
+            body.get(&self.index).and_then(|i| i.pointer("/settings/index/uuid")).and_then(Value::as_str).ok_or_else(
+                || IndexError::Protocol { what: format!("settings of {}", self.index), detail: "no index.uuid".into() },
+            )?;
         Ok(Some(uuid.to_string()))
     }
 
@@ -229,33 +189,18 @@ impl SearchStore {
         let body = query.map(|q| json!({"query": q}));
         let reply = self
             .client
-            .json(
-                Method::Post,
-                &format!("{}/_count", path_segment(&self.index)),
-                &[],
-                body.as_ref(),
-            )
+            .json(Method::Post, &format!("{}/_count", path_segment(&self.index)), &[], body.as_ref())
             .await?;
         let body = reply.ok(&format!("count on {}", self.index))?;
         body.get("count")
             .and_then(Value::as_u64)
-            .ok_or_else(|| IndexError::Protocol {
-                what: format!("count on {}", self.index),
-                detail: "no count".into(),
-            })
+            .ok_or_else(|| IndexError::Protocol { what: format!("count on {}", self.index), detail: "no count".into() })
     }
 
     /// A raw `_search` (tests, the demo): the engine's response as is.
     pub async fn search(&self, body: &Value) -> Result<Value, IndexError> {
-        let reply = self
-            .client
-            .json(
-                Method::Post,
-                &format!("{}/_search", path_segment(&self.index)),
-                &[],
-                Some(body),
-            )
-            .await?;
+        let reply =
+            self.client.json(Method::Post, &format!("{}/_search", path_segment(&self.index)), &[], Some(body)).await?;
         reply.ok(&format!("search on {}", self.index))
     }
 }
@@ -280,14 +225,7 @@ impl DocumentStore for SearchStore {
 
 /// `POST {index}/_refresh`.
 pub(crate) async fn refresh(client: &SearchClient, index: &str) -> Result<(), IndexError> {
-    let reply = client
-        .json(
-            Method::Post,
-            &format!("{}/_refresh", path_segment(index)),
-            &[],
-            None,
-        )
-        .await?;
+    let reply = client.json(Method::Post, &format!("{}/_refresh", path_segment(index)), &[], None).await?;
     reply.ok(&format!("refresh of {index}")).map(|_| ())
 }
 
@@ -305,10 +243,7 @@ pub(crate) async fn get_source(
     let mut body = reply.ok(&format!("get {id} from {index}"))?;
     match body.get_mut("_source").map(Value::take) {
         Some(Value::Object(source)) => Ok(Some(source)),
-        _ => Err(IndexError::Protocol {
-            what: format!("get {id} from {index}"),
-            detail: "no _source".into(),
-        }),
+        _ => Err(IndexError::Protocol { what: format!("get {id} from {index}"), detail: "no _source".into() }),
     }
 }
 
@@ -316,19 +251,8 @@ pub(crate) async fn get_source(
 /// count. The index is refreshed first so the query sees every write acknowledged before the
 /// call (a document re-indexed meanwhile is a version conflict, skipped). A missing index has
 /// nothing to delete.
-pub(crate) async fn delete_by_query(
-    client: &SearchClient,
-    index: &str,
-    query: &Value,
-) -> Result<u64, IndexError> {
-    let reply = client
-        .json(
-            Method::Post,
-            &format!("{}/_refresh", path_segment(index)),
-            &[],
-            None,
-        )
-        .await?;
+pub(crate) async fn delete_by_query(client: &SearchClient, index: &str, query: &Value) -> Result<u64, IndexError> {
+    let reply = client.json(Method::Post, &format!("{}/_refresh", path_segment(index)), &[], None).await?;
     if reply.status == 404 && reply.error_type() == Some("index_not_found_exception") {
         return Ok(0);
     }
@@ -340,30 +264,15 @@ pub(crate) async fn delete_by_query(
         ("wait_for_completion", "true".to_string()),
     ];
     let body = json!({"query": query});
-    let reply = client
-        .send(
-            Method::Post,
-            &path,
-            &params,
-            Some(Payload::Json(&body)),
-            Some(DELETE_BY_QUERY_TIMEOUT),
-        )
-        .await?;
+    let reply =
+        client.send(Method::Post, &path, &params, Some(Payload::Json(&body)), Some(DELETE_BY_QUERY_TIMEOUT)).await?;
     if reply.status == 404 && reply.error_type() == Some("index_not_found_exception") {
         return Ok(0);
     }
     let body = reply.ok(&format!("delete by query on {index}"))?;
     let deleted = body.get("deleted").and_then(Value::as_u64).unwrap_or(0);
-    if let Some(first) = body
-        .get("failures")
-        .and_then(Value::as_array)
-        .and_then(|f| f.first())
-    {
-        return Err(IndexError::DeleteByQuery {
-            index: index.to_string(),
-            deleted,
-            first: first.to_string(),
-        });
+    if let Some(first) = body.get("failures").and_then(Value::as_array).and_then(|f| f.first()) {
+        return Err(IndexError::DeleteByQuery { index: index.to_string(), deleted, first: first.to_string() });
     }
     Ok(deleted)
 }

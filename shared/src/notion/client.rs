@@ -71,12 +71,7 @@ impl Default for ClientConfig {
 impl ClientConfig {
     /// The default settings with a base URL and a rate.
     pub fn new(base_url: impl Into<String>, version: ApiVersion, rate: f64) -> Self {
-        ClientConfig {
-            base_url: base_url.into(),
-            version,
-            pacer: PacerConfig::with_rate(rate),
-            ..Self::default()
-        }
+        ClientConfig { base_url: base_url.into(), version, pacer: PacerConfig::with_rate(rate), ..Self::default() }
     }
 }
 
@@ -119,20 +114,13 @@ impl NotionClient {
         let base = Url::parse(config.base_url.trim())
             .map_err(|e| NotionError::Config(format!("base URL {:?}: {e}", config.base_url)))?;
         if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
-            return Err(NotionError::Config(format!(
-                "base URL {:?} is not an http(s) URL",
-                config.base_url
-            )));
+            return Err(NotionError::Config(format!("base URL {:?} is not an http(s) URL", config.base_url)));
         }
         if token.expose().is_empty() {
             return Err(NotionError::Config("the Notion token is empty".into()));
         }
         let mut auth_header = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-            .map_err(|_| {
-                NotionError::Config(
-                    "the Notion token contains characters not allowed in a header".into(),
-                )
-            })?;
+            .map_err(|_| NotionError::Config("the Notion token contains characters not allowed in a header".into()))?;
         auth_header.set_sensitive(true);
         let version_header = HeaderValue::from_static(config.version.as_str());
         let pacer = Pacer::new(config.pacer.clone()).map_err(NotionError::Config)?;
@@ -186,12 +174,7 @@ impl NotionClient {
     }
 
     /// `url` for a list endpoint: `page_size=100` and `start_cursor` when there is one (never a null/empty cursor).
-    pub(crate) fn list_url(
-        &self,
-        segments: &[&str],
-        cursor: Option<&str>,
-        extra: &[(&str, &str)],
-    ) -> Url {
+    pub(crate) fn list_url(&self, segments: &[&str], cursor: Option<&str>, extra: &[(&str, &str)]) -> Url {
         let mut url = self.url(segments);
         {
             let mut query = url.query_pairs_mut();
@@ -220,12 +203,7 @@ impl NotionClient {
     }
 
     /// Paced, retried request returning the decoded JSON body of a 2xx response.
-    pub(crate) async fn send(
-        &self,
-        method: Method,
-        url: Url,
-        body: Option<&Value>,
-    ) -> Result<Value, NotionError> {
+    pub(crate) async fn send(&self, method: Method, url: Url, body: Option<&Value>) -> Result<Value, NotionError> {
         let inner = &*self.inner;
         let mut state = RetryState::default();
         let mut attempt: u32 = 0;
@@ -244,10 +222,7 @@ impl NotionClient {
                 attempt,
                 status = tracing::field::Empty,
             );
-            let result = self
-                .attempt(&method, &url, body, attempt)
-                .instrument(span)
-                .await;
+            let result = self.attempt(&method, &url, body, attempt).instrument(span).await;
             let AttemptError { failure, error } = match result {
                 Ok(value) => {
                     inner.pacer.on_success();
@@ -297,17 +272,11 @@ impl NotionClient {
     fn count_failure(&self, failure: Failure) {
         let stats = &self.inner.stats;
         match failure {
-            Failure::Status {
-                status: 429 | 529, ..
-            } => stats.rate_limited(),
-            Failure::Status {
-                status: 500..=599, ..
-            } => stats.server_error(),
+            Failure::Status { status: 429 | 529, .. } => stats.rate_limited(),
+            Failure::Status { status: 500..=599, .. } => stats.server_error(),
             Failure::Status { .. } => {}
             Failure::Transport(TransportKind::Timeout) => stats.timeout(),
-            Failure::Transport(TransportKind::Connect | TransportKind::Dropped) => {
-                stats.connection_error()
-            }
+            Failure::Transport(TransportKind::Connect | TransportKind::Dropped) => stats.connection_error(),
             Failure::Transport(TransportKind::Other) => {}
         }
     }
@@ -361,10 +330,7 @@ impl NotionClient {
         }
         let (code, message, body_request_id) = error_fields(&bytes);
         Err(AttemptError {
-            failure: Some(Failure::Status {
-                status,
-                retry_after,
-            }),
+            failure: Some(Failure::Status { status, retry_after }),
             error: NotionError::Api {
                 method: method_name(method),
                 path: url.path().to_string(),
@@ -377,13 +343,7 @@ impl NotionClient {
         })
     }
 
-    fn transport_error(
-        &self,
-        method: &Method,
-        url: &Url,
-        e: &reqwest::Error,
-        attempt: u32,
-    ) -> AttemptError {
+    fn transport_error(&self, method: &Method, url: &Url, e: &reqwest::Error, attempt: u32) -> AttemptError {
         let kind = transport_kind(e);
         // Walk the source chain for a useful message ("connection closed before message completed").
         let mut message = e.to_string();
@@ -417,11 +377,7 @@ impl NotionClient {
 }
 
 /// Decodes a 2xx list body; a body that is not a list object is a [`NotionError::Decode`].
-pub(crate) fn decode_list(
-    method: &'static str,
-    url: &Url,
-    value: Value,
-) -> Result<ListPage, NotionError> {
+pub(crate) fn decode_list(method: &'static str, url: &Url, value: Value) -> Result<ListPage, NotionError> {
     ListPage::from_value(value).map_err(|e| NotionError::Decode {
         method,
         path: url.path().to_string(),
@@ -441,11 +397,7 @@ fn method_name(method: &Method) -> &'static str {
 }
 
 fn header_str(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+    response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
 /// Classifies a reqwest error: timeouts, refused connections, and connections dropped while sending or reading.
@@ -465,11 +417,7 @@ pub(crate) fn transport_kind(e: &reqwest::Error) -> TransportKind {
 fn error_fields(bytes: &[u8]) -> (String, String, Option<String>) {
     if let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(bytes) {
         let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
-        return (
-            text("code").unwrap_or_default(),
-            text("message").unwrap_or_default(),
-            text("request_id"),
-        );
+        return (text("code").unwrap_or_default(), text("message").unwrap_or_default(), text("request_id"));
     }
     let text = String::from_utf8_lossy(bytes);
     let mut end = text.len().min(MAX_ERROR_TEXT);
@@ -484,14 +432,8 @@ mod tests {
     use super::*;
 
     fn client(base: &str) -> NotionClient {
-        NotionClient::new(
-            Token::new("secret_abc"),
-            ClientConfig {
-                base_url: base.into(),
-                ..Default::default()
-            },
-        )
-        .unwrap()
+        NotionClient::new(Token::new("secret_abc"), ClientConfig { base_url: base.into(), ..Default::default() })
+            .unwrap()
     }
 
     #[test]
@@ -505,40 +447,26 @@ mod tests {
     #[test]
     fn builds_urls_with_and_without_trailing_slash_or_prefix() {
         let c = client("http://127.0.0.1:8787");
-        assert_eq!(
-            c.url(&["pages", "a b/c"]).as_str(),
-            "http://127.0.0.1:8787/v1/pages/a%20b%2Fc"
-        );
+        assert_eq!(c.url(&["pages", "a b/c"]).as_str(), "http://127.0.0.1:8787/v1/pages/a%20b%2Fc");
         let c = client("http://127.0.0.1:8787/");
-        assert_eq!(
-            c.url(&["users", "me"]).as_str(),
-            "http://127.0.0.1:8787/v1/users/me"
-        );
+        assert_eq!(c.url(&["users", "me"]).as_str(), "http://127.0.0.1:8787/v1/users/me");
         let c = client("http://host/notion/");
         assert_eq!(c.url(&["search"]).as_str(), "http://host/notion/v1/search");
         let c = client("https://api.notion.com");
         assert_eq!(
-            c.list_url(&["blocks", "b1", "children"], Some("cur sor"), &[])
-                .as_str(),
+            c.list_url(&["blocks", "b1", "children"], Some("cur sor"), &[]).as_str(),
             "https://api.notion.com/v1/blocks/b1/children?page_size=100&start_cursor=cur+sor"
         );
+        assert_eq!(c.list_url(&["users"], Some(""), &[]).as_str(), "https://api.notion.com/v1/users?page_size=100");
         assert_eq!(
-            c.list_url(&["users"], Some(""), &[]).as_str(),
-            "https://api.notion.com/v1/users?page_size=100"
-        );
-        assert_eq!(
-            c.list_url(&["comments"], None, &[("block_id", "b1")])
-                .as_str(),
+            c.list_url(&["comments"], None, &[("block_id", "b1")]).as_str(),
             "https://api.notion.com/v1/comments?block_id=b1&page_size=100"
         );
     }
 
     #[test]
     fn rejects_bad_config() {
-        let cfg = |base: &str| ClientConfig {
-            base_url: base.into(),
-            ..Default::default()
-        };
+        let cfg = |base: &str| ClientConfig { base_url: base.into(), ..Default::default() };
         assert!(NotionClient::new(Token::new("t"), cfg("not a url")).is_err());
         assert!(NotionClient::new(Token::new("t"), cfg("ftp://x")).is_err());
         assert!(NotionClient::new(Token::new(" "), cfg("http://x")).is_err());
@@ -551,17 +479,12 @@ mod tests {
 
     #[test]
     fn error_fields_are_lenient() {
-        let (code, msg, rid) =
-            error_fields(br#"{"object":"error","status":404,"code":"object_not_found","message":"gone","request_id":"r"}"#);
-        assert_eq!(
-            (code.as_str(), msg.as_str(), rid.as_deref()),
-            ("object_not_found", "gone", Some("r"))
+        let (code, msg, rid) = error_fields(
+            br#"{"object":"error","status":404,"code":"object_not_found","message":"gone","request_id":"r"}"#,
         );
+        assert_eq!((code.as_str(), msg.as_str(), rid.as_deref()), ("object_not_found", "gone", Some("r")));
         let (code, msg, rid) = error_fields(b"<html>bad gateway</html>");
-        assert_eq!(
-            (code.as_str(), msg.as_str(), rid),
-            ("", "<html>bad gateway</html>", None)
-        );
+        assert_eq!((code.as_str(), msg.as_str(), rid), ("", "<html>bad gateway</html>", None));
         let long = "é".repeat(600);
         let (_, msg, _) = error_fields(long.as_bytes());
         assert!(msg.len() <= MAX_ERROR_TEXT);
@@ -570,9 +493,6 @@ mod tests {
     #[test]
     fn redacts_the_token() {
         let c = client("http://127.0.0.1:1");
-        assert_eq!(
-            c.redact("token secret_abc leaked"),
-            "token <redacted> leaked"
-        );
+        assert_eq!(c.redact("token secret_abc leaked"), "token <redacted> leaked");
     }
 }

@@ -20,10 +20,7 @@ impl NotionClient {
     /// A data source (schema in `properties`). 2025-09-03+ only.
     pub async fn get_data_source(&self, id: impl Into<DataSourceId>) -> Result<Value, NotionError> {
         if !self.version().has_data_sources() {
-            return Err(NotionError::Unsupported {
-                what: "GET /v1/data_sources",
-                version: self.version().as_str(),
-            });
+            return Err(NotionError::Unsupported { what: "GET /v1/data_sources", version: self.version().as_str() });
         }
         let id = id.into();
         self.get(self.url(&["data_sources", id.as_str()])).await
@@ -32,11 +29,7 @@ impl NotionClient {
     /// One page of rows. `source_id` is a data source id on 2025-09-03+ and a database id on 2022-06-28. `body`
     /// holds `filter` / `sorts` / `start_cursor` (a null cursor is dropped; `page_size` defaults to 100). Check
     /// [`ListPage::hit_result_limit`] for the 10,000-row cap.
-    pub async fn query_rows(
-        &self,
-        source_id: impl Into<DataSourceId>,
-        body: &Value,
-    ) -> Result<ListPage, NotionError> {
+    pub async fn query_rows(&self, source_id: impl Into<DataSourceId>, body: &Value) -> Result<ListPage, NotionError> {
         let id = source_id.into();
         let url = if self.version().has_data_sources() {
             self.url(&["data_sources", id.as_str(), "query"])

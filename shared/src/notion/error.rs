@@ -52,27 +52,13 @@ pub enum NotionError {
     },
     /// No HTTP response (timeout, connection refused or dropped).
     #[error("Notion {method} {path}: {kind} after {attempts} attempt(s): {message}")]
-    Transport {
-        method: &'static str,
-        path: String,
-        kind: TransportKind,
-        attempts: u32,
-        message: String,
-    },
+    Transport { method: &'static str, path: String, kind: TransportKind, attempts: u32, message: String },
     /// A 2xx response whose body is not the JSON object expected.
     #[error("Notion {method} {path}: unreadable response body (HTTP {status}): {message}")]
-    Decode {
-        method: &'static str,
-        path: String,
-        status: u16,
-        message: String,
-    },
+    Decode { method: &'static str, path: String, status: u16, message: String },
     /// The endpoint does not exist on the configured API version.
     #[error("{what} is not available with Notion-Version {version}")]
-    Unsupported {
-        what: &'static str,
-        version: &'static str,
-    },
+    Unsupported { what: &'static str, version: &'static str },
     /// Invalid client configuration (base URL, rate, token characters...).
     #[error("invalid Notion client configuration: {0}")]
     Config(String),
@@ -149,11 +135,7 @@ mod tests {
     #[test]
     fn stays_small() {
         // Callers embed it in their own error enums (clippy's result_large_err starts at 128 bytes).
-        assert!(
-            std::mem::size_of::<NotionError>() <= 120,
-            "{}",
-            std::mem::size_of::<NotionError>()
-        );
+        assert!(std::mem::size_of::<NotionError>() <= 120, "{}", std::mem::size_of::<NotionError>());
     }
 
     #[test]
@@ -167,16 +149,10 @@ mod tests {
         assert!(api(503, "service_unavailable").is_retryable());
         assert!(!api(400, "validation_error").is_retryable());
         assert!(!api(401, "unauthorized").is_retryable());
-        assert_eq!(
-            api(400, "validation_error").code(),
-            Some("validation_error")
-        );
+        assert_eq!(api(400, "validation_error").code(), Some("validation_error"));
         assert_eq!(api(400, "").code(), None);
         let msg = api(404, "object_not_found").to_string();
-        assert!(
-            msg.contains("404") && msg.contains("object_not_found") && msg.contains("r-1"),
-            "{msg}"
-        );
+        assert!(msg.contains("404") && msg.contains("object_not_found") && msg.contains("r-1"), "{msg}");
         let t = NotionError::Transport {
             method: "GET",
             path: "/v1/users".into(),

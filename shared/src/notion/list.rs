@@ -76,10 +76,7 @@ where
         let page = fetch(cursor.clone()).await?;
         let next = match page.next() {
             Some(c) if cursor.as_deref() == Some(c) => {
-                tracing::warn!(
-                    cursor = c,
-                    "notion returned the same cursor again; stopping pagination"
-                );
+                tracing::warn!(cursor = c, "notion returned the same cursor again; stopping pagination");
                 Next::Done
             }
             Some(c) => Next::Fetch(Some(c.to_string())),
@@ -95,9 +92,7 @@ where
     F: FnMut(Option<String>) -> Fut,
     Fut: Future<Output = Result<ListPage, NotionError>>,
 {
-    paginate_pages(fetch)
-        .map_ok(|page| stream::iter(page.results.into_iter().map(Ok)))
-        .try_flatten()
+    paginate_pages(fetch).map_ok(|page| stream::iter(page.results.into_iter().map(Ok))).try_flatten()
 }
 
 /// Collects a stream of results (convenience for small lists such as users).
@@ -140,11 +135,7 @@ mod tests {
         });
         let first: Vec<Value> = stream.take(3).try_collect().await.unwrap();
         assert_eq!(first.len(), 3);
-        assert_eq!(
-            calls.lock().unwrap().len(),
-            1,
-            "lazy: one page fetched for three items"
-        );
+        assert_eq!(calls.lock().unwrap().len(), 1, "lazy: one page fetched for three items");
 
         let log = Arc::clone(&calls);
         let all = collect_all(paginate(move |cursor| {
@@ -167,26 +158,19 @@ mod tests {
 
     #[tokio::test]
     async fn stops_on_error_and_on_repeated_cursor() {
-        let results: Vec<Result<Value, NotionError>> =
-            paginate(|cursor: Option<String>| async move {
-                match cursor {
-                    None => Ok(page(0..2, Some("c1"))),
-                    Some(_) => Err(NotionError::Config("boom".into())),
-                }
-            })
-            .collect()
-            .await;
+        let results: Vec<Result<Value, NotionError>> = paginate(|cursor: Option<String>| async move {
+            match cursor {
+                None => Ok(page(0..2, Some("c1"))),
+                Some(_) => Err(NotionError::Config("boom".into())),
+            }
+        })
+        .collect()
+        .await;
         assert_eq!(results.len(), 3);
         assert!(results[2].is_err());
 
-        let pages: Vec<_> = paginate_pages(|_cursor| async { Ok(page(0..1, Some("same"))) })
-            .collect()
-            .await;
-        assert_eq!(
-            pages.len(),
-            2,
-            "first page, then the page for `same`, which repeats itself"
-        );
+        let pages: Vec<_> = paginate_pages(|_cursor| async { Ok(page(0..1, Some("same"))) }).collect().await;
+        assert_eq!(pages.len(), 2, "first page, then the page for `same`, which repeats itself");
     }
 
     #[test]
@@ -200,9 +184,7 @@ mod tests {
         assert!(p.hit_result_limit());
         assert_eq!(p.next(), None);
         assert_eq!(p.results[0]["new_field"], 1);
-        let p =
-            ListPage::from_value(json!({"results": null, "has_more": true, "next_cursor": "x"}))
-                .unwrap();
+        let p = ListPage::from_value(json!({"results": null, "has_more": true, "next_cursor": "x"})).unwrap();
         assert!(p.results.is_empty());
         assert_eq!(p.next(), Some("x"));
         assert!(!p.hit_result_limit());

@@ -52,18 +52,12 @@ impl Default for PacerConfig {
 
 impl PacerConfig {
     pub fn with_rate(rate: f64) -> Self {
-        PacerConfig {
-            rate,
-            ..Self::default()
-        }
+        PacerConfig { rate, ..Self::default() }
     }
 
     pub fn validate(&self) -> Result<(), String> {
         if self.rate.is_nan() || self.rate <= 0.0 {
-            return Err(format!(
-                "rate must be a positive number of requests per second, got {}",
-                self.rate
-            ));
+            return Err(format!("rate must be a positive number of requests per second, got {}", self.rate));
         }
         if !(self.headroom > 0.0 && self.headroom <= 1.0) {
             return Err(format!("headroom must be in (0, 1], got {}", self.headroom));
@@ -72,22 +66,13 @@ impl PacerConfig {
             return Err("burst must be at least 1".into());
         }
         if !(self.backoff_factor > 0.0 && self.backoff_factor <= 1.0) {
-            return Err(format!(
-                "backoff_factor must be in (0, 1], got {}",
-                self.backoff_factor
-            ));
+            return Err(format!("backoff_factor must be in (0, 1], got {}", self.backoff_factor));
         }
         if !(self.min_factor > 0.0 && self.min_factor <= 1.0) {
-            return Err(format!(
-                "min_factor must be in (0, 1], got {}",
-                self.min_factor
-            ));
+            return Err(format!("min_factor must be in (0, 1], got {}", self.min_factor));
         }
         if !(self.recover_step.is_finite() && self.recover_step >= 1.0) {
-            return Err(format!(
-                "recover_step must be at least 1, got {}",
-                self.recover_step
-            ));
+            return Err(format!("recover_step must be at least 1, got {}", self.recover_step));
         }
         Ok(())
     }
@@ -124,32 +109,17 @@ pub struct Pacer {
 
 impl std::fmt::Debug for Pacer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pacer")
-            .field("config", &self.config)
-            .field("factor", &self.factor())
-            .finish()
+        f.debug_struct("Pacer").field("config", &self.config).field("factor", &self.factor()).finish()
     }
 }
 
 impl Pacer {
     pub fn new(config: PacerConfig) -> Result<Self, String> {
         config.validate()?;
-        let clock = TokioClock {
-            origin: Instant::now(),
-        };
+        let clock = TokioClock { origin: Instant::now() };
         let limiter = build_limiter(&config, 1.0, clock, false);
-        let state = State {
-            limiter,
-            factor: 1.0,
-            paused_until: None,
-            successes: 0,
-            last_backoff: None,
-        };
-        Ok(Pacer {
-            config,
-            clock,
-            state: Mutex::new(state),
-        })
+        let state = State { limiter, factor: 1.0, paused_until: None, successes: 0, last_backoff: None };
+        Ok(Pacer { config, clock, state: Mutex::new(state) })
     }
 
     pub fn config(&self) -> &PacerConfig {
@@ -236,18 +206,11 @@ impl Pacer {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-fn build_limiter(
-    config: &PacerConfig,
-    factor: f64,
-    clock: TokioClock,
-    drained: bool,
-) -> Arc<Limiter> {
+fn build_limiter(config: &PacerConfig, factor: f64, clock: TokioClock, drained: bool) -> Arc<Limiter> {
     let rate = config.rate * config.headroom * factor;
     let period = if rate.is_finite() {
         Duration::try_from_secs_f64(1.0 / rate).unwrap_or(Duration::MAX)
@@ -257,9 +220,7 @@ fn build_limiter(
     let period = period.max(Duration::from_nanos(1));
     let burst = if factor < 1.0 { 1 } else { config.burst.max(1) };
     let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-    let quota = Quota::with_period(period)
-        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
-        .allow_burst(burst);
+    let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX)).allow_burst(burst);
     let limiter = RateLimiter::direct_with_clock(quota, clock);
     if drained {
         let _ = limiter.check_n(burst);
@@ -272,13 +233,7 @@ mod tests {
     use super::*;
 
     fn pacer(rate: f64, burst: u32) -> Pacer {
-        Pacer::new(PacerConfig {
-            rate,
-            burst,
-            headroom: 1.0,
-            ..PacerConfig::default()
-        })
-        .unwrap()
+        Pacer::new(PacerConfig { rate, burst, headroom: 1.0, ..PacerConfig::default() }).unwrap()
     }
 
     #[tokio::test(start_paused = true)]
@@ -290,10 +245,7 @@ mod tests {
         }
         // 2 immediately, then 20 at 100 ms.
         let elapsed = start.elapsed();
-        assert!(
-            elapsed >= Duration::from_millis(1990) && elapsed <= Duration::from_millis(2100),
-            "{elapsed:?}"
-        );
+        assert!(elapsed >= Duration::from_millis(1990) && elapsed <= Duration::from_millis(2100), "{elapsed:?}");
     }
 
     #[tokio::test(start_paused = true)]
@@ -304,10 +256,7 @@ mod tests {
             p.acquire().await;
         }
         let elapsed = start.elapsed();
-        assert!(
-            elapsed >= Duration::from_secs(4) && elapsed <= Duration::from_millis(4100),
-            "{elapsed:?}"
-        );
+        assert!(elapsed >= Duration::from_secs(4) && elapsed <= Duration::from_millis(4100), "{elapsed:?}");
     }
 
     #[tokio::test(start_paused = true)]
@@ -329,10 +278,7 @@ mod tests {
         }
         // 40 slots at 50 ms: the first is free.
         let elapsed = start.elapsed();
-        assert!(
-            elapsed >= Duration::from_millis(1950) && elapsed <= Duration::from_millis(2200),
-            "{elapsed:?}"
-        );
+        assert!(elapsed >= Duration::from_millis(1950) && elapsed <= Duration::from_millis(2200), "{elapsed:?}");
     }
 
     #[tokio::test(start_paused = true)]
@@ -344,11 +290,7 @@ mod tests {
         assert_eq!(p.factor(), 0.5);
         let start = Instant::now();
         let waited = p.acquire().await;
-        assert!(
-            start.elapsed() >= Duration::from_secs(3),
-            "{:?}",
-            start.elapsed()
-        );
+        assert!(start.elapsed() >= Duration::from_secs(3), "{:?}", start.elapsed());
         assert!(waited >= Duration::from_secs(3));
         // Then 5/s with no burst.
         let start = Instant::now();
@@ -356,10 +298,7 @@ mod tests {
             p.acquire().await;
         }
         let elapsed = start.elapsed();
-        assert!(
-            elapsed >= Duration::from_millis(990) && elapsed <= Duration::from_millis(1100),
-            "{elapsed:?}"
-        );
+        assert!(elapsed >= Duration::from_millis(990) && elapsed <= Duration::from_millis(1100), "{elapsed:?}");
     }
 
     #[tokio::test(start_paused = true)]
@@ -374,11 +313,7 @@ mod tests {
         // The longest pause wins.
         let start = Instant::now();
         p.acquire().await;
-        assert!(
-            start.elapsed() >= Duration::from_millis(1990),
-            "{:?}",
-            start.elapsed()
-        );
+        assert!(start.elapsed() >= Duration::from_millis(1990), "{:?}", start.elapsed());
         // A request sent after the back-off that is still limited slows down again.
         p.on_rate_limited(Duration::from_secs(1), Instant::now());
         assert_eq!(p.factor(), 0.25);
@@ -415,21 +350,9 @@ mod tests {
         assert!(Pacer::new(PacerConfig::with_rate(0.0)).is_err());
         assert!(Pacer::new(PacerConfig::with_rate(-1.0)).is_err());
         assert!(Pacer::new(PacerConfig::with_rate(f64::NAN)).is_err());
-        assert!(Pacer::new(PacerConfig {
-            burst: 0,
-            ..PacerConfig::default()
-        })
-        .is_err());
-        assert!(Pacer::new(PacerConfig {
-            headroom: 0.0,
-            ..PacerConfig::default()
-        })
-        .is_err());
-        assert!(Pacer::new(PacerConfig {
-            headroom: 1.5,
-            ..PacerConfig::default()
-        })
-        .is_err());
+        assert!(Pacer::new(PacerConfig { burst: 0, ..PacerConfig::default() }).is_err());
+        assert!(Pacer::new(PacerConfig { headroom: 0.0, ..PacerConfig::default() }).is_err());
+        assert!(Pacer::new(PacerConfig { headroom: 1.5, ..PacerConfig::default() }).is_err());
         assert!(Pacer::new(PacerConfig::with_rate(f64::INFINITY)).is_ok());
     }
 
@@ -440,10 +363,6 @@ mod tests {
         for _ in 0..100 {
             p.acquire().await;
         }
-        assert!(
-            start.elapsed() < Duration::from_millis(5),
-            "{:?}",
-            start.elapsed()
-        );
+        assert!(start.elapsed() < Duration::from_millis(5), "{:?}", start.elapsed());
     }
 }

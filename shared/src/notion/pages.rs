@@ -22,11 +22,7 @@ impl NotionClient {
         cursor: Option<&str>,
     ) -> Result<Value, NotionError> {
         let page_id = page_id.into();
-        let url = self.list_url(
-            &["pages", page_id.as_str(), "properties", property_id],
-            cursor,
-            &[],
-        );
+        let url = self.list_url(&["pages", page_id.as_str(), "properties", property_id], cursor, &[]);
         self.get(url).await
     }
 }

@@ -42,10 +42,7 @@ impl Default for RetryPolicy {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Failure {
     /// Notion answered with a non-2xx status.
-    Status {
-        status: u16,
-        retry_after: Option<Duration>,
-    },
+    Status { status: u16, retry_after: Option<Duration> },
     /// No response.
     Transport(TransportKind),
 }
@@ -87,39 +84,26 @@ pub fn classify_status(status: u16) -> StatusClass {
 }
 
 pub fn is_retryable_status(status: u16) -> bool {
-    matches!(
-        classify_status(status),
-        StatusClass::RateLimited | StatusClass::Transient
-    )
+    matches!(classify_status(status), StatusClass::RateLimited | StatusClass::Transient)
 }
 
 /// `min(max_delay, base · 2^n)`, scaled by `0.5 + jitter / 2` ("equal jitter": never below half the step).
 /// `jitter` is a sample from `[0, 1]` (out-of-range values are clamped).
 pub fn backoff_delay(policy: &RetryPolicy, n: u32, jitter: f64) -> Duration {
-    let exp = policy
-        .base_delay
-        .saturating_mul(2u32.saturating_pow(n.min(30)));
+    let exp = policy.base_delay.saturating_mul(2u32.saturating_pow(n.min(30)));
     let capped = exp.min(policy.max_delay);
-    let jitter = if jitter.is_finite() {
-        jitter.clamp(0.0, 1.0)
-    } else {
-        1.0
-    };
+    let jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 1.0 };
     capped.mul_f64(0.5 + jitter / 2.0)
 }
 
 /// The pure retry decision.
 pub fn decide(policy: &RetryPolicy, failure: Failure, state: &RetryState, jitter: f64) -> Decision {
     match failure {
-        Failure::Status {
-            status,
-            retry_after,
-        } => match classify_status(status) {
+        Failure::Status { status, retry_after } => match classify_status(status) {
             StatusClass::RateLimited => {
                 let wait = match retry_after {
                     Some(wait) => wait,
-                    None => backoff_delay(policy, state.rate_limited_retries, jitter)
-                        .max(policy.min_rate_limit_wait),
+                    None => backoff_delay(policy, state.rate_limited_retries, jitter).max(policy.min_rate_limit_wait),
                 };
                 if state.rate_limit_waited.saturating_add(wait) > policy.rate_limit_budget {
                     Decision::GiveUp
@@ -135,12 +119,7 @@ pub fn decide(policy: &RetryPolicy, failure: Failure, state: &RetryState, jitter
     }
 }
 
-fn transient(
-    policy: &RetryPolicy,
-    state: &RetryState,
-    jitter: f64,
-    retry_after: Option<Duration>,
-) -> Decision {
+fn transient(policy: &RetryPolicy, state: &RetryState, jitter: f64, retry_after: Option<Duration>) -> Decision {
     if state.transient_retries >= policy.max_transient_retries {
         return Decision::GiveUp;
     }
@@ -163,13 +142,9 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0)
-            .then(|| Duration::try_from_secs_f64(secs).ok())
-            .flatten();
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::try_from_secs_f64(secs).ok()).flatten();
     }
-    let date = DateTime::parse_from_rfc2822(value)
-        .ok()?
-        .with_timezone(&Utc);
+    let date = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
     let now: DateTime<Utc> = now.into();
     Some((date - now).to_std().unwrap_or(Duration::ZERO))
 }
@@ -187,18 +162,11 @@ mod tests {
     }
 
     fn status(status: u16, retry_after: Option<u64>) -> Failure {
-        Failure::Status {
-            status,
-            retry_after: retry_after.map(secs),
-        }
+        Failure::Status { status, retry_after: retry_after.map(secs) }
     }
 
     fn state(transient: u32, limited: u32, waited: u64) -> RetryState {
-        RetryState {
-            transient_retries: transient,
-            rate_limited_retries: limited,
-            rate_limit_waited: secs(waited),
-        }
+        RetryState { transient_retries: transient, rate_limited_retries: limited, rate_limit_waited: secs(waited) }
     }
 
     #[test]
@@ -208,142 +176,37 @@ mod tests {
         // (failure, state, jitter, expected)
         let cases: Vec<(Failure, RetryState, f64, Decision)> = vec![
             // Rate limits obey Retry-After, whatever the count, within the time budget.
-            (
-                status(429, Some(2)),
-                state(0, 0, 0),
-                0.3,
-                RateLimited { wait: secs(2) },
-            ),
-            (
-                status(429, Some(2)),
-                state(0, 500, 0),
-                0.3,
-                RateLimited { wait: secs(2) },
-            ),
-            (
-                status(429, Some(2)),
-                state(6, 0, 0),
-                0.3,
-                RateLimited { wait: secs(2) },
-            ),
-            (
-                status(529, Some(30)),
-                state(0, 3, 60),
-                0.9,
-                RateLimited { wait: secs(30) },
-            ),
-            (
-                status(429, Some(0)),
-                state(0, 0, 0),
-                0.5,
-                RateLimited { wait: secs(0) },
-            ),
+            (status(429, Some(2)), state(0, 0, 0), 0.3, RateLimited { wait: secs(2) }),
+            (status(429, Some(2)), state(0, 500, 0), 0.3, RateLimited { wait: secs(2) }),
+            (status(429, Some(2)), state(6, 0, 0), 0.3, RateLimited { wait: secs(2) }),
+            (status(529, Some(30)), state(0, 3, 60), 0.9, RateLimited { wait: secs(30) }),
+            (status(429, Some(0)), state(0, 0, 0), 0.5, RateLimited { wait: secs(0) }),
             // ... no header: backoff, at least min_rate_limit_wait.
-            (
-                status(429, None),
-                state(0, 0, 0),
-                0.0,
-                RateLimited { wait: secs(1) },
-            ),
-            (
-                status(429, None),
-                state(0, 3, 0),
-                1.0,
-                RateLimited { wait: secs(4) },
-            ),
+            (status(429, None), state(0, 0, 0), 0.0, RateLimited { wait: secs(1) }),
+            (status(429, None), state(0, 3, 0), 1.0, RateLimited { wait: secs(4) }),
             // ... budget exhausted.
             (status(429, Some(10)), state(0, 90, 895), 0.5, GiveUp),
             (status(429, Some(3600)), state(0, 0, 0), 0.5, GiveUp),
-            (
-                status(429, Some(5)),
-                state(0, 10, 895),
-                0.5,
-                RateLimited { wait: secs(5) },
-            ),
+            (status(429, Some(5)), state(0, 10, 895), 0.5, RateLimited { wait: secs(5) }),
             // Transient: capped exponential backoff with (equal) jitter.
-            (
-                status(500, None),
-                state(0, 0, 0),
-                1.0,
-                Backoff { delay: ms(500) },
-            ),
-            (
-                status(500, None),
-                state(0, 0, 0),
-                0.0,
-                Backoff { delay: ms(250) },
-            ),
-            (
-                status(502, None),
-                state(1, 0, 0),
-                1.0,
-                Backoff { delay: secs(1) },
-            ),
-            (
-                status(503, None),
-                state(2, 0, 0),
-                1.0,
-                Backoff { delay: secs(2) },
-            ),
-            (
-                status(504, None),
-                state(5, 0, 0),
-                1.0,
-                Backoff { delay: secs(16) },
-            ),
-            (
-                status(409, None),
-                state(0, 0, 0),
-                1.0,
-                Backoff { delay: ms(500) },
-            ),
+            (status(500, None), state(0, 0, 0), 1.0, Backoff { delay: ms(500) }),
+            (status(500, None), state(0, 0, 0), 0.0, Backoff { delay: ms(250) }),
+            (status(502, None), state(1, 0, 0), 1.0, Backoff { delay: secs(1) }),
+            (status(503, None), state(2, 0, 0), 1.0, Backoff { delay: secs(2) }),
+            (status(504, None), state(5, 0, 0), 1.0, Backoff { delay: secs(16) }),
+            (status(409, None), state(0, 0, 0), 1.0, Backoff { delay: ms(500) }),
             // ... a Retry-After on a 503 is honoured (capped by max_delay).
-            (
-                status(503, Some(5)),
-                state(0, 0, 0),
-                1.0,
-                Backoff { delay: secs(5) },
-            ),
-            (
-                status(503, Some(600)),
-                state(0, 0, 0),
-                1.0,
-                Backoff { delay: secs(30) },
-            ),
+            (status(503, Some(5)), state(0, 0, 0), 1.0, Backoff { delay: secs(5) }),
+            (status(503, Some(600)), state(0, 0, 0), 1.0, Backoff { delay: secs(30) }),
             // ... capped count.
             (status(500, None), state(6, 0, 0), 0.5, GiveUp),
             (status(503, Some(1)), state(6, 0, 0), 0.5, GiveUp),
             // Transport errors.
-            (
-                Failure::Transport(TransportKind::Timeout),
-                state(0, 0, 0),
-                1.0,
-                Backoff { delay: ms(500) },
-            ),
-            (
-                Failure::Transport(TransportKind::Connect),
-                state(3, 0, 0),
-                1.0,
-                Backoff { delay: secs(4) },
-            ),
-            (
-                Failure::Transport(TransportKind::Dropped),
-                state(5, 0, 0),
-                1.0,
-                Backoff { delay: secs(16) },
-            ),
-            (
-                Failure::Transport(TransportKind::Dropped),
-                state(6, 0, 0),
-                1.0,
-                GiveUp,
-            ),
-            (
-                Failure::Transport(TransportKind::Other),
-                state(0, 0, 0),
-                1.0,
-                GiveUp,
-            ),
+            (Failure::Transport(TransportKind::Timeout), state(0, 0, 0), 1.0, Backoff { delay: ms(500) }),
+            (Failure::Transport(TransportKind::Connect), state(3, 0, 0), 1.0, Backoff { delay: secs(4) }),
+            (Failure::Transport(TransportKind::Dropped), state(5, 0, 0), 1.0, Backoff { delay: secs(16) }),
+            (Failure::Transport(TransportKind::Dropped), state(6, 0, 0), 1.0, GiveUp),
+            (Failure::Transport(TransportKind::Other), state(0, 0, 0), 1.0, GiveUp),
             // Never retried.
             (status(400, None), state(0, 0, 0), 0.5, GiveUp),
             (status(401, None), state(0, 0, 0), 0.5, GiveUp),
@@ -353,11 +216,7 @@ mod tests {
             (status(501, None), state(0, 0, 0), 0.5, GiveUp),
         ];
         for (i, (failure, st, jitter, expected)) in cases.into_iter().enumerate() {
-            assert_eq!(
-                decide(&p, failure, &st, jitter),
-                expected,
-                "case {i}: {failure:?} {st:?}"
-            );
+            assert_eq!(decide(&p, failure, &st, jitter), expected, "case {i}: {failure:?} {st:?}");
         }
     }
 
@@ -398,14 +257,8 @@ mod tests {
         assert_eq!(parse_retry_after(" 120 ", now), Some(secs(120)));
         assert_eq!(parse_retry_after("0", now), Some(secs(0)));
         assert_eq!(parse_retry_after("1.5", now), Some(ms(1500)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
-            Some(secs(10))
-        );
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
-            Some(secs(0))
-        );
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(secs(10)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now), Some(secs(0)));
         assert_eq!(parse_retry_after("-1", now), None);
         assert_eq!(parse_retry_after("", now), None);
         assert_eq!(parse_retry_after("soon", now), None);

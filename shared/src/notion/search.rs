@@ -84,20 +84,14 @@ impl SearchQuery {
             body.insert("query".into(), json!(q));
         }
         if let Some(f) = self.filter {
-            body.insert(
-                "filter".into(),
-                json!({ "property": "object", "value": f.as_str() }),
-            );
+            body.insert("filter".into(), json!({ "property": "object", "value": f.as_str() }));
         }
         if let Some(d) = self.sort {
             let direction = match d {
                 SortDirection::Ascending => "ascending",
                 SortDirection::Descending => "descending",
             };
-            body.insert(
-                "sort".into(),
-                json!({ "timestamp": "last_edited_time", "direction": direction }),
-            );
+            body.insert("sort".into(), json!({ "timestamp": "last_edited_time", "direction": direction }));
         }
         if let Some(c) = self.start_cursor.as_deref().filter(|c| !c.is_empty()) {
             body.insert("start_cursor".into(), json!(c));
@@ -117,10 +111,7 @@ pub(crate) fn list_body(body: &Value, cursor: Option<&str>) -> Value {
     if let Some(c) = cursor {
         body.insert("start_cursor".into(), json!(c));
     }
-    if body
-        .get("start_cursor")
-        .is_some_and(|c| c.as_str().is_none_or(str::is_empty))
-    {
+    if body.get("start_cursor").is_some_and(|c| c.as_str().is_none_or(str::is_empty)) {
         body.remove("start_cursor");
     }
     body.entry("page_size").or_insert(json!(PAGE_SIZE));
@@ -137,10 +128,7 @@ impl NotionClient {
     }
 
     /// Every search result for `body`, lazily.
-    pub fn search_all(
-        &self,
-        body: Value,
-    ) -> impl Stream<Item = Result<Value, NotionError>> + Send + 'static {
+    pub fn search_all(&self, body: Value) -> impl Stream<Item = Result<Value, NotionError>> + Send + 'static {
         let client = self.clone();
         paginate(move |cursor| {
             let client = client.clone();
@@ -173,36 +161,19 @@ mod tests {
                 "page_size": 100
             })
         );
-        assert_eq!(
-            SearchFilter::tables(ApiVersion::V2025_09_03),
-            SearchFilter::DataSource
-        );
-        assert_eq!(
-            SearchQuery::new()
-                .start_cursor(Some(String::new()))
-                .to_body(),
-            json!({ "page_size": 100 })
-        );
+        assert_eq!(SearchFilter::tables(ApiVersion::V2025_09_03), SearchFilter::DataSource);
+        assert_eq!(SearchQuery::new().start_cursor(Some(String::new())).to_body(), json!({ "page_size": 100 }));
     }
 
     #[test]
     fn list_body_never_sends_a_null_cursor() {
-        assert_eq!(
-            list_body(&json!({ "start_cursor": null }), None),
-            json!({ "page_size": 100 })
-        );
-        assert_eq!(
-            list_body(&json!({ "start_cursor": "" }), None),
-            json!({ "page_size": 100 })
-        );
+        assert_eq!(list_body(&json!({ "start_cursor": null }), None), json!({ "page_size": 100 }));
+        assert_eq!(list_body(&json!({ "start_cursor": "" }), None), json!({ "page_size": 100 }));
         assert_eq!(
             list_body(&json!({ "start_cursor": "a", "page_size": 10 }), Some("b")),
             json!({ "start_cursor": "b", "page_size": 10 })
         );
-        assert_eq!(
-            list_body(&Value::Null, Some("b")),
-            json!({ "start_cursor": "b", "page_size": 100 })
-        );
+        assert_eq!(list_body(&Value::Null, Some("b")), json!({ "start_cursor": "b", "page_size": 100 }));
         assert_eq!(
             list_body(&json!({ "filter": { "x": 1 } }), None),
             json!({ "filter": { "x": 1 }, "page_size": 100 })

@@ -46,9 +46,7 @@ impl StatsSnapshot {
             retries: self.retries.saturating_sub(earlier.retries),
             rate_limited: self.rate_limited.saturating_sub(earlier.rate_limited),
             server_errors: self.server_errors.saturating_sub(earlier.server_errors),
-            connection_errors: self
-                .connection_errors
-                .saturating_sub(earlier.connection_errors),
+            connection_errors: self.connection_errors.saturating_sub(earlier.connection_errors),
             timeouts: self.timeouts.saturating_sub(earlier.timeouts),
             pacer_wait_ms: self.pacer_wait_ms.saturating_sub(earlier.pacer_wait_ms),
             backoff_wait_ms: self.backoff_wait_ms.saturating_sub(earlier.backoff_wait_ms),
@@ -155,10 +153,7 @@ mod tests {
         let after = s.snapshot();
         assert_eq!(after.requests, 2);
         let d = after.since(&before);
-        assert_eq!(
-            (d.requests, d.retries, d.rate_limited, d.pacer_wait_ms),
-            (1, 1, 1, 1500)
-        );
+        assert_eq!((d.requests, d.retries, d.rate_limited, d.pacer_wait_ms), (1, 1, 1, 1500));
         let json = serde_json::to_value(d).unwrap();
         assert_eq!(json["requests"], 1);
     }

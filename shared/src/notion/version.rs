@@ -25,21 +25,12 @@ pub struct UnknownVersion {
 }
 
 impl ApiVersion {
-    pub const ALL: [ApiVersion; 3] = [
-        ApiVersion::V2022_06_28,
-        ApiVersion::V2025_09_03,
-        ApiVersion::V2026_03_11,
-    ];
+    pub const ALL: [ApiVersion; 3] = [ApiVersion::V2022_06_28, ApiVersion::V2025_09_03, ApiVersion::V2026_03_11];
 
     /// Parses a header value such as `2025-09-03` (surrounding whitespace ignored).
     pub fn parse(value: &str) -> Result<Self, UnknownVersion> {
         let trimmed = value.trim();
-        Self::ALL
-            .into_iter()
-            .find(|v| v.as_str() == trimmed)
-            .ok_or_else(|| UnknownVersion {
-                value: value.to_string(),
-            })
+        Self::ALL.into_iter().find(|v| v.as_str() == trimmed).ok_or_else(|| UnknownVersion { value: value.to_string() })
     }
 
     pub fn as_str(self) -> &'static str {
@@ -79,10 +70,7 @@ mod tests {
             assert_eq!(ApiVersion::parse(v.as_str()), Ok(v));
             assert_eq!(v.to_string().parse::<ApiVersion>(), Ok(v));
         }
-        assert_eq!(
-            ApiVersion::parse(" 2022-06-28\n"),
-            Ok(ApiVersion::V2022_06_28)
-        );
+        assert_eq!(ApiVersion::parse(" 2022-06-28\n"), Ok(ApiVersion::V2022_06_28));
         assert_eq!(ApiVersion::default(), ApiVersion::V2025_09_03);
     }
 

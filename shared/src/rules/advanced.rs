@@ -95,27 +95,19 @@ pub struct AdvancedRules {
 
 /// A database id without dashes, lower-case: how ids are compared.
 pub fn normalize_database_id(id: &str) -> String {
-    id.trim()
-        .chars()
-        .filter(|c| *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect()
+    id.trim().chars().filter(|c| *c != '-').flat_map(char::to_lowercase).collect()
 }
 
 fn schema_validator() -> Result<&'static jsonschema::Validator, RulesError> {
     static VALIDATOR: OnceLock<Result<jsonschema::Validator, String>> = OnceLock::new();
     VALIDATOR
         .get_or_init(|| {
-            let schema: Value =
-                serde_json::from_str(ADVANCED_RULES_SCHEMA).map_err(|e| e.to_string())?;
+            let schema: Value = serde_json::from_str(ADVANCED_RULES_SCHEMA).map_err(|e| e.to_string())?;
             jsonschema::draft7::new(&schema).map_err(|e| e.to_string())
         })
         .as_ref()
         .map_err(|e| {
-            RulesError::invalid(
-                "",
-                format!("internal error: the advanced rules schema does not compile: {e}"),
-            )
+            RulesError::invalid("", format!("internal error: the advanced rules schema does not compile: {e}"))
         })
 }
 
@@ -125,10 +117,7 @@ impl AdvancedRules {
     /// Parses advanced rules from JSON text.
     pub fn from_json_str(text: &str) -> Result<Self, RulesError> {
         let value: Value = serde_json::from_str(text).map_err(|e| {
-            RulesError::invalid(
-                "",
-                format!("not valid JSON (line {}, column {})", e.line(), e.column()),
-            )
+            RulesError::invalid("", format!("not valid JSON (line {}, column {})", e.line(), e.column()))
         })?;
         Self::from_json(&value)
     }
@@ -141,42 +130,28 @@ impl AdvancedRules {
             let path = e.instance_path().to_string();
             let mut message = e.to_string();
             if message.len() > 300 {
-                let cut = (0..=300)
-                    .rev()
-                    .find(|i| message.is_char_boundary(*i))
-                    .unwrap_or(0);
+                let cut = (0..=300).rev().find(|i| message.is_char_boundary(*i)).unwrap_or(0);
                 message.truncate(cut);
                 message.push('…');
             }
             (path, message)
         });
         if let Some((path, message)) = errors.next() {
-            let rest: Vec<String> = errors
-                .take(MAX_SHOWN_ERRORS)
-                .map(|(p, m)| format!("{}: {m}", or_root(&p)))
-                .collect();
-            let message = if rest.is_empty() {
-                message
-            } else {
-                format!("{message} (also: {})", rest.join("; "))
-            };
+            let rest: Vec<String> =
+                errors.take(MAX_SHOWN_ERRORS).map(|(p, m)| format!("{}: {m}", or_root(&p))).collect();
+            let message = if rest.is_empty() { message } else { format!("{message} (also: {})", rest.join("; ")) };
             return Err(RulesError::Invalid { path, message });
         }
         // The schema has passed: the shapes below are guaranteed; still no unwraps on them.
-        let obj = value.as_object().ok_or_else(|| {
-            RulesError::invalid("", format!("must be an object, found {}", json_type(value)))
-        })?;
+        let obj = value
+            .as_object()
+            .ok_or_else(|| RulesError::invalid("", format!("must be an object, found {}", json_type(value))))?;
         let mut rules = AdvancedRules::default();
         for (i, item) in array(obj, "searches").iter().enumerate() {
-            rules
-                .searches
-                .push(parse_search(item, &pointer("/searches", i))?);
+            rules.searches.push(parse_search(item, &pointer("/searches", i))?);
         }
         for (i, item) in array(obj, "database_query_filters").iter().enumerate() {
-            rules.database_query_filters.push(parse_database_filter(
-                item,
-                &pointer("/database_query_filters", i),
-            )?);
+            rules.database_query_filters.push(parse_database_filter(item, &pointer("/database_query_filters", i))?);
         }
         if rules.searches.is_empty() && rules.database_query_filters.is_empty() {
             // The reference would index nothing and then delete everything indexed before.
@@ -227,33 +202,22 @@ fn or_root(path: &str) -> &str {
 }
 
 fn array<'a>(obj: &'a Map<String, Value>, key: &str) -> &'a [Value] {
-    obj.get(key)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+    obj.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
 
-fn reject_unknown_keys(
-    obj: &Map<String, Value>,
-    known: &[&str],
-    path: &str,
-) -> Result<(), RulesError> {
+fn reject_unknown_keys(obj: &Map<String, Value>, known: &[&str], path: &str) -> Result<(), RulesError> {
     match obj.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(key) => Err(RulesError::invalid(
-            pointer(path, key),
-            format!("unknown key {key:?} (allowed: {})", known.join(", ")),
-        )),
+        Some(key) => {
+            Err(RulesError::invalid(pointer(path, key), format!("unknown key {key:?} (allowed: {})", known.join(", "))))
+        }
         None => Ok(()),
     }
 }
 
 fn parse_search(item: &Value, path: &str) -> Result<SearchRule, RulesError> {
-    let obj = item.as_object().ok_or_else(|| {
-        RulesError::invalid(
-            path,
-            format!("must be an object, found {}", json_type(item)),
-        )
-    })?;
+    let obj = item
+        .as_object()
+        .ok_or_else(|| RulesError::invalid(path, format!("must be an object, found {}", json_type(item))))?;
     reject_unknown_keys(obj, &["query", "filter"], path)?;
     let query = obj
         .get("query")
@@ -264,9 +228,9 @@ fn parse_search(item: &Value, path: &str) -> Result<SearchRule, RulesError> {
         None => None,
         Some(f) => {
             let fpath = format!("{path}/filter");
-            let fobj = f.as_object().ok_or_else(|| {
-                RulesError::invalid(&fpath, format!("must be an object, found {}", json_type(f)))
-            })?;
+            let fobj = f
+                .as_object()
+                .ok_or_else(|| RulesError::invalid(&fpath, format!("must be an object, found {}", json_type(f))))?;
             reject_unknown_keys(fobj, &["value", "property"], &fpath)?;
             match fobj.get("property") {
                 None => {}
@@ -281,12 +245,7 @@ fn parse_search(item: &Value, path: &str) -> Result<SearchRule, RulesError> {
             Some(match fobj.get("value").and_then(Value::as_str) {
                 Some("page") => SearchObject::Page,
                 Some("database") => SearchObject::Database,
-                _ => {
-                    return Err(RulesError::invalid(
-                        format!("{fpath}/value"),
-                        "must be \"page\" or \"database\"",
-                    ))
-                }
+                _ => return Err(RulesError::invalid(format!("{fpath}/value"), "must be \"page\" or \"database\"")),
             })
         }
     };
@@ -294,12 +253,9 @@ fn parse_search(item: &Value, path: &str) -> Result<SearchRule, RulesError> {
 }
 
 fn parse_database_filter(item: &Value, path: &str) -> Result<DatabaseQueryFilter, RulesError> {
-    let obj = item.as_object().ok_or_else(|| {
-        RulesError::invalid(
-            path,
-            format!("must be an object, found {}", json_type(item)),
-        )
-    })?;
+    let obj = item
+        .as_object()
+        .ok_or_else(|| RulesError::invalid(path, format!("must be an object, found {}", json_type(item))))?;
     reject_unknown_keys(obj, &["database_id", "filter"], path)?;
     let database_id = obj
         .get("database_id")
@@ -311,22 +267,13 @@ fn parse_database_filter(item: &Value, path: &str) -> Result<DatabaseQueryFilter
             format!("{database_id:?} is blank: give the database's id"),
         ));
     }
-    Ok(DatabaseQueryFilter {
-        database_id: database_id.trim().to_owned(),
-        filter: obj.get("filter").cloned(),
-    })
+    Ok(DatabaseQueryFilter { database_id: database_id.trim().to_owned(), filter: obj.get("filter").cloned() })
 }
 
 /// Every `database_query_filters[].database_id` must be among `known_database_ids` (the ids of all databases the
 /// integration can see; compared without dashes, case-insensitively). The error names the first unknown id.
-pub fn validate_database_ids(
-    rules: &AdvancedRules,
-    known_database_ids: &HashSet<String>,
-) -> Result<(), RulesError> {
-    let known: HashSet<String> = known_database_ids
-        .iter()
-        .map(|id| normalize_database_id(id))
-        .collect();
+pub fn validate_database_ids(rules: &AdvancedRules, known_database_ids: &HashSet<String>) -> Result<(), RulesError> {
+    let known: HashSet<String> = known_database_ids.iter().map(|id| normalize_database_id(id)).collect();
     for (i, f) in rules.database_query_filters.iter().enumerate() {
         if !known.contains(&normalize_database_id(&f.database_id)) {
             return Err(RulesError::UnknownDatabase {
@@ -342,10 +289,7 @@ pub fn validate_database_ids(
 /// each search once, with its filter, and passes the titles in; pages without a title as `""`).
 /// A non-empty query must be contained (case-insensitively) in at least one title; an empty query always passes.
 /// Searches without a `filter` are checked the same way against pages and databases together.
-pub fn validate_searches(
-    rules: &AdvancedRules,
-    found_titles: &[Vec<String>],
-) -> Result<(), RulesError> {
+pub fn validate_searches(rules: &AdvancedRules, found_titles: &[Vec<String>]) -> Result<(), RulesError> {
     for (i, search) in rules.searches.iter().enumerate() {
         let query = normalize_title(&search.query);
         if query.is_empty() {
@@ -410,22 +354,14 @@ mod tests {
         );
         assert!(err(json!({"searches": [{"filter": {"value": "page"}}]}))
             .starts_with(r#"/searches/0: "query" is a required property"#));
+        assert!(err(json!({"database_query_filters": [{"database_id": ""}]}))
+            .starts_with(r#"/database_query_filters/0/database_id: "" is shorter than 1 character"#));
+        assert!(err(json!({"search": []})).contains("Additional properties are not allowed ('search' was unexpected)"));
+        assert!(err(json!({})).starts_with("/: {} has less than 1 property"), "{}", err(json!({})));
         assert!(
-            err(json!({"database_query_filters": [{"database_id": ""}]})).starts_with(
-                r#"/database_query_filters/0/database_id: "" is shorter than 1 character"#
-            )
+            err(json!({"searches": {"query": "x"}})).starts_with(r#"/searches: {"query":"x"} is not of type "array""#)
         );
-        assert!(err(json!({"search": []}))
-            .contains("Additional properties are not allowed ('search' was unexpected)"));
-        assert!(
-            err(json!({})).starts_with("/: {} has less than 1 property"),
-            "{}",
-            err(json!({}))
-        );
-        assert!(err(json!({"searches": {"query": "x"}}))
-            .starts_with(r#"/searches: {"query":"x"} is not of type "array""#));
-        assert!(err(json!({"searches": [{"query": 3}]}))
-            .starts_with(r#"/searches/0/query: 3 is not of type "string""#));
+        assert!(err(json!({"searches": [{"query": 3}]})).starts_with(r#"/searches/0/query: 3 is not of type "string""#));
     }
 
     #[test]
@@ -437,10 +373,8 @@ mod tests {
         );
         assert!(err(json!({"searches": [{"query": "x", "sort": {}}]}))
             .starts_with(r#"/searches/0/sort: unknown key "sort""#));
-        assert!(err(
-            json!({"searches": [{"query": "x", "filter": {"value": "page", "property": "title"}}]})
-        )
-        .starts_with("/searches/0/filter/property: must be \"object\""));
+        assert!(err(json!({"searches": [{"query": "x", "filter": {"value": "page", "property": "title"}}]}))
+            .starts_with("/searches/0/filter/property: must be \"object\""));
     }
 
     #[test]
@@ -470,15 +404,9 @@ mod tests {
             {"query": "Tasks", "filter": {"value": "database"}}
         ]}))
         .unwrap();
-        let found = vec![
-            vec![],
-            vec!["The Demo Page".into()],
-            vec!["Projects".into()],
-        ];
+        let found = vec![vec![], vec!["The Demo Page".into()], vec!["Projects".into()]];
         assert_eq!(
-            validate_searches(&searches, &found)
-                .unwrap_err()
-                .to_string(),
+            validate_searches(&searches, &found).unwrap_err().to_string(),
             "/searches/2/query: query \"Tasks\" finds no database whose title contains it"
         );
     }

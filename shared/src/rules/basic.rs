@@ -121,18 +121,8 @@ pub struct BasicRules {
     rules: Vec<BasicRule>,
 }
 
-const KNOWN_KEYS: [&str; 8] = [
-    "id",
-    "policy",
-    "field",
-    "rule",
-    "value",
-    "order",
-    "created_at",
-    "updated_at",
-];
-const OPERATORS: &str =
-    "equals, contains, starts_with, ends_with, regex, <, >, greater_than, less_than";
+const KNOWN_KEYS: [&str; 8] = ["id", "policy", "field", "rule", "value", "order", "created_at", "updated_at"];
+const OPERATORS: &str = "equals, contains, starts_with, ends_with, regex, <, >, greater_than, less_than";
 
 /// Texts a match-everything regex matches; a pattern matching all of them is treated as a catch-all.
 const PROBES: [&str; 6] = ["", "a", "Z", "Notion page 42", "-_/.:", "été ✓"];
@@ -156,29 +146,16 @@ impl BasicRule {
         let regex = match rule {
             Operator::Regex => {
                 Regex::new(&value).map_err(|e| {
-                    RulesError::invalid(
-                        "/value",
-                        format!("invalid regex {value:?}: {}", first_line(&e)),
-                    )
+                    RulesError::invalid("/value", format!("invalid regex {value:?}: {}", first_line(&e)))
                 })?;
                 let anchored = Regex::new(&format!(r"\A(?:{value})")).map_err(|e| {
-                    RulesError::invalid(
-                        "/value",
-                        format!("invalid regex {value:?}: {}", first_line(&e)),
-                    )
+                    RulesError::invalid("/value", format!("invalid regex {value:?}: {}", first_line(&e)))
                 })?;
                 Some(anchored)
             }
             _ => None,
         };
-        Ok(BasicRule {
-            id,
-            policy,
-            field,
-            rule,
-            value,
-            regex,
-        })
+        Ok(BasicRule { id, policy, field, rule, value, regex })
     }
 
     /// Elastic's default rule (id `DEFAULT`) matches every document.
@@ -188,11 +165,7 @@ impl BasicRule {
 
     /// True when the rule matches every document that has the field (or every document, for `DEFAULT`).
     pub fn matches_everything(&self) -> bool {
-        self.is_default()
-            || self
-                .regex
-                .as_ref()
-                .is_some_and(|re| PROBES.iter().all(|p| re.is_match(p)))
+        self.is_default() || self.regex.as_ref().is_some_and(|re| PROBES.iter().all(|p| re.is_match(p)))
     }
 
     /// Does the rule match this document?
@@ -207,11 +180,7 @@ impl BasicRule {
         let text = value_text(field);
         match self.rule {
             Operator::Equals => match field {
-                Value::Bool(b) => {
-                    self.value
-                        .trim()
-                        .eq_ignore_ascii_case(if *b { "true" } else { "false" })
-                }
+                Value::Bool(b) => self.value.trim().eq_ignore_ascii_case(if *b { "true" } else { "false" }),
                 _ => compare(&text, &self.value) == Some(Ordering::Equal),
             },
             Operator::Contains => text.contains(self.value.as_str()),
@@ -237,13 +206,7 @@ impl BasicRule {
 
 fn first_line(e: &regex::Error) -> String {
     // The regex crate's messages are multi-line diagrams; keep the last line, which says what is wrong.
-    e.to_string()
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("invalid pattern")
-        .trim()
-        .to_owned()
+    e.to_string().lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("invalid pattern").trim().to_owned()
 }
 
 fn value_text(v: &Value) -> std::borrow::Cow<'_, str> {
@@ -281,10 +244,7 @@ impl BasicRules {
             other => {
                 return Err(RulesError::invalid(
                     "",
-                    format!(
-                        "basic rules must be an array of rules, found {}",
-                        json_type(other)
-                    ),
+                    format!("basic rules must be an array of rules, found {}", json_type(other)),
                 ))
             }
         };
@@ -368,14 +328,8 @@ impl BasicRules {
         self.rules
             .iter()
             .position(|r| r.matches(doc))
-            .map(|i| Decision {
-                policy: self.rules[i].policy,
-                rule: Some(i),
-            })
-            .unwrap_or(Decision {
-                policy: Policy::Include,
-                rule: None,
-            })
+            .map(|i| Decision { policy: self.rules[i].policy, rule: Some(i) })
+            .unwrap_or(Decision { policy: Policy::Include, rule: None })
     }
 
     /// Shorthand for `decide(doc).included()`.
@@ -393,33 +347,25 @@ fn str_field<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<Option<&'a st
     match obj.get(key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(RulesError::invalid(
-            pointer("", key),
-            format!("must be a string, found {}", json_type(other)),
-        )),
+        Some(other) => {
+            Err(RulesError::invalid(pointer("", key), format!("must be a string, found {}", json_type(other))))
+        }
     }
 }
 
 fn required<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<&'a str, RulesError> {
-    str_field(obj, key)?
-        .ok_or_else(|| RulesError::invalid("", format!("\"{key}\" is a required property")))
+    str_field(obj, key)?.ok_or_else(|| RulesError::invalid("", format!("\"{key}\" is a required property")))
 }
 
 /// Parses one rule object; returns its `order` too. Paths are relative to the rule.
 fn parse_rule(item: &Value) -> Result<(Option<i64>, BasicRule), RulesError> {
-    let obj = item.as_object().ok_or_else(|| {
-        RulesError::invalid(
-            "",
-            format!("a rule must be an object, found {}", json_type(item)),
-        )
-    })?;
+    let obj = item
+        .as_object()
+        .ok_or_else(|| RulesError::invalid("", format!("a rule must be an object, found {}", json_type(item))))?;
     if let Some(key) = obj.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
         return Err(RulesError::invalid(
             pointer("", key),
-            format!(
-                "unknown key {key:?} (known keys: {})",
-                KNOWN_KEYS.join(", ")
-            ),
+            format!("unknown key {key:?} (known keys: {})", KNOWN_KEYS.join(", ")),
         ));
     }
     let id = str_field(obj, "id")?.map(str::to_owned);
@@ -427,20 +373,13 @@ fn parse_rule(item: &Value) -> Result<(Option<i64>, BasicRule), RulesError> {
         "include" => Policy::Include,
         "exclude" => Policy::Exclude,
         other => {
-            return Err(RulesError::invalid(
-                "/policy",
-                format!("{other:?} is not one of \"include\" or \"exclude\""),
-            ))
+            return Err(RulesError::invalid("/policy", format!("{other:?} is not one of \"include\" or \"exclude\"")))
         }
     };
     let field = required(obj, "field")?;
     let op_name = required(obj, "rule")?;
-    let rule = Operator::parse(op_name).ok_or_else(|| {
-        RulesError::invalid(
-            "/rule",
-            format!("{op_name:?} is not a known rule (known: {OPERATORS})"),
-        )
-    })?;
+    let rule = Operator::parse(op_name)
+        .ok_or_else(|| RulesError::invalid("/rule", format!("{op_name:?} is not a known rule (known: {OPERATORS})")))?;
     let value = match obj.get("value") {
         None => return Err(RulesError::invalid("", "\"value\" is a required property")),
         Some(Value::String(s)) => s.clone(),
@@ -448,23 +387,17 @@ fn parse_rule(item: &Value) -> Result<(Option<i64>, BasicRule), RulesError> {
         Some(other) => {
             return Err(RulesError::invalid(
                 "/value",
-                format!(
-                    "must be a string, number or boolean, found {}",
-                    json_type(other)
-                ),
+                format!("must be a string, number or boolean, found {}", json_type(other)),
             ))
         }
     };
     let order = match obj.get("order") {
         None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => Some(n.as_i64().ok_or_else(|| {
-            RulesError::invalid("/order", format!("must be an integer, found {n}"))
-        })?),
+        Some(Value::Number(n)) => {
+            Some(n.as_i64().ok_or_else(|| RulesError::invalid("/order", format!("must be an integer, found {n}")))?)
+        }
         Some(other) => {
-            return Err(RulesError::invalid(
-                "/order",
-                format!("must be an integer, found {}", json_type(other)),
-            ))
+            return Err(RulesError::invalid("/order", format!("must be an integer, found {}", json_type(other))))
         }
     };
     for key in ["created_at", "updated_at"] {
@@ -507,22 +440,14 @@ mod tests {
         assert!(!r.includes(&doc(json!({"object": "block", "type": "paragraph"}))));
         assert!(r.includes(&doc(json!({"object": "page"}))));
         assert_eq!(r.decide(&doc(json!({"object": "page"}))).rule, None);
-        assert_eq!(
-            r.decide(&doc(json!({"object": "block", "type": "x"}))).rule,
-            Some(1)
-        );
+        assert_eq!(r.decide(&doc(json!({"object": "block", "type": "x"}))).rule, Some(1));
     }
 
     #[test]
     fn operators() {
-        let d = doc(
-            json!({"title": "Quarterly report", "n": 42, "flag": true, "when": "2024-03-01T00:00:00.000Z"}),
-        );
+        let d = doc(json!({"title": "Quarterly report", "n": 42, "flag": true, "when": "2024-03-01T00:00:00.000Z"}));
         let m = |field: &str, op: &str, value: Value| {
-            rules(json!([{"policy": "exclude", "field": field, "rule": op, "value": value}]))
-                .decide(&d)
-                .rule
-                == Some(0)
+            rules(json!([{"policy": "exclude", "field": field, "rule": op, "value": value}])).decide(&d).rule == Some(0)
         };
         assert!(m("title", "equals", json!("Quarterly report")));
         assert!(!m("title", "equals", json!("quarterly report")));
@@ -530,10 +455,7 @@ mod tests {
         assert!(m("title", "starts_with", json!("Quarterly")));
         assert!(m("title", "ends_with", json!("report")));
         assert!(m("title", "regex", json!("Q.*rt")));
-        assert!(
-            !m("title", "regex", json!("report")),
-            "regex is anchored at the start, like re.match"
-        );
+        assert!(!m("title", "regex", json!("report")), "regex is anchored at the start, like re.match");
         assert!(m("title", "regex", json!(".*report$")));
         assert!(m("n", ">", json!("9")), "numeric, not text, comparison");
         assert!(m("n", "greater_than", json!(41.5)));
@@ -552,10 +474,7 @@ mod tests {
     fn numeric_strings_compare_numerically() {
         let r = rules(json!([{"policy": "exclude", "field": "size", "rule": ">", "value": "100"}]));
         assert!(!r.includes(&doc(json!({"size": "250"}))));
-        assert!(
-            r.includes(&doc(json!({"size": "99"}))),
-            "99 < 100 numerically although \"99\" > \"100\" as text"
-        );
+        assert!(r.includes(&doc(json!({"size": "99"}))), "99 < 100 numerically although \"99\" > \"100\" as text");
     }
 
     #[test]

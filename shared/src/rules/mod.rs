@@ -13,8 +13,8 @@ pub mod basic;
 pub mod titles;
 
 pub use advanced::{
-    normalize_database_id, validate_against_workspace, validate_database_ids, validate_searches,
-    AdvancedRules, DatabaseQueryFilter, SearchObject, SearchRule, ADVANCED_RULES_SCHEMA,
+    normalize_database_id, validate_against_workspace, validate_database_ids, validate_searches, AdvancedRules,
+    DatabaseQueryFilter, SearchObject, SearchRule, ADVANCED_RULES_SCHEMA,
 };
 pub use basic::{BasicRule, BasicRules, Decision, Operator, Policy};
 pub use titles::{missing_titles, normalize_title, notion_title};
@@ -26,26 +26,19 @@ pub enum RulesError {
     #[error("{}: {message}", display_path(path))]
     Invalid { path: String, message: String },
     /// A `database_query_filters[].database_id` that the workspace does not hold.
-    #[error("{}: invalid database id {database_id:?}: no database with this id is shared with the integration", display_path(path))]
-    UnknownDatabase { path: String, database_id: String },
-    /// A `searches[]` query that found nothing of its type in the workspace.
     #[error(
-        "{}: query {query:?} finds no {object} whose title contains it",
+        "{}: invalid database id {database_id:?}: no database with this id is shared with the integration",
         display_path(path)
     )]
-    NoSearchMatch {
-        path: String,
-        query: String,
-        object: SearchObject,
-    },
+    UnknownDatabase { path: String, database_id: String },
+    /// A `searches[]` query that found nothing of its type in the workspace.
+    #[error("{}: query {query:?} finds no {object} whose title contains it", display_path(path))]
+    NoSearchMatch { path: String, query: String, object: SearchObject },
 }
 
 impl RulesError {
     pub(crate) fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
-        RulesError::Invalid {
-            path: path.into(),
-            message: message.into(),
-        }
+        RulesError::Invalid { path: path.into(), message: message.into() }
     }
 
     /// The JSON pointer of the offending place (`""` = the rules document itself).

@@ -24,9 +24,7 @@ pub fn missing_titles(configured: &[String], found: &HashMap<String, Vec<String>
         if wanted == "*" || wanted.is_empty() {
             continue;
         }
-        let hit = found
-            .get(title)
-            .is_some_and(|results| results.iter().any(|t| normalize_title(t) == wanted));
+        let hit = found.get(title).is_some_and(|results| results.iter().any(|t| normalize_title(t) == wanted));
         if !hit && !missing.iter().any(|m| normalize_title(m) == wanted) {
             missing.push(title.clone());
         }
@@ -43,11 +41,7 @@ pub fn notion_title(object: &Value) -> String {
         _ => object
             .get("properties")
             .and_then(Value::as_object)
-            .and_then(|props| {
-                props
-                    .values()
-                    .find(|p| p.get("type").and_then(Value::as_str) == Some("title"))
-            })
+            .and_then(|props| props.values().find(|p| p.get("type").and_then(Value::as_str) == Some("title")))
             .and_then(|p| p.get("title"))
             .and_then(Value::as_array),
     };
@@ -56,11 +50,9 @@ pub fn notion_title(object: &Value) -> String {
             parts
                 .iter()
                 .filter_map(|part| {
-                    part.get("plain_text").and_then(Value::as_str).or_else(|| {
-                        part.get("text")
-                            .and_then(|t| t.get("content"))
-                            .and_then(Value::as_str)
-                    })
+                    part.get("plain_text")
+                        .and_then(Value::as_str)
+                        .or_else(|| part.get("text").and_then(|t| t.get("content")).and_then(Value::as_str))
                 })
                 .collect()
         })
@@ -84,10 +76,7 @@ mod tests {
             ("Team Wiki".to_string(), s(&["Team Wiki Archive", ""])),
             ("roadmap".to_string(), s(&["Roadmap"])),
         ]);
-        assert_eq!(
-            missing_titles(&configured, &found),
-            s(&["Team Wiki", "Ghost"])
-        );
+        assert_eq!(missing_titles(&configured, &found), s(&["Team Wiki", "Ghost"]));
     }
 
     #[test]
@@ -99,9 +88,7 @@ mod tests {
             "Name": {"type": "title", "title": [{"text": {"content": "Ünïcode"}}]}}});
         assert_eq!(notion_title(&row), "Ünïcode");
         assert_eq!(
-            notion_title(
-                &json!({"object": "page", "properties": {"title": {"type": "title", "title": []}}})
-            ),
+            notion_title(&json!({"object": "page", "properties": {"title": {"type": "title", "title": []}}})),
             ""
         );
         assert_eq!(notion_title(&json!({"object": "page"})), "");

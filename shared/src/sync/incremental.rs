@@ -166,7 +166,11 @@ pub async fn titles_from_index(
             for hit in reply.pointer("/hits/hits").and_then(Value::as_array).into_iter().flatten() {
                 let Some(id) = hit.get("_id").and_then(Value::as_str) else { continue };
                 let title = hit.pointer("/_source/title").and_then(Value::as_str).unwrap_or_default().to_string();
-                let parent = hit.pointer("/_source/parent_id").and_then(Value::as_str).filter(|p| !p.is_empty()).map(str::to_string);
+                let parent = hit
+                    .pointer("/_source/parent_id")
+                    .and_then(Value::as_str)
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_string);
                 next.extend(parent.clone());
                 titles.insert(id.to_string(), (title, parent));
             }

@@ -75,8 +75,13 @@ pub fn requested_kind(event: &Value) -> Result<RunKind, SyncError> {
         Some(kind)
     } else if event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
         // A raw scheduled event: `detail.kind`, else the rule's name (`…-incremental-sync`).
-        let from_rule = event["resources"].as_array().into_iter().flatten().filter_map(Value::as_str).any(|arn| arn.ends_with("-incremental-sync"));
-                match event.pointer("/detail/kind") {
+        let from_rule = event["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .any(|arn| arn.ends_with("-incremental-sync"));
+        match event.pointer("/detail/kind") {
             Some(kind) => Some(kind),
             None if from_rule => return Ok(RunKind::Incremental),
             None => Some(&Value::Null),
@@ -102,10 +107,19 @@ pub async fn handle_event(ctx: &SyncContext, event: &Value) -> Result<RunRecord,
     let existing = match event.get("run_id") {
         None | Some(Value::Null) => None,
         Some(id) => {
-            let id = id.as_u64().ok_or_else(|| SyncError::Config(format!("planner event: `run_id` must be a number, got {id}")))?;
-            let run = ctx.runs.get(id).await?.ok_or_else(|| SyncError::Config(format!("planner event: run {id} does not exist")))?;
+            let id = id
+                .as_u64()
+                .ok_or_else(|| SyncError::Config(format!("planner event: `run_id` must be a number, got {id}")))?;
+            let run = ctx
+                .runs
+                .get(id)
+                .await?
+                .ok_or_else(|| SyncError::Config(format!("planner event: run {id} does not exist")))?;
             if run.state != crate::runs::RunState::Planning || run.kind != kind {
-                return Err(SyncError::Config(format!("planner event: run {id} is {:?} {:?}, not a {kind:?} run waiting to be planned", run.kind, run.state)));
+                return Err(SyncError::Config(format!(
+                    "planner event: run {id} is {:?} {:?}, not a {kind:?} run waiting to be planned",
+                    run.kind, run.state
+                )));
             }
             Some(run)
         }
@@ -153,7 +167,10 @@ pub async fn fail_planning(ctx: &SyncContext, run_id: u64, err: &SyncError) -> R
 /// the run instead of letting it delete or report success.
 pub async fn record_index_uuid(ctx: &SyncContext, run_id: u64) -> Result<(), SyncError> {
     let uuid = ctx.store.index_uuid().await?.ok_or_else(|| {
-        SyncError::Task(format!("content index {} does not exist (it is created when a function starts)", ctx.store.index()))
+        SyncError::Task(format!(
+            "content index {} does not exist (it is created when a function starts)",
+            ctx.store.index()
+        ))
     })?;
     ctx.runs.set_index_uuid(run_id, &uuid).await?;
     Ok(())
@@ -226,9 +243,14 @@ pub fn tasks_for(inv: &Inventory, data_sources: bool) -> Vec<(String, Task)> {
     let mut objects = Vec::new();
     let mut paths = Vec::new();
     let listed = |o: &&Value| !o.get("id").and_then(Value::as_str).is_some_and(|id| inv.rows_only.contains(id));
-    let containers: HashSet<&str> =
-        inv.sources.iter().filter(listed).filter_map(|s| s.pointer("/parent/database_id").and_then(Value::as_str)).collect();
-    let databases = inv.databases.iter().filter(|d| d.get("id").and_then(Value::as_str).is_some_and(|id| containers.contains(id)));
+    let containers: HashSet<&str> = inv
+        .sources
+        .iter()
+        .filter(listed)
+        .filter_map(|s| s.pointer("/parent/database_id").and_then(Value::as_str))
+        .collect();
+    let databases =
+        inv.databases.iter().filter(|d| d.get("id").and_then(Value::as_str).is_some_and(|id| containers.contains(id)));
     for db in databases.chain(inv.sources.iter().filter(listed)) {
         objects.push(db.clone());
         paths.push(breadcrumb(&inv.titles, parent_id(db)));
@@ -241,7 +263,11 @@ pub fn tasks_for(inv: &Inventory, data_sources: bool) -> Vec<(String, Task)> {
         let Some(id) = source.get("id").and_then(Value::as_str) else { continue };
         let mut path = breadcrumb(&inv.titles, parent_id(source));
         push_crumb(&mut path, title_of(source));
-        let database_id = if data_sources { source.pointer("/parent/database_id").and_then(Value::as_str).map(str::to_string) } else { None };
+        let database_id = if data_sources {
+            source.pointer("/parent/database_id").and_then(Value::as_str).map(str::to_string)
+        } else {
+            None
+        };
         let cursor = RowsCursor {
             source_id: id.to_string(),
             database_id,
@@ -259,7 +285,11 @@ pub fn tasks_for(inv: &Inventory, data_sources: bool) -> Vec<(String, Task)> {
         let embedded = page.to_string().len() <= MAX_EMBEDDED_OBJECT;
         tasks.push((
             format!("p:{id}"),
-            Task::Page { page_id: id.to_string(), page: embedded.then(|| page.clone()), path: breadcrumb(&inv.titles, parent_id(page)) },
+            Task::Page {
+                page_id: id.to_string(),
+                page: embedded.then(|| page.clone()),
+                path: breadcrumb(&inv.titles, parent_id(page)),
+            },
         ));
     }
     tasks
@@ -331,7 +361,8 @@ mod tests {
     fn sources_selected_for_their_rows_only_are_not_indexed_themselves() {
         let mut inv = Inventory::default();
         for (ds, db) in [("ds1", "db1"), ("ds2", "db2")] {
-            inv.sources.push(json!({"object": "data_source", "id": ds, "parent": {"type": "database_id", "database_id": db}}));
+            inv.sources
+                .push(json!({"object": "data_source", "id": ds, "parent": {"type": "database_id", "database_id": db}}));
             inv.databases.push(json!({"object": "database", "id": db}));
         }
         inv.rows_only.insert("ds2".into());
@@ -339,7 +370,9 @@ mod tests {
         let ids: Vec<&str> = tasks.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, vec!["objects:0", "rows:ds1:0", "rows:ds2:0"]);
         match &tasks[0].1 {
-            Task::Objects { objects, .. } => assert_eq!(objects.iter().map(|o| o["id"].as_str().unwrap()).collect::<Vec<_>>(), vec!["db1", "ds1"]),
+            Task::Objects { objects, .. } => {
+                assert_eq!(objects.iter().map(|o| o["id"].as_str().unwrap()).collect::<Vec<_>>(), vec!["db1", "ds1"])
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -348,7 +381,9 @@ mod tests {
     fn rows_are_left_to_their_data_source() {
         let mut inv = Inventory { users: true, ..Inventory::default() };
         inv.pages.push(json!({"object": "page", "id": "p1", "parent": {"type": "workspace", "workspace": true}}));
-        inv.sources.push(json!({"object": "data_source", "id": "ds1", "parent": {"type": "database_id", "database_id": "db1"}}));
+        inv.sources.push(
+            json!({"object": "data_source", "id": "ds1", "parent": {"type": "database_id", "database_id": "db1"}}),
+        );
         let tasks = tasks_for(&inv, true);
         let ids: Vec<&str> = tasks.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, vec!["users", "objects:0", "rows:ds1:0", "p:p1"]);

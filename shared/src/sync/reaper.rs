@@ -29,7 +29,8 @@ pub async fn finalize(ctx: &SyncContext, msg: &FinalizeMessage) -> Result<Finali
         if msg.checks + 1 >= ctx.limits.max_finalize_checks {
             // Tasks that never report (a message lost to a DLQ before it could be recorded) must not
             // keep a run open forever; it fails, so nothing is deleted.
-            let reason = format!("run did not complete after {} checks ({} tasks still queued)", msg.checks + 1, status.queued);
+            let reason =
+                format!("run did not complete after {} checks ({} tasks still queued)", msg.checks + 1, status.queued);
             ctx.runs.abort(msg.run_id, &reason).await?;
             ctx.runs.close(msg.run_id, RunState::Failed, 0).await?;
             tracing::error!(run_id = msg.run_id, event = "run_closed", state = "failed", %reason, "run closed");
@@ -37,7 +38,13 @@ pub async fn finalize(ctx: &SyncContext, msg: &FinalizeMessage) -> Result<Finali
         }
         let next = FinalizeMessage { checks: msg.checks + 1, ..msg.clone() };
         ctx.queue.send_finalize(&next, ctx.limits.finalize_delay_seconds).await?;
-        tracing::info!(run_id = msg.run_id, queued = status.queued, done = status.done, checks = next.checks, "run not finished; checking again later");
+        tracing::info!(
+            run_id = msg.run_id,
+            queued = status.queued,
+            done = status.done,
+            checks = next.checks,
+            "run not finished; checking again later"
+        );
         return Ok(Finalized::Requeued { checks: next.checks });
     }
     if let Some(planned_uuid) = &run.index_uuid {
@@ -68,7 +75,15 @@ pub async fn finalize(ctx: &SyncContext, msg: &FinalizeMessage) -> Result<Finali
         (RunState::Failed, 0)
     };
     ctx.runs.close(msg.run_id, state, deleted).await?;
-    tracing::info!(run_id = msg.run_id, event = "run_closed", state = state.as_str(), deleted, failed = status.failed, done = status.done, "run closed");
+    tracing::info!(
+        run_id = msg.run_id,
+        event = "run_closed",
+        state = state.as_str(),
+        deleted,
+        failed = status.failed,
+        done = status.done,
+        "run closed"
+    );
     Ok(Finalized::Closed { state, deleted })
 }
 

@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 use crate::config::TitleSelection;
 use crate::rules::{
-    missing_titles, normalize_database_id, normalize_title, notion_title, validate_database_ids, validate_searches, AdvancedRules,
-    SearchObject,
+    missing_titles, normalize_database_id, normalize_title, notion_title, validate_database_ids, validate_searches,
+    AdvancedRules, SearchObject,
 };
 
 use super::planner::{fetch_databases, search_all, Inventory};
@@ -30,7 +30,12 @@ pub async fn by_titles(ctx: &SyncContext, inv: &mut Inventory) -> Result<(), Syn
 
 /// The ids whose title exactly matches a configured one: one search per title (not one joined
 /// query, which misses titles). Unknown titles fail, all named. `None` for `*`.
-async fn matches(ctx: &SyncContext, selection: &TitleSelection, object: &str, inv: &mut Inventory) -> Result<Option<HashSet<String>>, SyncError> {
+async fn matches(
+    ctx: &SyncContext,
+    selection: &TitleSelection,
+    object: &str,
+    inv: &mut Inventory,
+) -> Result<Option<HashSet<String>>, SyncError> {
     let TitleSelection::Titles(titles) = selection else { return Ok(None) };
     let mut found: HashMap<String, Vec<String>> = HashMap::new();
     let mut ids = HashSet::new();
@@ -51,7 +56,10 @@ async fn matches(ctx: &SyncContext, selection: &TitleSelection, object: &str, in
     if !missing.is_empty() {
         let kind = if object == "page" { "pages" } else { "databases" };
         let names: Vec<String> = missing.iter().map(|t| format!("{t:?}")).collect();
-        return Err(SyncError::Config(format!("`{kind}`: no {object} titled {} (titles must match exactly, case aside)", names.join(", "))));
+        return Err(SyncError::Config(format!(
+            "`{kind}`: no {object} titled {} (titles must match exactly, case aside)",
+            names.join(", ")
+        )));
     }
     Ok(Some(ids))
 }
@@ -72,8 +80,11 @@ pub fn retain_selected(inv: &mut Inventory, pages: Option<&HashSet<String>>, dat
             under(&id, selected) || in_pages(&id)
         });
     }
-    let kept_databases: HashSet<String> =
-        inv.sources.iter().filter_map(|s| s.pointer("/parent/database_id").and_then(Value::as_str).map(str::to_string)).collect();
+    let kept_databases: HashSet<String> = inv
+        .sources
+        .iter()
+        .filter_map(|s| s.pointer("/parent/database_id").and_then(Value::as_str).map(str::to_string))
+        .collect();
     inv.databases.retain(|d| kept_databases.contains(&id_of(d)));
 }
 
@@ -103,7 +114,8 @@ pub async fn advanced(ctx: &SyncContext, rules: &AdvancedRules) -> Result<Invent
 
     let mut all_sources = Vec::new();
     if !rules.database_query_filters.is_empty() {
-        all_sources = search_all(ctx, json!({"filter": {"property": "object", "value": tables}}), &mut inv.api_calls).await?;
+        all_sources =
+            search_all(ctx, json!({"filter": {"property": "object", "value": tables}}), &mut inv.api_calls).await?;
         let known: HashSet<String> = all_sources
             .iter()
             .flat_map(|s| [s.get("id"), s.pointer("/parent/database_id")])
@@ -136,7 +148,8 @@ pub async fn advanced(ctx: &SyncContext, rules: &AdvancedRules) -> Result<Invent
     // filter does not narrow it); several filters on one source are or-ed, and a rule without a
     // filter takes every row. A source only these rules select is indexed as its rows alone (the
     // reference yields just the rows), not as database / data source documents.
-    let searched: HashSet<String> = inv.sources.iter().filter_map(|s| s.get("id").and_then(Value::as_str).map(str::to_string)).collect();
+    let searched: HashSet<String> =
+        inv.sources.iter().filter_map(|s| s.get("id").and_then(Value::as_str).map(str::to_string)).collect();
     let mut filters: HashMap<String, Option<Vec<Value>>> = HashMap::new();
     for rule in &rules.database_query_filters {
         let wanted = normalize_database_id(&rule.database_id);
@@ -193,7 +206,8 @@ mod tests {
         for (ds, db, parent) in [("ds-in-home", "db-in-home", "home"), ("ds-top", "db-top", "other")] {
             inv.titles.insert(db.into(), (db.into(), Some(parent.into())));
             inv.titles.insert(ds.into(), (ds.into(), Some(db.into())));
-            inv.sources.push(json!({"object": "data_source", "id": ds, "parent": {"type": "database_id", "database_id": db}}));
+            inv.sources
+                .push(json!({"object": "data_source", "id": ds, "parent": {"type": "database_id", "database_id": db}}));
             inv.databases.push(json!({"object": "database", "id": db}));
         }
         inv
@@ -223,7 +237,11 @@ mod tests {
     #[test]
     fn both_listed_keep_only_those_and_databases_inside_listed_pages() {
         let mut inv = inventory();
-        retain_selected(&mut inv, Some(&HashSet::from(["child".to_string()])), Some(&HashSet::from(["ds-top".to_string()])));
+        retain_selected(
+            &mut inv,
+            Some(&HashSet::from(["child".to_string()])),
+            Some(&HashSet::from(["ds-top".to_string()])),
+        );
         assert_eq!(ids(&inv.pages), vec!["child", "grandchild"]);
         assert_eq!(ids(&inv.sources), vec!["ds-top"]);
         let mut inv = inventory();

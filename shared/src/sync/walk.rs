@@ -203,7 +203,8 @@ impl<'a> PageWalk<'a> {
         }
         // A synced-block reference lists the original's children: their text shows on this
         // page, but their documents belong to the original's page.
-        let reference = kind == "synced_block" && block.pointer("/synced_block/synced_from").is_some_and(|v| !v.is_null());
+        let reference =
+            kind == "synced_block" && block.pointer("/synced_block/synced_from").is_some_and(|v| !v.is_null());
         Ok(Some(FrontierEntry {
             block_id: id.to_string(),
             cursor: None,

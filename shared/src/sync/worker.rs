@@ -51,8 +51,14 @@ pub async fn handle_message(
         match result {
             Ok(mut outcome) => {
                 outcome.retries = retries;
-                tracing::info!(indexed = outcome.indexed, skipped = outcome.skipped, api_calls = outcome.api_calls,
-                    retries = outcome.retries, elapsed_ms = started.elapsed().as_millis() as u64, "task done");
+                tracing::info!(
+                    indexed = outcome.indexed,
+                    skipped = outcome.skipped,
+                    api_calls = outcome.api_calls,
+                    retries = outcome.retries,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "task done"
+                );
                 ctx.runs.task_done(&msg.task_id, msg.run_id, &outcome).await.map_err(|e| MessageError::Failed {
                     error: format!("could not record task done: {e}"),
                     recorded: false,
@@ -84,7 +90,11 @@ pub async fn handle_message(
 
 /// Runs a decoded task. Follow-up tasks are recorded and sent before this returns, so the
 /// caller may then mark the task done (the run-completeness invariant).
-pub async fn run_task(ctx: &SyncContext, msg: &TaskMessage, deadline: Option<Instant>) -> Result<TaskOutcome, SyncError> {
+pub async fn run_task(
+    ctx: &SyncContext,
+    msg: &TaskMessage,
+    deadline: Option<Instant>,
+) -> Result<TaskOutcome, SyncError> {
     let mut buffer = DocBuffer::new(ctx);
     let mut outcome = TaskOutcome::default();
     match &msg.task {
@@ -102,14 +112,24 @@ pub async fn run_task(ctx: &SyncContext, msg: &TaskMessage, deadline: Option<Ins
                 _ => path.clone(),
             };
             let start = PageWalk::start(page_id);
-            outcome.body_part = walk_page(ctx, msg, &page, &path, start, 0, &mut buffer, &mut outcome, deadline).await?;
+            outcome.body_part =
+                walk_page(ctx, msg, &page, &path, start, 0, &mut buffer, &mut outcome, deadline).await?;
         }
         Task::Continuation(cont) => {
             let page = cont.page.clone().unwrap_or_else(|| json!({"object": "page", "id": cont.page_id}));
             outcome.segment = cont.segment;
-            outcome.body_part =
-                walk_page(ctx, msg, &page, &cont.path, cont.frontier.clone(), cont.segment, &mut buffer, &mut outcome, deadline)
-                    .await?;
+            outcome.body_part = walk_page(
+                ctx,
+                msg,
+                &page,
+                &cont.path,
+                cont.frontier.clone(),
+                cont.segment,
+                &mut buffer,
+                &mut outcome,
+                deadline,
+            )
+            .await?;
         }
         Task::Rows(cursor) => rows(ctx, msg, cursor, &mut outcome, deadline).await?,
         Task::Pages { pages, path } => walk_pages(ctx, msg, pages, path, &mut buffer, &mut outcome, deadline).await?,
@@ -135,7 +155,12 @@ pub async fn run_task(ctx: &SyncContext, msg: &TaskMessage, deadline: Option<Ins
                         continue;
                     }
                     let email = user.pointer("/person/email").and_then(Value::as_str).unwrap_or_default();
-                    let body = [title_of(user).as_str(), email].iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>().join("\n");
+                    let body = [title_of(user).as_str(), email]
+                        .iter()
+                        .filter(|s| !s.is_empty())
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("\n");
                     if let Some(doc) = to_document(user, &Placement::default(), body, msg.run_id) {
                         buffer.push(doc).await?;
                     }
@@ -193,12 +218,19 @@ pub async fn run_task(ctx: &SyncContext, msg: &TaskMessage, deadline: Option<Ins
     Ok(outcome)
 }
 
-async fn push_comment(run_id: u64, comment: &Value, page_id: &str, buffer: &mut DocBuffer<'_>) -> Result<(), SyncError> {
+async fn push_comment(
+    run_id: u64,
+    comment: &Value,
+    page_id: &str,
+    buffer: &mut DocBuffer<'_>,
+) -> Result<(), SyncError> {
     let body = crate::document::plain_text(&comment["rich_text"]);
     let placement = Placement { page_id: Some(page_id), page_url: None, path: &[] };
     if let Some(mut doc) = to_document(comment, &placement, body, run_id) {
         // The author as Notion shows it (the display name), else the user id.
-        let author = comment.pointer("/display_name/resolved_name").and_then(Value::as_str)
+        let author = comment
+            .pointer("/display_name/resolved_name")
+            .and_then(Value::as_str)
             .or_else(|| comment.pointer("/created_by/id").and_then(Value::as_str));
         if let Some(author) = author {
             doc.source.insert("author".into(), Value::String(author.to_string()));
@@ -229,7 +261,8 @@ async fn walk_page(
     outcome: &mut TaskOutcome,
     deadline: Option<Instant>,
 ) -> Result<Option<String>, SyncError> {
-    let page_id = page.get("id").and_then(Value::as_str).ok_or_else(|| SyncError::Task("page object without id".into()))?;
+    let page_id =
+        page.get("id").and_then(Value::as_str).ok_or_else(|| SyncError::Task("page object without id".into()))?;
     let title = title_of(page);
     let block_path: Vec<String> = path.iter().cloned().chain(std::iter::once(title.clone())).collect();
     let mut walk = PageWalk {
@@ -244,7 +277,8 @@ async fn walk_page(
     };
     if segment == 0 {
         // The page's own text comes first: title, then (for rows) the property values.
-        walk.text = [title.clone(), properties_text(page)].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("\n");
+        walk.text =
+            [title.clone(), properties_text(page)].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("\n");
     }
     let end = walk.run(frontier, buffer, deadline).await?;
     outcome.api_calls += walk.api_calls;
@@ -257,14 +291,23 @@ async fn walk_page(
             .chunks(100)
             .enumerate()
             .map(|(i, chunk)| {
-                (format!("comments:{page_id}:{segment}:{i}"), Task::Comments { block_ids: chunk.to_vec(), page_id: page_id.to_string() })
+                (
+                    format!("comments:{page_id}:{segment}:{i}"),
+                    Task::Comments { block_ids: chunk.to_vec(), page_id: page_id.to_string() },
+                )
             })
             .collect();
         enqueue(ctx, msg, tasks).await?;
     }
     match end {
         WalkEnd::Suspended(frontier) => {
-            let next = Continuation { page_id: page_id.to_string(), page: Some(page.clone()), path: path.to_vec(), segment: segment + 1, frontier };
+            let next = Continuation {
+                page_id: page_id.to_string(),
+                page: Some(page.clone()),
+                path: path.to_vec(),
+                segment: segment + 1,
+                frontier,
+            };
             let task_id = format!("{}:c{}", msg.task_id.split(":c").next().unwrap_or(&msg.task_id), segment + 1);
             tracing::info!(page_id, segment = segment + 1, "deadline near: handing the rest of the page on");
             // This segment's text is saved before the next segment can exist, so the last
@@ -297,7 +340,13 @@ async fn walk_page(
 }
 
 /// Pages through a rows query, handing each page of rows out as a `Pages` task.
-async fn rows(ctx: &SyncContext, msg: &TaskMessage, start: &RowsCursor, outcome: &mut TaskOutcome, deadline: Option<Instant>) -> Result<(), SyncError> {
+async fn rows(
+    ctx: &SyncContext,
+    msg: &TaskMessage,
+    start: &RowsCursor,
+    outcome: &mut TaskOutcome,
+    deadline: Option<Instant>,
+) -> Result<(), SyncError> {
     let mut cursor = start.clone();
     loop {
         outcome.api_calls += 1;
@@ -307,13 +356,20 @@ async fn rows(ctx: &SyncContext, msg: &TaskMessage, start: &RowsCursor, outcome:
             .results
             .into_iter()
             .filter(|row| row.get("object").and_then(Value::as_str) == Some("page"))
-            .filter(|row| row.get("id").and_then(Value::as_str).is_some_and(|id| !cursor.skip_ids.iter().any(|s| s == id)))
+            .filter(|row| {
+                row.get("id").and_then(Value::as_str).is_some_and(|id| !cursor.skip_ids.iter().any(|s| s == id))
+            })
             .collect();
         let next = next_rows_cursor(&cursor, &rows, page.has_more, page.next_cursor, hit_cap);
         let mut tasks: Vec<(String, Task)> = row_batches(rows)
             .into_iter()
             .enumerate()
-            .map(|(i, pages)| (format!("rows:{}:{}:w{i}", cursor.source_id, cursor.seq), Task::Pages { pages, path: cursor.path.clone() }))
+            .map(|(i, pages)| {
+                (
+                    format!("rows:{}:{}:w{i}", cursor.source_id, cursor.seq),
+                    Task::Pages { pages, path: cursor.path.clone() },
+                )
+            })
             .collect();
         let Some(next) = next else {
             return enqueue(ctx, msg, tasks).await;
@@ -372,7 +428,8 @@ async fn walk_pages(
             let page_id = page.get("id").and_then(Value::as_str).unwrap_or_default();
             let mut local = DocBuffer::new(ctx);
             let mut walked = TaskOutcome::default();
-            let result = walk_page(ctx, msg, page, path, PageWalk::start(page_id), 0, &mut local, &mut walked, None).await;
+            let result =
+                walk_page(ctx, msg, page, path, PageWalk::start(page_id), 0, &mut local, &mut walked, None).await;
             (local, walked, result)
         });
         for (local, walked, result) in futures::future::join_all(walks).await {
@@ -413,10 +470,21 @@ pub fn rows_query(cursor: &RowsCursor) -> Value {
 /// Where the next query page starts: the same window's next cursor, or (when the row cap cut
 /// the window short) a new window from the last row's creation minute, skipping the rows of that
 /// minute already seen.
-pub fn next_rows_cursor(cursor: &RowsCursor, rows: &[Value], has_more: bool, next: Option<String>, hit_cap: bool) -> Option<RowsCursor> {
+pub fn next_rows_cursor(
+    cursor: &RowsCursor,
+    rows: &[Value],
+    has_more: bool,
+    next: Option<String>,
+    hit_cap: bool,
+) -> Option<RowsCursor> {
     let created = |row: &Value| row.get("created_time").and_then(Value::as_str).map(str::to_string);
     if has_more {
-        return next.map(|start| RowsCursor { start_cursor: Some(start), seq: cursor.seq + 1, skip_ids: cursor.skip_ids.clone(), ..cursor.clone() });
+        return next.map(|start| RowsCursor {
+            start_cursor: Some(start),
+            seq: cursor.seq + 1,
+            skip_ids: cursor.skip_ids.clone(),
+            ..cursor.clone()
+        });
     }
     if !hit_cap {
         return None;
@@ -455,7 +523,16 @@ mod tests {
     }
 
     fn cursor() -> RowsCursor {
-        RowsCursor { source_id: "ds".into(), database_id: None, start_cursor: None, after_created: None, skip_ids: vec![], filter: None, path: vec![], seq: 0 }
+        RowsCursor {
+            source_id: "ds".into(),
+            database_id: None,
+            start_cursor: None,
+            after_created: None,
+            skip_ids: vec![],
+            filter: None,
+            path: vec![],
+            seq: 0,
+        }
     }
 
     #[test]
@@ -497,11 +574,17 @@ pub struct IncomingMessage {
 
 /// Handles a batch with bounded concurrency; returns the ids of the messages that failed (the
 /// partial batch response). A panic in one message fails only that message.
-pub async fn handle_batch(ctx: &SyncContext, messages: Vec<IncomingMessage>, deadline: Option<Instant>, concurrency: usize) -> Vec<String> {
+pub async fn handle_batch(
+    ctx: &SyncContext,
+    messages: Vec<IncomingMessage>,
+    deadline: Option<Instant>,
+    concurrency: usize,
+) -> Vec<String> {
     use futures::{FutureExt, StreamExt};
     futures::stream::iter(messages)
         .map(|m| async move {
-            let run = std::panic::AssertUnwindSafe(handle_message(ctx, &m.body, m.receive_count, deadline)).catch_unwind();
+            let run =
+                std::panic::AssertUnwindSafe(handle_message(ctx, &m.body, m.receive_count, deadline)).catch_unwind();
             match run.await {
                 Ok(Ok(())) => None,
                 Ok(Err(err)) => {

@@ -58,14 +58,16 @@ async fn full_sync(workspace: WorkspaceKind, rate: f64) -> anyhow::Result<()> {
     let minimum = minimum["total"].as_f64().unwrap_or(1.0);
     println!(
         "full sync {:?} at {rate} req/s: run {} {:?}, {calls} API calls (minimum {minimum}), {} 429s, wall {wall:.1} s",
-        workspace,
-        run.id,
-        run.state,
-        stats["rate_limited"]
+        workspace, run.id, run.state, stats["rate_limited"]
     );
     println!("  rate budget use: wall ÷ (calls ÷ rate) = {:.3}   (target ≤ 1.1)", wall / (calls / rate));
     println!("  wasted calls:    calls ÷ minimum       = {:.4}  (target ≤ 1.02)", calls / minimum);
-    println!("  throughput:      {:.0} documents/s ({} documents, {} failed tasks)", run.counts.indexed as f64 / wall, run.counts.indexed, run.counts.failed);
+    println!(
+        "  throughput:      {:.0} documents/s ({} documents, {} failed tasks)",
+        run.counts.indexed as f64 / wall,
+        run.counts.indexed,
+        run.counts.failed
+    );
     stack.cleanup().await;
     Ok(())
 }
@@ -89,7 +91,11 @@ async fn worker_rss() -> anyhow::Result<()> {
         .output()
         .await?;
     let report = String::from_utf8_lossy(&out.stdout);
-    println!("worker peak RSS walking a {blocks}-block page: {} (target ≤ 64 MiB), {:.1} s", report.trim(), started.elapsed().as_secs_f64());
+    println!(
+        "worker peak RSS walking a {blocks}-block page: {} (target ≤ 64 MiB), {:.1} s",
+        report.trim(),
+        started.elapsed().as_secs_f64()
+    );
     if !out.status.success() {
         eprintln!("{}", String::from_utf8_lossy(&out.stderr));
     }
@@ -105,7 +111,8 @@ async fn rss_probe(notion: &str, page_id: &str) -> anyhow::Result<()> {
     vars.insert("WORK_QUEUE_URL".into(), "http://127.0.0.1:9/unused-work-queue".into());
     vars.insert("FINALIZE_QUEUE_URL".into(), "http://127.0.0.1:9/unused-finalize-queue".into());
     let settings = shared::config::Settings::from_map(&vars)?;
-    let secrets = shared::secrets::Secrets::from_json(&json!({"notion_token": e2e::notion_emulator::DEFAULT_TOKEN}).to_string())?;
+    let secrets =
+        shared::secrets::Secrets::from_json(&json!({"notion_token": e2e::notion_emulator::DEFAULT_TOKEN}).to_string())?;
     let queue = Arc::new(shared::queue::MemoryQueue::default());
     let ctx = shared::bootstrap::build(&settings, &secrets, queue, shared::bootstrap::Share::Whole).await?;
     let run = ctx.runs.create_run(shared::task::RunKind::Full).await?;
@@ -124,7 +131,9 @@ async fn rss_probe(notion: &str, page_id: &str) -> anyhow::Result<()> {
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -191,14 +200,22 @@ async fn indexing_path() -> anyhow::Result<()> {
                 body.extend_from_slice(Value::Object(doc.source.clone()).to_string().as_bytes());
                 body.push(b'\n');
             }
-            let response: Value = http.post(format!("{search}/_bulk")).header("content-type", "application/x-ndjson").body(body).send().await?.json().await?;
+            let response: Value = http
+                .post(format!("{search}/_bulk"))
+                .header("content-type", "application/x-ndjson")
+                .body(body)
+                .send()
+                .await?
+                .json()
+                .await?;
             anyhow::ensure!(response["errors"] == json!(false), "raw bulk errors");
         }
         raw.push(docs.len() as f64 / started.elapsed().as_secs_f64());
         http.delete(format!("{search}/{index}")).send().await?;
 
         let index = format!("bench-ours-{}-{round}", std::process::id());
-        let store = shared::index::SearchStore::connect(&shared::index::SearchSettings::new(search.clone(), index.clone()))?;
+        let store =
+            shared::index::SearchStore::connect(&shared::index::SearchSettings::new(search.clone(), index.clone()))?;
         store.ensure_indices().await?;
         let started = Instant::now();
         let report = store.bulk_index(docs.clone()).await?;

@@ -51,11 +51,7 @@ pub async fn get(
     if store.unshared.contains(&id) {
         return Err(ApiError::not_found("block", id));
     }
-    let ctx = Ctx {
-        v,
-        store: &store,
-        files: &links,
-    };
+    let ctx = Ctx { v, store: &store, files: &links };
     if let Some(b) = store.blocks.get(&id) {
         return Ok(Json(shapes::block(&ctx, b)));
     }
@@ -84,33 +80,20 @@ pub async fn children(
     if store.unshared.contains(&id) {
         return Err(ApiError::not_found("block", id));
     }
-    let known = store.pages.contains_key(&id)
-        || store.blocks.contains_key(&id)
-        || store.databases.contains_key(&id);
+    let known = store.pages.contains_key(&id) || store.blocks.contains_key(&id) || store.databases.contains_key(&id);
     if !known {
         return Err(ApiError::not_found("block", id));
     }
     if store.blocks.get(&id).is_some_and(|b| b.btype == "ai_block") {
-        return Err(ApiError::validation(
-            "Block type ai_block is not supported via the API for your bot type.",
-        ));
+        return Err(ApiError::validation("Block type ai_block is not supported via the API for your bot type."));
     }
     let source = store.children_source(&id);
     if store.unshared.contains(&source) {
         return Err(ApiError::not_found("block", source));
     }
     let ids: Vec<Id> = store.visible_children(&source).map(|b| b.id).collect();
-    let slice = cursor::slice(
-        'c',
-        &ids,
-        params.get("start_cursor").map(String::as_str),
-        page_size,
-    )?;
-    let ctx = Ctx {
-        v,
-        store: &store,
-        files: &links,
-    };
+    let slice = cursor::slice('c', &ids, params.get("start_cursor").map(String::as_str), page_size)?;
+    let ctx = Ctx { v, store: &store, files: &links };
     let results: Vec<Value> = ids[slice.start..slice.end]
         .iter()
         .filter_map(|i| store.blocks.get(i))

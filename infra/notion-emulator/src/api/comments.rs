@@ -14,9 +14,7 @@ use crate::state::App;
 pub async fn list(State(app): State<App>, RawQuery(q): RawQuery) -> ApiResult<Json<Value>> {
     let params = query_params(q.as_deref());
     let raw = params.get("block_id").ok_or_else(|| {
-        ApiError::validation(
-            "query failed validation: query.block_id should be defined, instead was `undefined`.",
-        )
+        ApiError::validation("query failed validation: query.block_id should be defined, instead was `undefined`.")
     })?;
     let id = parse_id(raw, "block")?;
     let page_size = page_size_from_query(params.get("page_size").map(String::as_str))?;
@@ -25,23 +23,11 @@ pub async fn list(State(app): State<App>, RawQuery(q): RawQuery) -> ApiResult<Js
     if !exists || store.unshared.contains(&id) {
         return Err(ApiError::not_found("block", id));
     }
-    let mut found: Vec<&Comment> = store
-        .comments
-        .iter()
-        .filter(|c| !c.resolved && c.parent.id() == Some(id))
-        .collect();
+    let mut found: Vec<&Comment> = store.comments.iter().filter(|c| !c.resolved && c.parent.id() == Some(id)).collect();
     found.sort_by_key(|c| (c.created, c.id));
     let ids: Vec<Id> = found.iter().map(|c| c.id).collect();
-    let slice = cursor::slice(
-        'm',
-        &ids,
-        params.get("start_cursor").map(String::as_str),
-        page_size,
-    )?;
-    let results = found[slice.start..slice.end]
-        .iter()
-        .map(|c| shapes::comment(&store, c))
-        .collect();
+    let slice = cursor::slice('m', &ids, params.get("start_cursor").map(String::as_str), page_size)?;
+    let results = found[slice.start..slice.end].iter().map(|c| shapes::comment(&store, c)).collect();
     Ok(Json(cursor::list("comment", results, slice.next_cursor)))
 }
 
@@ -50,11 +36,7 @@ pub async fn list(State(app): State<App>, RawQuery(q): RawQuery) -> ApiResult<Js
 pub async fn get(State(app): State<App>, Path(raw): Path<String>) -> ApiResult<Json<Value>> {
     let id = parse_id(&raw, "comment")?;
     let store = app.store();
-    let comment = store
-        .comments
-        .iter()
-        .find(|c| c.id == id)
-        .ok_or_else(|| ApiError::not_found("comment", id))?;
+    let comment = store.comments.iter().find(|c| c.id == id).ok_or_else(|| ApiError::not_found("comment", id))?;
     let parent_ok = comment.parent.id().is_some_and(|p| {
         (store.pages.contains_key(&p) || store.blocks.contains_key(&p)) && !store.unshared.contains(&p)
     });

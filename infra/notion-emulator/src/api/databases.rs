@@ -13,17 +13,13 @@ use crate::shapes::{self, Ctx};
 use crate::state::App;
 use crate::version::ApiVersion;
 
-const MULTI_SOURCE: &str =
-    "Databases with multiple data sources are not supported in this API version.";
+const MULTI_SOURCE: &str = "Databases with multiple data sources are not supported in this API version.";
 
 fn find_database<'a>(store: &'a Store, id: &Id) -> ApiResult<&'a Database> {
     if store.unshared.contains(id) {
         return Err(ApiError::not_found("database", id));
     }
-    store
-        .databases
-        .get(id)
-        .ok_or_else(|| ApiError::not_found("database", id))
+    store.databases.get(id).ok_or_else(|| ApiError::not_found("database", id))
 }
 
 pub async fn get_database(
@@ -38,11 +34,7 @@ pub async fn get_database(
     if !v.has_data_sources() && db.data_sources.len() > 1 {
         return Err(ApiError::validation(MULTI_SOURCE));
     }
-    let ctx = Ctx {
-        v,
-        store: &store,
-        files: &links,
-    };
+    let ctx = Ctx { v, store: &store, files: &links };
     Ok(Json(shapes::database(&ctx, db)))
 }
 
@@ -66,26 +58,9 @@ pub async fn query_database(
     if db.data_sources.len() > 1 {
         return Err(ApiError::validation(MULTI_SOURCE));
     }
-    let ds = db
-        .data_sources
-        .first()
-        .copied()
-        .ok_or_else(|| ApiError::not_found("database", id))?;
-    let ctx = Ctx {
-        v,
-        store: &store,
-        files: &links,
-    };
-    let out = query::run(
-        &ctx,
-        &ds,
-        &body,
-        &QueryOptions {
-            cap: None,
-            list_type: "page",
-        },
-        &app,
-    )?;
+    let ds = db.data_sources.first().copied().ok_or_else(|| ApiError::not_found("database", id))?;
+    let ctx = Ctx { v, store: &store, files: &links };
+    let out = query::run(&ctx, &ds, &body, &QueryOptions { cap: None, list_type: "page" }, &app)?;
     Ok(Json(out))
 }
 
@@ -108,15 +83,8 @@ pub async fn get_data_source(
     let links = app.file_links();
     let store = app.store();
     find_source(&store, &id)?;
-    let ds = store
-        .data_sources
-        .get(&id)
-        .ok_or_else(|| ApiError::not_found("data source", id))?;
-    let ctx = Ctx {
-        v,
-        store: &store,
-        files: &links,
-    };
+    let ds = store.data_sources.get(&id).ok_or_else(|| ApiError::not_found("data source", id))?;
+    let ctx = Ctx { v, store: &store, files: &links };
     Ok(Json(shapes::data_source(&ctx, ds)))
 }
 
@@ -138,20 +106,7 @@ pub async fn query_data_source(
     if !store.data_source_listed(&id) {
         return Err(ApiError::not_found("data source", id));
     }
-    let ctx = Ctx {
-        v,
-        store: &store,
-        files: &links,
-    };
-    let out = query::run(
-        &ctx,
-        &id,
-        &body,
-        &QueryOptions {
-            cap: Some(cap),
-            list_type: "page_or_data_source",
-        },
-        &app,
-    )?;
+    let ctx = Ctx { v, store: &store, files: &links };
+    let out = query::run(&ctx, &id, &body, &QueryOptions { cap: Some(cap), list_type: "page_or_data_source" }, &app)?;
     Ok(Json(out))
 }

@@ -13,12 +13,7 @@ use crate::limits;
 use crate::state::App;
 
 fn s3(status: StatusCode, code: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/xml")],
-        s3_error(code),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "application/xml")], s3_error(code)).into_response()
 }
 
 /// Latency and faults on file downloads, only when `faults_on_files` is set.
@@ -42,14 +37,11 @@ async fn serve(app: &App, raw: &str) -> Response {
     let Ok(id) = uuid::Uuid::parse_str(raw) else {
         return s3(StatusCode::NOT_FOUND, "NoSuchKey");
     };
-    let found = app.store().files.get(&id).map(|a| {
-        (
-            a.content_type.clone(),
-            a.name.replace('"', ""),
-            a.bytes.clone(),
-            a.lazy.clone(),
-        )
-    });
+    let found = app
+        .store()
+        .files
+        .get(&id)
+        .map(|a| (a.content_type.clone(), a.name.replace('"', ""), a.bytes.clone(), a.lazy.clone()));
     let Some((content_type, name, bytes, lazy)) = found else {
         return s3(StatusCode::NOT_FOUND, "NoSuchKey");
     };
@@ -64,29 +56,20 @@ async fn serve(app: &App, raw: &str) -> Response {
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, content_type),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
         ],
         bytes,
     )
         .into_response()
 }
 
-pub async fn signed(
-    State(app): State<App>,
-    Path(raw): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Response {
+pub async fn signed(State(app): State<App>, Path(raw): Path<String>, RawQuery(q): RawQuery) -> Response {
     let params = query_params(q.as_deref());
     let Ok(id) = uuid::Uuid::parse_str(&raw) else {
         return s3(StatusCode::NOT_FOUND, "NoSuchKey");
     };
-    let (Some(expires), Some(sig)) = (
-        params.get("expires").and_then(|e| e.parse::<i64>().ok()),
-        params.get("sig"),
-    ) else {
+    let (Some(expires), Some(sig)) = (params.get("expires").and_then(|e| e.parse::<i64>().ok()), params.get("sig"))
+    else {
         return s3(StatusCode::FORBIDDEN, "AccessDenied");
     };
     let links = app.file_links();
@@ -100,9 +83,7 @@ pub async fn signed(
 }
 
 pub async fn external(State(app): State<App>, Path(raw): Path<String>) -> Response {
-    let ok = uuid::Uuid::parse_str(&raw)
-        .ok()
-        .is_some_and(|id| app.store().files.get(&id).is_some_and(|f| f.external));
+    let ok = uuid::Uuid::parse_str(&raw).ok().is_some_and(|id| app.store().files.get(&id).is_some_and(|f| f.external));
     if !ok {
         return s3(StatusCode::NOT_FOUND, "NoSuchKey");
     }

@@ -39,19 +39,13 @@ pub fn router(app: App) -> Router {
         .route("/v1/users/{id}", get(users::get))
         .route("/v1/search", post(search::search))
         .route("/v1/pages/{id}", get(pages::get))
-        .route(
-            "/v1/pages/{id}/properties/{property_id}",
-            get(pages::property),
-        )
+        .route("/v1/pages/{id}/properties/{property_id}", get(pages::property))
         .route("/v1/blocks/{id}", get(blocks::get))
         .route("/v1/blocks/{id}/children", get(blocks::children))
         .route("/v1/databases/{id}", get(databases::get_database))
         .route("/v1/databases/{id}/query", post(databases::query_database))
         .route("/v1/data_sources/{id}", get(databases::get_data_source))
-        .route(
-            "/v1/data_sources/{id}/query",
-            post(databases::query_data_source),
-        )
+        .route("/v1/data_sources/{id}/query", post(databases::query_data_source))
         .route("/v1/comments", get(comments::list))
         .route("/v1/comments/{id}", get(comments::get))
         .route_layer(middleware::from_fn_with_state(app.clone(), guard))
@@ -70,9 +64,7 @@ pub async fn invalid_url() -> Response {
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let raw = headers.get("authorization")?.to_str().ok()?;
     let (scheme, token) = raw.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
 }
 
 /// Authentication and version check for one request.
@@ -81,9 +73,7 @@ pub fn check_request(cfg: &RuntimeConfig, headers: &HeaderMap) -> ApiResult<ApiV
         Some(t) if t == cfg.token && !cfg.revoked_tokens.iter().any(|r| r == t) => {}
         _ => return Err(ApiError::unauthorized()),
     }
-    let raw = headers
-        .get("notion-version")
-        .ok_or_else(ApiError::missing_version)?;
+    let raw = headers.get("notion-version").ok_or_else(ApiError::missing_version)?;
     let s = raw.to_str().map_err(|_| ApiError::missing_version())?;
     ApiVersion::parse(s).ok_or_else(|| {
         ApiError::validation(format!(
@@ -156,8 +146,7 @@ async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Response
             };
             if let Some(wait) = limited {
                 app.stats().rate_limited += 1;
-                ApiError::rate_limited(limits::retry_after_secs(wait), &cfg.rate_limit_reason)
-                    .into_response()
+                ApiError::rate_limited(limits::retry_after_secs(wait), &cfg.rate_limit_reason).into_response()
             } else if let Some(f) = limits::pick_fault(&cfg, rand::random::<f64>()) {
                 app.stats().count_fault(f);
                 tracing::debug!(endpoint = %endpoint, fault = ?f, "injected fault");
@@ -176,7 +165,9 @@ async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Response
 /// Parse an object id from a path segment (with or without dashes).
 pub fn parse_id(raw: &str, what: &str) -> ApiResult<Uuid> {
     Uuid::parse_str(raw.trim()).map_err(|_| {
-        ApiError::validation(format!("path failed validation: path.{what}_id should be a valid uuid, instead was `\"{raw}\"`."))
+        ApiError::validation(format!(
+            "path failed validation: path.{what}_id should be a valid uuid, instead was `\"{raw}\"`."
+        ))
     })
 }
 
@@ -187,17 +178,11 @@ pub fn parse_body(body: &Bytes) -> ApiResult<Map<String, Value>> {
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ApiError::validation(
-            "body failed validation: body should be an object.",
-        )),
-        Err(e) => Err(ApiError::invalid_json(format!(
-            "Error parsing JSON body: {e}"
-        ))),
+        Ok(_) => Err(ApiError::validation("body failed validation: body should be an object.")),
+        Err(e) => Err(ApiError::invalid_json(format!("Error parsing JSON body: {e}"))),
     }
 }
 
 pub fn query_params(raw: Option<&str>) -> HashMap<String, String> {
-    url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
-        .into_owned()
-        .collect()
+    url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()).into_owned().collect()
 }

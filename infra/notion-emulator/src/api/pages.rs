@@ -17,10 +17,7 @@ pub fn find_page<'a>(store: &'a Store, id: &Uuid) -> ApiResult<&'a Page> {
     if store.unshared.contains(id) {
         return Err(ApiError::not_found("page", id));
     }
-    store
-        .pages
-        .get(id)
-        .ok_or_else(|| ApiError::not_found("page", id))
+    store.pages.get(id).ok_or_else(|| ApiError::not_found("page", id))
 }
 
 pub async fn get(
@@ -32,11 +29,7 @@ pub async fn get(
     let links = app.file_links();
     let store = app.store();
     let page = find_page(&store, &id)?;
-    let ctx = Ctx {
-        v,
-        store: &store,
-        files: &links,
-    };
+    let ctx = Ctx { v, store: &store, files: &links };
     Ok(Json(shapes::page(&ctx, page)))
 }
 
@@ -59,11 +52,7 @@ pub async fn property(
     let links = app.file_links();
     let store = app.store();
     let page = find_page(&store, &id)?;
-    let ctx = Ctx {
-        v,
-        store: &store,
-        files: &links,
-    };
+    let ctx = Ctx { v, store: &store, files: &links };
     let wanted = pct_decode(&prop_raw);
     let not_found = || ApiError::not_found("property", &prop_raw);
 
@@ -74,17 +63,10 @@ pub async fn property(
                 .iter()
                 .position(|s| pct_decode(&s.id) == wanted || s.id == prop_raw || s.name == wanted)
                 .ok_or_else(not_found)?;
-            (
-                ds.schema[idx].clone(),
-                page.props.get(idx).cloned().unwrap_or(PropValue::None),
-            )
+            (ds.schema[idx].clone(), page.props.get(idx).cloned().unwrap_or(PropValue::None))
         }
         None if wanted == "title" => (
-            crate::model::PropSchema {
-                id: "title".into(),
-                name: "title".into(),
-                kind: PropKind::Title,
-            },
+            crate::model::PropSchema { id: "title".into(), name: "title".into(), kind: PropKind::Title },
             PropValue::None,
         ),
         None => return Err(not_found()),

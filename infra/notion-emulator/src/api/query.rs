@@ -17,12 +17,7 @@ pub struct QueryOptions {
 }
 
 /// The rows of a data source a query returns, in order (filters and sorts applied).
-pub fn matching_rows<'a>(
-    store: &'a Store,
-    ds_id: &Id,
-    filter: Option<&Filter>,
-    sorts: &[Sort],
-) -> Vec<&'a Page> {
+pub fn matching_rows<'a>(store: &'a Store, ds_id: &Id, filter: Option<&Filter>, sorts: &[Sort]) -> Vec<&'a Page> {
     let Some(ds) = store.data_sources.get(ds_id) else {
         return Vec::new();
     };
@@ -37,19 +32,9 @@ pub fn matching_rows<'a>(
     rows
 }
 
-pub fn run(
-    ctx: &Ctx,
-    ds_id: &Id,
-    body: &Map<String, Value>,
-    opts: &QueryOptions,
-    app: &App,
-) -> ApiResult<Value> {
+pub fn run(ctx: &Ctx, ds_id: &Id, body: &Map<String, Value>, opts: &QueryOptions, app: &App) -> ApiResult<Value> {
     let store = ctx.store;
-    let schema = store
-        .data_sources
-        .get(ds_id)
-        .map(|d| d.schema.as_slice())
-        .unwrap_or(&[]);
+    let schema = store.data_sources.get(ds_id).map(|d| d.schema.as_slice()).unwrap_or(&[]);
     let page_size = page_size_from_json(body.get("page_size"))?;
     let start = cursor_from_json(body.get("start_cursor"))?;
     let filter = match body.get("filter") {
@@ -62,17 +47,11 @@ pub fn run(
     };
     let key = format!(
         "{ds_id}|{}|{}",
-        body.get("filter")
-            .map(|f| f.to_string())
-            .unwrap_or_default(),
+        body.get("filter").map(|f| f.to_string()).unwrap_or_default(),
         body.get("sorts").map(|f| f.to_string()).unwrap_or_default()
     );
-    let ids = app.cached_rows(key, || {
-        matching_rows(store, ds_id, filter.as_ref(), &sorts)
-            .iter()
-            .map(|p| p.id)
-            .collect()
-    });
+    let ids =
+        app.cached_rows(key, || matching_rows(store, ds_id, filter.as_ref(), &sorts).iter().map(|p| p.id).collect());
     let slice = cursor::slice_by('q', ids.len(), |i| ids[i], start.as_deref(), page_size)?;
     let mut end = slice.end;
     let mut next = slice.next_cursor;
@@ -87,15 +66,11 @@ pub fn run(
             }
         }
     }
-    let results: Vec<Value> = ids[slice.start..end]
-        .iter()
-        .filter_map(|id| store.pages.get(id))
-        .map(|p| shapes::page(ctx, p))
-        .collect();
+    let results: Vec<Value> =
+        ids[slice.start..end].iter().filter_map(|id| store.pages.get(id)).map(|p| shapes::page(ctx, p)).collect();
     let mut out = cursor::list(opts.list_type, results, next);
     if incomplete {
-        out["request_status"] =
-            json!({ "type": "incomplete", "incomplete_reason": "query_result_limit_reached" });
+        out["request_status"] = json!({ "type": "incomplete", "incomplete_reason": "query_result_limit_reached" });
     }
     Ok(out)
 }

@@ -35,11 +35,7 @@ pub fn searchable(store: &Store, v: ApiVersion, only: Option<Kind>, query: &str)
     if only.is_none_or(|k| k == Kind::Page) {
         for p in store.pages.values() {
             if store.page_listed(p) && title_ok(&p.title) {
-                out.push(Item {
-                    kind: Kind::Page,
-                    id: p.id,
-                    last_edited: p.last_edited,
-                });
+                out.push(Item { kind: Kind::Page, id: p.id, last_edited: p.last_edited });
             }
         }
     }
@@ -47,22 +43,14 @@ pub fn searchable(store: &Store, v: ApiVersion, only: Option<Kind>, query: &str)
         if only.is_none_or(|k| k == Kind::DataSource) {
             for ds in store.data_sources.values() {
                 if store.data_source_listed(&ds.id) && title_ok(&ds.name) {
-                    out.push(Item {
-                        kind: Kind::DataSource,
-                        id: ds.id,
-                        last_edited: ds.last_edited,
-                    });
+                    out.push(Item { kind: Kind::DataSource, id: ds.id, last_edited: ds.last_edited });
                 }
             }
         }
     } else if only.is_none_or(|k| k == Kind::Database) {
         for db in store.databases.values() {
             if store.database_listed(&db.id) && title_ok(&db.title) {
-                out.push(Item {
-                    kind: Kind::Database,
-                    id: db.id,
-                    last_edited: db.last_edited,
-                });
+                out.push(Item { kind: Kind::Database, id: db.id, last_edited: db.last_edited });
             }
         }
     }
@@ -73,13 +61,11 @@ fn parse_filter(v: ApiVersion, f: Option<&Value>) -> ApiResult<Option<Kind>> {
     let Some(f) = f.filter(|f| !f.is_null()) else {
         return Ok(None);
     };
-    let obj = f.as_object().ok_or_else(|| {
-        ApiError::validation("body failed validation: body.filter should be an object.")
-    })?;
+    let obj = f
+        .as_object()
+        .ok_or_else(|| ApiError::validation("body failed validation: body.filter should be an object."))?;
     if obj.get("property").and_then(Value::as_str) != Some("object") {
-        return Err(ApiError::validation(
-            "body failed validation: body.filter.property should be `\"object\"`.",
-        ));
+        return Err(ApiError::validation("body failed validation: body.filter.property should be `\"object\"`."));
     }
     let value = obj.get("value").and_then(Value::as_str).unwrap_or("");
     match (value, v.has_data_sources()) {
@@ -100,9 +86,8 @@ fn parse_sort(s: Option<&Value>) -> ApiResult<bool> {
     let Some(s) = s.filter(|s| !s.is_null()) else {
         return Ok(true);
     };
-    let obj = s.as_object().ok_or_else(|| {
-        ApiError::validation("body failed validation: body.sort should be an object.")
-    })?;
+    let obj =
+        s.as_object().ok_or_else(|| ApiError::validation("body failed validation: body.sort should be an object."))?;
     if obj.get("property").and_then(Value::as_str) == Some("relevance") {
         return Ok(true);
     }
@@ -136,11 +121,7 @@ pub fn run(ctx: &Ctx, body: &Map<String, Value>, app: Option<&App>) -> ApiResult
     let query = match body.get("query") {
         None | Some(Value::Null) => "",
         Some(Value::String(s)) => s.as_str(),
-        Some(_) => {
-            return Err(ApiError::validation(
-                "body failed validation: body.query should be a string.",
-            ))
-        }
+        Some(_) => return Err(ApiError::validation("body failed validation: body.query should be a string.")),
     };
     let only = parse_filter(ctx.v, body.get("filter"))?;
     let descending = parse_sort(body.get("sort"))?;
@@ -151,34 +132,16 @@ pub fn run(ctx: &Ctx, body: &Map<String, Value>, app: Option<&App>) -> ApiResult
         Some(app) => app.cached_search(format!("{:?}|{only:?}|{descending}|{query}", ctx.v), make),
         None => std::sync::Arc::new(make()),
     };
-    let slice = cursor::slice_by(
-        's',
-        items.len(),
-        |i| items[i].id,
-        start.as_deref(),
-        page_size,
-    )?;
+    let slice = cursor::slice_by('s', items.len(), |i| items[i].id, start.as_deref(), page_size)?;
     let results: Vec<Value> = items[slice.start..slice.end]
         .iter()
         .filter_map(|i| match i.kind {
             Kind::Page => ctx.store.pages.get(&i.id).map(|p| shapes::page(ctx, p)),
-            Kind::Database => ctx
-                .store
-                .databases
-                .get(&i.id)
-                .map(|d| shapes::database(ctx, d)),
-            Kind::DataSource => ctx
-                .store
-                .data_sources
-                .get(&i.id)
-                .map(|d| shapes::data_source(ctx, d)),
+            Kind::Database => ctx.store.databases.get(&i.id).map(|d| shapes::database(ctx, d)),
+            Kind::DataSource => ctx.store.data_sources.get(&i.id).map(|d| shapes::data_source(ctx, d)),
         })
         .collect();
-    let list_type = if ctx.v.has_data_sources() {
-        "page_or_data_source"
-    } else {
-        "page_or_database"
-    };
+    let list_type = if ctx.v.has_data_sources() { "page_or_data_source" } else { "page_or_database" };
     Ok(cursor::list(list_type, results, slice.next_cursor))
 }
 
@@ -190,10 +153,6 @@ pub async fn search(
     let body = parse_body(&body)?;
     let links = app.file_links();
     let store = app.store();
-    let ctx = Ctx {
-        v,
-        store: &store,
-        files: &links,
-    };
+    let ctx = Ctx { v, store: &store, files: &links };
     Ok(Json(run(&ctx, &body, Some(&app))?))
 }

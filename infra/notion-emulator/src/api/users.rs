@@ -13,11 +13,8 @@ use crate::state::App;
 
 pub async fn me(State(app): State<App>) -> ApiResult<Json<Value>> {
     let store = app.store();
-    let bot = store
-        .users
-        .iter()
-        .find(|u| u.id == store.bot_id)
-        .ok_or_else(|| ApiError::not_found("user", store.bot_id))?;
+    let bot =
+        store.users.iter().find(|u| u.id == store.bot_id).ok_or_else(|| ApiError::not_found("user", store.bot_id))?;
     Ok(Json(shapes::user(&store, bot, true)))
 }
 
@@ -26,26 +23,14 @@ pub async fn list(State(app): State<App>, RawQuery(q): RawQuery) -> ApiResult<Js
     let page_size = page_size_from_query(params.get("page_size").map(String::as_str))?;
     let store = app.store();
     let ids: Vec<Id> = store.users.iter().map(|u| u.id).collect();
-    let slice = cursor::slice(
-        'u',
-        &ids,
-        params.get("start_cursor").map(String::as_str),
-        page_size,
-    )?;
-    let results = store.users[slice.start..slice.end]
-        .iter()
-        .map(|u| shapes::user(&store, u, false))
-        .collect();
+    let slice = cursor::slice('u', &ids, params.get("start_cursor").map(String::as_str), page_size)?;
+    let results = store.users[slice.start..slice.end].iter().map(|u| shapes::user(&store, u, false)).collect();
     Ok(Json(cursor::list("user", results, slice.next_cursor)))
 }
 
 pub async fn get(State(app): State<App>, Path(raw): Path<String>) -> ApiResult<Json<Value>> {
     let id = parse_id(&raw, "user")?;
     let store = app.store();
-    let u = store
-        .users
-        .iter()
-        .find(|u| u.id == id)
-        .ok_or_else(|| ApiError::not_found("user", id))?;
+    let u = store.users.iter().find(|u| u.id == id).ok_or_else(|| ApiError::not_found("user", id))?;
     Ok(Json(shapes::user(&store, u, u.id == store.bot_id)))
 }

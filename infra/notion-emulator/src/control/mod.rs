@@ -32,26 +32,14 @@ pub fn router(app: App) -> Router {
         .route("/__control/pages", post(mutations::create_page))
         .route("/__control/databases", post(mutations::create_database))
         .route("/__control/comments", post(mutations::add_comment))
-        .route(
-            "/__control/pages/{id}",
-            axum::routing::patch(mutations::update_page).delete(mutations::delete_page),
-        )
+        .route("/__control/pages/{id}", axum::routing::patch(mutations::update_page).delete(mutations::delete_page))
         .route("/__control/pages/{id}/trash", post(mutations::trash_page))
         .route("/__control/pages/{id}/move", post(mutations::move_page))
         .route("/__control/pages/{id}/unshare", post(mutations::unshare))
         .route("/__control/objects/{id}/unshare", post(mutations::unshare))
-        .route(
-            "/__control/blocks/{id}",
-            axum::routing::patch(mutations::update_block).delete(mutations::delete_block),
-        )
-        .route(
-            "/__control/blocks/{id}/children",
-            post(mutations::append_children),
-        )
-        .route(
-            "/__control/data_sources/{id}/rows",
-            post(mutations::add_row),
-        )
+        .route("/__control/blocks/{id}", axum::routing::patch(mutations::update_block).delete(mutations::delete_block))
+        .route("/__control/blocks/{id}/children", post(mutations::append_children))
+        .route("/__control/data_sources/{id}/rows", post(mutations::add_row))
         .route("/__control/webhooks/emit", post(webhook::emit))
         .with_state(app)
 }
@@ -63,15 +51,14 @@ async fn get_config(State(app): State<App>) -> Json<RuntimeConfig> {
 /// Merge a partial config (any subset of the fields) into the current one.
 async fn set_config(State(app): State<App>, body: Bytes) -> ApiResult<Json<RuntimeConfig>> {
     let patch = parse_body(&body)?;
-    let mut current =
-        serde_json::to_value(app.config()).map_err(|e| ApiError::validation(e.to_string()))?;
+    let mut current = serde_json::to_value(app.config()).map_err(|e| ApiError::validation(e.to_string()))?;
     if let Value::Object(cur) = &mut current {
         for (k, v) in patch {
             cur.insert(k, v);
         }
     }
-    let cfg: RuntimeConfig = serde_json::from_value(current)
-        .map_err(|e| ApiError::validation(format!("invalid config: {e}")))?;
+    let cfg: RuntimeConfig =
+        serde_json::from_value(current).map_err(|e| ApiError::validation(format!("invalid config: {e}")))?;
     cfg.validate().map_err(ApiError::validation)?;
     if cfg.rate != app.config().rate || cfg.burst != app.config().burst {
         *app.bucket() = Bucket::default();
@@ -96,15 +83,11 @@ fn version_param(q: Option<&str>) -> ApiResult<ApiVersion> {
     let params = query_params(q);
     match params.get("version") {
         None => Ok(ApiVersion::V2025),
-        Some(v) => ApiVersion::parse(v)
-            .ok_or_else(|| ApiError::validation(format!("unknown version `{v}`"))),
+        Some(v) => ApiVersion::parse(v).ok_or_else(|| ApiError::validation(format!("unknown version `{v}`"))),
     }
 }
 
-async fn minimum_calls(
-    State(app): State<App>,
-    RawQuery(q): RawQuery,
-) -> ApiResult<Json<minimum::Minimum>> {
+async fn minimum_calls(State(app): State<App>, RawQuery(q): RawQuery) -> ApiResult<Json<minimum::Minimum>> {
     let v = version_param(q.as_deref())?;
     let cap = app.config().query_row_cap;
     let store = app.store();
@@ -138,7 +121,8 @@ async fn files(State(app): State<App>) -> Json<Value> {
         .values()
         .map(|f| {
             let url = if f.external { links.external_url(&f.id) } else { links.signed_url(&f.id).0 };
-            let blocks: Vec<_> = store.blocks.values().filter(|b| b.extra_id("_file_id") == Some(f.id)).map(|b| b.id).collect();
+            let blocks: Vec<_> =
+                store.blocks.values().filter(|b| b.extra_id("_file_id") == Some(f.id)).map(|b| b.id).collect();
             json!({
                 "id": f.id, "name": f.name, "content_type": f.content_type, "size": f.size(),
                 "expected_text": f.expected_text, "expectation": f.expectation, "external": f.external,
@@ -167,24 +151,15 @@ async fn reset_workspace(State(app): State<App>, body: Bytes) -> ApiResult<Json<
     *app.store_mut() = store;
     app.set_workspace(kind, seed);
     *app.stats() = Stats::default();
-    Ok(Json(
-        json!({ "workspace": kind.as_str(), "seed": seed, "counts": c }),
-    ))
+    Ok(Json(json!({ "workspace": kind.as_str(), "seed": seed, "counts": c })))
 }
 
 /// Revoke a token (default: the current one): every call with it gets 401.
 async fn revoke(State(app): State<App>, body: Bytes) -> ApiResult<Json<RuntimeConfig>> {
     let body = parse_body(&body)?;
     let mut cfg = app.config();
-    let token = body
-        .get("token")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| cfg.token.clone());
-    let restore = body
-        .get("restore")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let token = body.get("token").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| cfg.token.clone());
+    let restore = body.get("restore").and_then(Value::as_bool).unwrap_or(false);
     if restore {
         cfg.revoked_tokens.retain(|t| *t != token);
     } else if !cfg.revoked_tokens.contains(&token) {

@@ -29,36 +29,26 @@ fn at(body: &Body, key: &str) -> ApiResult<Ts> {
 }
 
 fn id_field(v: &Value, key: &str) -> ApiResult<Id> {
-    let raw = v
-        .get(key)
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::validation(format!("parent.{key} is required")))?;
+    let raw =
+        v.get(key).and_then(Value::as_str).ok_or_else(|| ApiError::validation(format!("parent.{key} is required")))?;
     parse_id(raw, key.trim_end_matches("_id"))
 }
 
 /// `{type:"workspace"}`, `{type:"page_id", page_id}`, `{type:"block_id", block_id}`, `{type:"data_source_id", data_source_id}`
 /// (the `type` may be left out when exactly one id key is given).
 fn parse_parent(store: &Store, v: &Value) -> ApiResult<Parent> {
-    let t = v
-        .get("type")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .or_else(|| {
-            ["page_id", "block_id", "data_source_id", "workspace"]
-                .iter()
-                .find(|k| v.get(**k).is_some())
-                .map(|k| k.to_string())
-        });
+    let t = v.get("type").and_then(Value::as_str).map(str::to_string).or_else(|| {
+        ["page_id", "block_id", "data_source_id", "workspace"]
+            .iter()
+            .find(|k| v.get(**k).is_some())
+            .map(|k| k.to_string())
+    });
     let parent = match t.as_deref() {
         Some("workspace") => Parent::Workspace,
         Some("page_id") => Parent::Page(id_field(v, "page_id")?),
         Some("block_id") => Parent::Block(id_field(v, "block_id")?),
         Some("data_source_id") => Parent::DataSource(id_field(v, "data_source_id")?),
-        _ => {
-            return Err(ApiError::validation(
-                "parent should be workspace, page_id, block_id or data_source_id",
-            ))
-        }
+        _ => return Err(ApiError::validation("parent should be workspace, page_id, block_id or data_source_id")),
     };
     let ok = match parent {
         Parent::Workspace => true,
@@ -68,10 +58,7 @@ fn parse_parent(store: &Store, v: &Value) -> ApiResult<Parent> {
         Parent::Database(_) => false,
     };
     if !ok {
-        return Err(ApiError::not_found(
-            "parent",
-            parent.id().map(|i| i.to_string()).unwrap_or_default(),
-        ));
+        return Err(ApiError::not_found("parent", parent.id().map(|i| i.to_string()).unwrap_or_default()));
     }
     Ok(parent)
 }
@@ -88,9 +75,7 @@ fn spec_text(spec: &Value, btype: &str) -> String {
             items
                 .iter()
                 .filter_map(|i| {
-                    i.get("plain_text")
-                        .or_else(|| i.get("text").and_then(|t| t.get("content")))
-                        .and_then(Value::as_str)
+                    i.get("plain_text").or_else(|| i.get("text").and_then(|t| t.get("content"))).and_then(Value::as_str)
                 })
                 .collect::<String>()
         })
@@ -109,18 +94,10 @@ fn insert_blocks(
     if depth > 64 {
         return Err(ApiError::validation("blocks are nested too deeply"));
     }
-    let parent = if store.pages.contains_key(&container) {
-        Parent::Page(container)
-    } else {
-        Parent::Block(container)
-    };
+    let parent = if store.pages.contains_key(&container) { Parent::Page(container) } else { Parent::Block(container) };
     let mut pos = match after {
         Some(a) => {
-            let list = store
-                .children
-                .get(&container)
-                .map(|v| v.as_slice())
-                .unwrap_or(&[]);
+            let list = store.children.get(&container).map(|v| v.as_slice()).unwrap_or(&[]);
             Some(
                 list.iter()
                     .position(|x| *x == a)
@@ -132,28 +109,15 @@ fn insert_blocks(
     };
     let mut ids = Vec::new();
     for spec in specs {
-        let btype = spec
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("paragraph")
-            .to_string();
+        let btype = spec.get("type").and_then(Value::as_str).unwrap_or("paragraph").to_string();
         if matches!(btype.as_str(), "child_page" | "child_database") {
-            return Err(ApiError::validation(
-                "create pages with POST /__control/pages",
-            ));
+            return Err(ApiError::validation("create pages with POST /__control/pages"));
         }
         let text = spec_text(spec, &btype);
-        let mut extra = spec
-            .get("extra")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        for (key, internal) in [
-            ("file_id", "_file_id"),
-            ("url", "_url"),
-            ("synced_from", "_synced_from"),
-            ("link_to", "_link_target"),
-        ] {
+        let mut extra = spec.get("extra").and_then(Value::as_object).cloned().unwrap_or_default();
+        for (key, internal) in
+            [("file_id", "_file_id"), ("url", "_url"), ("synced_from", "_synced_from"), ("link_to", "_link_target")]
+        {
             if let Some(v) = spec.get(key) {
                 extra.insert(internal.into(), v.clone());
             }
@@ -164,11 +128,7 @@ fn insert_blocks(
             parent,
             btype,
             text,
-            extra: if extra.is_empty() {
-                None
-            } else {
-                Some(Box::new(extra))
-            },
+            extra: if extra.is_empty() { None } else { Some(Box::new(extra)) },
             created: ts,
             last_edited: ts,
             created_by: store.bot_id,
@@ -196,25 +156,13 @@ fn prop_value(kind: &PropKind, v: &Value) -> PropValue {
         PropKind::RichText => PropValue::Text(v.as_str().unwrap_or_default().to_string()),
         PropKind::Select(_) => PropValue::Select(v.as_str().map(str::to_string)),
         PropKind::MultiSelect(_) => PropValue::MultiSelect(
-            v.as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            v.as_array().map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default(),
         ),
         PropKind::Checkbox => PropValue::Checkbox(v.as_bool().unwrap_or(false)),
         PropKind::Number => PropValue::Number(v.as_f64()),
         PropKind::People => PropValue::People(
             v.as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .filter_map(|s| Uuid::parse_str(s).ok())
-                        .collect()
-                })
+                .map(|a| a.iter().filter_map(Value::as_str).filter_map(|s| Uuid::parse_str(s).ok()).collect())
                 .unwrap_or_default(),
         ),
         PropKind::Date => PropValue::Date(v.as_str().map(str::to_string)),
@@ -226,19 +174,10 @@ fn prop_value(kind: &PropKind, v: &Value) -> PropValue {
 /// Apply `{name: value}` properties to a row.
 fn apply_props(store: &mut Store, page_id: &Id, props: &Map<String, Value>) -> ApiResult<()> {
     let Some(Parent::DataSource(ds)) = store.pages.get(page_id).map(|p| p.parent) else {
-        return Err(ApiError::validation(
-            "only database rows have properties besides the title",
-        ));
+        return Err(ApiError::validation("only database rows have properties besides the title"));
     };
-    let schema = store
-        .data_sources
-        .get(&ds)
-        .map(|d| d.schema.clone())
-        .unwrap_or_default();
-    let page = store
-        .pages
-        .get_mut(page_id)
-        .ok_or_else(|| ApiError::not_found("page", page_id))?;
+    let schema = store.data_sources.get(&ds).map(|d| d.schema.clone()).unwrap_or_default();
+    let page = store.pages.get_mut(page_id).ok_or_else(|| ApiError::not_found("page", page_id))?;
     page.props.resize(schema.len(), PropValue::None);
     for (name, v) in props {
         let idx = schema
@@ -258,11 +197,7 @@ fn apply_props(store: &mut Store, page_id: &Id, props: &Map<String, Value>) -> A
 fn attach(store: &mut Store, id: Id, parent: Parent, ts: Ts) {
     match parent {
         Parent::Page(c) | Parent::Block(c) => {
-            let title = store
-                .pages
-                .get(&id)
-                .map(|p| p.title.clone())
-                .unwrap_or_default();
+            let title = store.pages.get(&id).map(|p| p.title.clone()).unwrap_or_default();
             let in_trash = store.pages.get(&id).is_some_and(|p| p.in_trash);
             store.blocks.insert(
                 id,
@@ -317,26 +252,13 @@ fn page_json(p: &Page, blocks: Vec<Id>) -> Value {
 
 fn new_page(store: &mut Store, body: &Body, parent: Parent) -> ApiResult<Value> {
     let ts = at(body, "at")?;
-    let created = if body.contains_key("created_time") {
-        at(body, "created_time")?
-    } else {
-        ts
-    };
-    let title = body
-        .get("title")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let created = if body.contains_key("created_time") { at(body, "created_time")? } else { ts };
+    let title = body.get("title").and_then(Value::as_str).unwrap_or_default().to_string();
     let id = Uuid::new_v4();
     let props = match parent {
-        Parent::DataSource(ds) => vec![
-            PropValue::None;
-            store
-                .data_sources
-                .get(&ds)
-                .map(|d| d.schema.len())
-                .unwrap_or(0)
-        ],
+        Parent::DataSource(ds) => {
+            vec![PropValue::None; store.data_sources.get(&ds).map(|d| d.schema.len()).unwrap_or(0)]
+        }
         _ => Vec::new(),
     };
     let icon = body.get("icon").and_then(Value::as_str).map(str::to_string);
@@ -360,17 +282,10 @@ fn new_page(store: &mut Store, body: &Body, parent: Parent) -> ApiResult<Value> 
     if let Some(props) = body.get("properties").and_then(Value::as_object) {
         apply_props(store, &id, props)?;
     }
-    let specs = body
-        .get("blocks")
-        .or_else(|| body.get("children"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let specs =
+        body.get("blocks").or_else(|| body.get("children")).and_then(Value::as_array).cloned().unwrap_or_default();
     let blocks = insert_blocks(store, id, &specs, None, ts, 0)?;
-    let p = store
-        .pages
-        .get(&id)
-        .ok_or_else(|| ApiError::not_found("page", id))?;
+    let p = store.pages.get(&id).ok_or_else(|| ApiError::not_found("page", id))?;
     Ok(page_json(p, blocks))
 }
 
@@ -378,19 +293,12 @@ fn new_page(store: &mut Store, body: &Body, parent: Parent) -> ApiResult<Value> 
 pub async fn create_page(State(app): State<App>, body: Bytes) -> ApiResult<Json<Value>> {
     let body = parse_body(&body)?;
     let mut store = app.store_mut();
-    let parent = parse_parent(
-        &store,
-        body.get("parent").unwrap_or(&json!({"type": "workspace"})),
-    )?;
+    let parent = parse_parent(&store, body.get("parent").unwrap_or(&json!({"type": "workspace"})))?;
     Ok(Json(new_page(&mut store, &body, parent)?))
 }
 
 /// `POST /__control/data_sources/{id}/rows` `{title, properties?, blocks?, created_time?, at?}`
-pub async fn add_row(
-    State(app): State<App>,
-    Path(raw): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
+pub async fn add_row(State(app): State<App>, Path(raw): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
     let ds = parse_id(&raw, "data_source")?;
     let body = parse_body(&body)?;
     let mut store = app.store_mut();
@@ -415,14 +323,9 @@ fn spec_options(spec: &Value) -> Vec<String> {
 
 /// A property kind from its Notion type name (`"checkbox"`) or `{"type": "select", "options": [...]}`.
 fn prop_kind(name: &str, spec: &Value) -> ApiResult<PropKind> {
-    let type_name = spec
-        .as_str()
-        .or_else(|| spec.get("type").and_then(Value::as_str))
-        .ok_or_else(|| {
-            ApiError::validation(format!(
-                "property `{name}` should be a type name or an object with a `type`"
-            ))
-        })?;
+    let type_name = spec.as_str().or_else(|| spec.get("type").and_then(Value::as_str)).ok_or_else(|| {
+        ApiError::validation(format!("property `{name}` should be a type name or an object with a `type`"))
+    })?;
     Ok(match type_name {
         "title" => PropKind::Title,
         "rich_text" => PropKind::RichText,
@@ -435,11 +338,7 @@ fn prop_kind(name: &str, spec: &Value) -> ApiResult<PropKind> {
         "url" => PropKind::Url,
         "created_time" => PropKind::CreatedTime,
         "last_edited_time" => PropKind::LastEditedTime,
-        other => {
-            return Err(ApiError::validation(format!(
-                "property `{name}`: unsupported type `{other}`"
-            )))
-        }
+        other => return Err(ApiError::validation(format!("property `{name}`: unsupported type `{other}`"))),
     })
 }
 
@@ -449,38 +348,17 @@ fn database_schema(body: &Body) -> ApiResult<Vec<PropSchema>> {
     let Some(props) = body.get("properties") else {
         return Ok(crate::gen::builder::Builder::standard_schema());
     };
-    let props = props
-        .as_object()
-        .ok_or_else(|| ApiError::validation("properties should be an object {name: type}"))?;
+    let props = props.as_object().ok_or_else(|| ApiError::validation("properties should be an object {name: type}"))?;
     let mut schema = Vec::new();
     for (i, (name, spec)) in props.iter().enumerate() {
         let kind = prop_kind(name, spec)?;
-        let id = if kind == PropKind::Title {
-            "title".to_string()
-        } else {
-            format!("p{i}%3A{}", name.len())
-        };
-        schema.push(PropSchema {
-            id,
-            name: name.clone(),
-            kind,
-        });
+        let id = if kind == PropKind::Title { "title".to_string() } else { format!("p{i}%3A{}", name.len()) };
+        schema.push(PropSchema { id, name: name.clone(), kind });
     }
     match schema.iter().filter(|s| s.kind == PropKind::Title).count() {
         0 => {
-            let name = body
-                .get("title_property")
-                .and_then(Value::as_str)
-                .unwrap_or("Name")
-                .to_string();
-            schema.insert(
-                0,
-                PropSchema {
-                    id: "title".into(),
-                    name,
-                    kind: PropKind::Title,
-                },
-            );
+            let name = body.get("title_property").and_then(Value::as_str).unwrap_or("Name").to_string();
+            schema.insert(0, PropSchema { id: "title".into(), name, kind: PropKind::Title });
         }
         1 => {}
         _ => return Err(ApiError::validation("a database has exactly one title property")),
@@ -498,48 +376,28 @@ fn database_schema(body: &Body) -> ApiResult<Vec<PropSchema>> {
 pub async fn create_database(State(app): State<App>, body: Bytes) -> ApiResult<Json<Value>> {
     let body = parse_body(&body)?;
     let ts = at(&body, "at")?;
-    let created = if body.contains_key("created_time") {
-        at(&body, "created_time")?
-    } else {
-        ts
-    };
-    let title = body
-        .get("title")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let created = if body.contains_key("created_time") { at(&body, "created_time")? } else { ts };
+    let title = body.get("title").and_then(Value::as_str).unwrap_or_default().to_string();
     let schema = database_schema(&body)?;
     let sources = match body.get("data_sources") {
         None => 1,
         Some(v) => v
             .as_u64()
             .filter(|n| (1..=10).contains(n))
-            .ok_or_else(|| ApiError::validation("data_sources should be a number 1..=10"))?
-            as usize,
+            .ok_or_else(|| ApiError::validation("data_sources should be a number 1..=10"))? as usize,
     };
     let mut store = app.store_mut();
-    let parent = parse_parent(
-        &store,
-        body.get("parent").unwrap_or(&json!({"type": "workspace"})),
-    )?;
+    let parent = parse_parent(&store, body.get("parent").unwrap_or(&json!({"type": "workspace"})))?;
     let container = match parent {
         Parent::Workspace => None,
         Parent::Page(c) | Parent::Block(c) => Some(c),
-        _ => {
-            return Err(ApiError::validation(
-                "a database's parent should be the workspace, a page or a block",
-            ))
-        }
+        _ => return Err(ApiError::validation("a database's parent should be the workspace, a page or a block")),
     };
     let id = Uuid::new_v4();
     let mut ds_ids = Vec::new();
     for i in 0..sources {
         let ds = Uuid::new_v4();
-        let name = if i == 0 {
-            title.clone()
-        } else {
-            format!("{title} (source {})", i + 1)
-        };
+        let name = if i == 0 { title.clone() } else { format!("{title} (source {})", i + 1) };
         store.data_sources.insert(
             ds,
             DataSource {
@@ -587,10 +445,8 @@ pub async fn create_database(State(app): State<App>, body: Bytes) -> ApiResult<J
         store.children.entry(c).or_default().push(id);
         store.touch_block(&id, ts);
     }
-    let properties: Vec<Value> = schema
-        .iter()
-        .map(|s| json!({"id": s.id, "name": s.name, "type": s.kind.type_name()}))
-        .collect();
+    let properties: Vec<Value> =
+        schema.iter().map(|s| json!({"id": s.id, "name": s.name, "type": s.kind.type_name()})).collect();
     Ok(Json(json!({
         "id": id, "object": "database", "title": title, "data_source_id": ds_ids[0],
         "data_sources": ds_ids, "properties": properties, "last_edited_time": crate::shapes::iso(ts),
@@ -603,25 +459,13 @@ pub async fn add_comment(State(app): State<App>, body: Bytes) -> ApiResult<Json<
     let body = parse_body(&body)?;
     let ts = at(&body, "at")?;
     let mut store = app.store_mut();
-    let parent = parse_parent(
-        &store,
-        body.get("parent")
-            .ok_or_else(|| ApiError::validation("parent is required"))?,
-    )?;
+    let parent = parse_parent(&store, body.get("parent").ok_or_else(|| ApiError::validation("parent is required"))?)?;
     let on = match parent {
         Parent::Page(id) | Parent::Block(id) => id,
-        _ => {
-            return Err(ApiError::validation(
-                "a comment's parent should be a page_id or a block_id",
-            ))
-        }
+        _ => return Err(ApiError::validation("a comment's parent should be a page_id or a block_id")),
     };
     // A page's id is also its child_page block's id: comments on it are the page's.
-    let parent = if store.pages.contains_key(&on) {
-        Parent::Page(on)
-    } else {
-        Parent::Block(on)
-    };
+    let parent = if store.pages.contains_key(&on) { Parent::Page(on) } else { Parent::Block(on) };
     let author = match body.get("author").and_then(Value::as_str) {
         Some(raw) => {
             let id = parse_id(raw, "author")?;
@@ -630,12 +474,9 @@ pub async fn add_comment(State(app): State<App>, body: Bytes) -> ApiResult<Json<
             }
             id
         }
-        None => store
-            .users
-            .iter()
-            .find(|u| matches!(u.kind, UserKind::Person { .. }))
-            .map(|u| u.id)
-            .unwrap_or(store.bot_id),
+        None => {
+            store.users.iter().find(|u| matches!(u.kind, UserKind::Person { .. })).map(|u| u.id).unwrap_or(store.bot_id)
+        }
     };
     let discussion_id = match body.get("discussion_id").and_then(Value::as_str) {
         Some(raw) => parse_id(raw, "discussion")?,
@@ -645,17 +486,10 @@ pub async fn add_comment(State(app): State<App>, body: Bytes) -> ApiResult<Json<
         id: Uuid::new_v4(),
         parent,
         discussion_id,
-        text: body
-            .get("text")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
+        text: body.get("text").and_then(Value::as_str).unwrap_or_default().to_string(),
         created: ts,
         author,
-        resolved: body
-            .get("resolved")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        resolved: body.get("resolved").and_then(Value::as_bool).unwrap_or(false),
     };
     let out = json!({
         "id": comment.id, "parent_id": on, "discussion_id": discussion_id, "author": author,
@@ -666,11 +500,7 @@ pub async fn add_comment(State(app): State<App>, body: Bytes) -> ApiResult<Json<
 }
 
 /// `PATCH /__control/pages/{id}` `{title?, text?, append_text?, properties?, icon?, at?}`: bumps last_edited_time.
-pub async fn update_page(
-    State(app): State<App>,
-    Path(raw): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
+pub async fn update_page(State(app): State<App>, Path(raw): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
     let id = parse_id(&raw, "page")?;
     let body = parse_body(&body)?;
     let ts = at(&body, "at")?;
@@ -685,13 +515,7 @@ pub async fn update_page(
     if let Some(text) = body.get("text").and_then(Value::as_str) {
         let first = store
             .visible_children(&id)
-            .find(|b| {
-                !b.text.is_empty()
-                    && !matches!(
-                        b.btype.as_str(),
-                        "child_page" | "child_database" | "table_row"
-                    )
-            })
+            .find(|b| !b.text.is_empty() && !matches!(b.btype.as_str(), "child_page" | "child_database" | "table_row"))
             .map(|b| b.id);
         match first {
             Some(bid) => {
@@ -712,20 +536,10 @@ pub async fn update_page(
         }
     }
     if let Some(text) = body.get("append_text").and_then(Value::as_str) {
-        touched.extend(insert_blocks(
-            &mut store,
-            id,
-            &[json!({"type": "paragraph", "text": text})],
-            None,
-            ts,
-            0,
-        )?);
+        touched.extend(insert_blocks(&mut store, id, &[json!({"type": "paragraph", "text": text})], None, ts, 0)?);
     }
     let bot = store.bot_id;
-    let page = store
-        .pages
-        .get_mut(&id)
-        .ok_or_else(|| ApiError::not_found("page", id))?;
+    let page = store.pages.get_mut(&id).ok_or_else(|| ApiError::not_found("page", id))?;
     if let Some(t) = body.get("title").and_then(Value::as_str) {
         page.title = t.to_string();
     }
@@ -734,10 +548,7 @@ pub async fn update_page(
     }
     page.last_edited = ts;
     page.last_edited_by = bot;
-    let p = store
-        .pages
-        .get(&id)
-        .ok_or_else(|| ApiError::not_found("page", id))?;
+    let p = store.pages.get(&id).ok_or_else(|| ApiError::not_found("page", id))?;
     Ok(Json(page_json(p, touched)))
 }
 
@@ -745,12 +556,7 @@ pub async fn update_page(
 fn page_subtree(store: &Store, id: &Id) -> Vec<Id> {
     let mut out = vec![*id];
     for b in store.subtree_blocks(id) {
-        if store
-            .blocks
-            .get(&b)
-            .is_some_and(|x| x.btype == "child_page")
-            && store.pages.contains_key(&b)
-        {
+        if store.blocks.get(&b).is_some_and(|x| x.btype == "child_page") && store.pages.contains_key(&b) {
             out.push(b);
         }
     }
@@ -758,10 +564,7 @@ fn page_subtree(store: &Store, id: &Id) -> Vec<Id> {
 }
 
 /// `DELETE /__control/pages/{id}`: gone for good (404), with its sub-pages and blocks.
-pub async fn delete_page(
-    State(app): State<App>,
-    Path(raw): Path<String>,
-) -> ApiResult<Json<Value>> {
+pub async fn delete_page(State(app): State<App>, Path(raw): Path<String>) -> ApiResult<Json<Value>> {
     let id = parse_id(&raw, "page")?;
     let ts = now_minute();
     let mut store = app.store_mut();
@@ -779,29 +582,16 @@ pub async fn delete_page(
         store.pages.remove(p);
         store.children.remove(p);
     }
-    store.comments.retain(|c| {
-        c.parent
-            .id()
-            .is_none_or(|pid| !pages.contains(&pid) && !blocks.contains(&pid))
-    });
-    Ok(Json(
-        json!({ "deleted_pages": pages, "deleted_blocks": blocks.len() }),
-    ))
+    store.comments.retain(|c| c.parent.id().is_none_or(|pid| !pages.contains(&pid) && !blocks.contains(&pid)));
+    Ok(Json(json!({ "deleted_pages": pages, "deleted_blocks": blocks.len() })))
 }
 
 /// `POST /__control/pages/{id}/trash` `{in_trash?: bool (default true), at?}`: also trashes sub-pages.
-pub async fn trash_page(
-    State(app): State<App>,
-    Path(raw): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
+pub async fn trash_page(State(app): State<App>, Path(raw): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
     let id = parse_id(&raw, "page")?;
     let body = parse_body(&body)?;
     let ts = at(&body, "at")?;
-    let flag = body
-        .get("in_trash")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
+    let flag = body.get("in_trash").and_then(Value::as_bool).unwrap_or(true);
     let mut store = app.store_mut();
     if !store.pages.contains_key(&id) {
         return Err(ApiError::not_found("page", id));
@@ -820,11 +610,7 @@ pub async fn trash_page(
 }
 
 /// `POST /__control/pages/{id}/move` `{parent, at?}`
-pub async fn move_page(
-    State(app): State<App>,
-    Path(raw): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
+pub async fn move_page(State(app): State<App>, Path(raw): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
     let id = parse_id(&raw, "page")?;
     let body = parse_body(&body)?;
     let ts = at(&body, "at")?;
@@ -832,16 +618,8 @@ pub async fn move_page(
     if !store.pages.contains_key(&id) {
         return Err(ApiError::not_found("page", id));
     }
-    let parent = parse_parent(
-        &store,
-        body.get("parent")
-            .ok_or_else(|| ApiError::validation("parent is required"))?,
-    )?;
-    if parent.id() == Some(id)
-        || page_subtree(&store, &id)
-            .iter()
-            .any(|p| Some(*p) == parent.id())
-    {
+    let parent = parse_parent(&store, body.get("parent").ok_or_else(|| ApiError::validation("parent is required"))?)?;
+    if parent.id() == Some(id) || page_subtree(&store, &id).iter().any(|p| Some(*p) == parent.id()) {
         return Err(ApiError::validation("cannot move a page under itself"));
     }
     detach(&mut store, &id, ts);
@@ -852,26 +630,17 @@ pub async fn move_page(
     if let Some(p) = store.pages.get_mut(&id) {
         p.parent = parent;
         p.last_edited = ts;
-        p.props = schema_len
-            .map(|n| vec![PropValue::None; n])
-            .unwrap_or_default();
+        p.props = schema_len.map(|n| vec![PropValue::None; n]).unwrap_or_default();
     }
     attach(&mut store, id, parent, ts);
     Ok(Json(json!({ "id": id, "parent": parent.id() })))
 }
 
 /// `POST /__control/pages/{id}/unshare` (or `/objects/{id}/unshare`) `{unshared?: bool (default true)}`
-pub async fn unshare(
-    State(app): State<App>,
-    Path(raw): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
+pub async fn unshare(State(app): State<App>, Path(raw): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
     let id = parse_id(&raw, "object")?;
     let body = parse_body(&body)?;
-    let flag = body
-        .get("unshared")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
+    let flag = body.get("unshared").and_then(Value::as_bool).unwrap_or(true);
     let mut store = app.store_mut();
     let exists = store.pages.contains_key(&id)
         || store.databases.contains_key(&id)
@@ -889,11 +658,7 @@ pub async fn unshare(
 }
 
 /// `POST /__control/blocks/{id}/children` `{children: [{type, text, children?, extra?, file_id?, url?}], after?, at?}`
-pub async fn append_children(
-    State(app): State<App>,
-    Path(raw): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
+pub async fn append_children(State(app): State<App>, Path(raw): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
     let id = parse_id(&raw, "block")?;
     let body = parse_body(&body)?;
     let ts = at(&body, "at")?;
@@ -920,19 +685,12 @@ pub async fn append_children(
 }
 
 /// `PATCH /__control/blocks/{id}` `{text?, type?, extra?, in_trash?, at?}`
-pub async fn update_block(
-    State(app): State<App>,
-    Path(raw): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
+pub async fn update_block(State(app): State<App>, Path(raw): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
     let id = parse_id(&raw, "block")?;
     let body = parse_body(&body)?;
     let ts = at(&body, "at")?;
     let mut store = app.store_mut();
-    let b = store
-        .blocks
-        .get_mut(&id)
-        .ok_or_else(|| ApiError::not_found("block", id))?;
+    let b = store.blocks.get_mut(&id).ok_or_else(|| ApiError::not_found("block", id))?;
     if let Some(t) = body.get("text").and_then(Value::as_str) {
         b.text = t.to_string();
     }
@@ -948,23 +706,15 @@ pub async fn update_block(
         b.in_trash = t;
     }
     store.touch_block(&id, ts);
-    Ok(Json(
-        json!({ "id": id, "last_edited_time": crate::shapes::iso(ts) }),
-    ))
+    Ok(Json(json!({ "id": id, "last_edited_time": crate::shapes::iso(ts) })))
 }
 
 /// `DELETE /__control/blocks/{id}`: moves the block to the trash (as the API's delete does).
-pub async fn delete_block(
-    State(app): State<App>,
-    Path(raw): Path<String>,
-) -> ApiResult<Json<Value>> {
+pub async fn delete_block(State(app): State<App>, Path(raw): Path<String>) -> ApiResult<Json<Value>> {
     let id = parse_id(&raw, "block")?;
     let ts = now_minute();
     let mut store = app.store_mut();
-    let b = store
-        .blocks
-        .get_mut(&id)
-        .ok_or_else(|| ApiError::not_found("block", id))?;
+    let b = store.blocks.get_mut(&id).ok_or_else(|| ApiError::not_found("block", id))?;
     b.in_trash = true;
     let is_page = b.btype == "child_page";
     if is_page {

@@ -62,15 +62,11 @@ fn default_data(store: &Store, event: &str, id: &Id) -> Value {
         data["updated_properties"] = json!(["title"]);
     }
     if event.starts_with("comment.") {
-        let page = store
-            .comments
-            .iter()
-            .find(|c| c.id == *id)
-            .and_then(|c| match c.parent {
-                Parent::Page(p) => Some(p),
-                Parent::Block(b) => store.owning_page(&b),
-                _ => None,
-            });
+        let page = store.comments.iter().find(|c| c.id == *id).and_then(|c| match c.parent {
+            Parent::Page(p) => Some(p),
+            Parent::Block(b) => store.owning_page(&b),
+            _ => None,
+        });
         data["page_id"] = json!(page);
     }
     data
@@ -81,21 +77,14 @@ fn default_data(store: &Store, event: &str, id: &Id) -> Value {
 /// `{"verification_token": ...}` is sent instead of an event.
 pub async fn emit(State(app): State<App>, body: Bytes) -> ApiResult<Json<Value>> {
     let req = parse_body(&body)?;
-    let url = req
-        .get("url")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::validation("url is required"))?
-        .to_string();
+    let url =
+        req.get("url").and_then(Value::as_str).ok_or_else(|| ApiError::validation("url is required"))?.to_string();
     let token = req
         .get("verification_token")
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::validation("verification_token is required"))?
         .to_string();
-    let payload = if req
-        .get("verification")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-    {
+    let payload = if req.get("verification").and_then(Value::as_bool).unwrap_or(false) {
         json!({ "verification_token": token })
     } else {
         let event = req
@@ -103,21 +92,12 @@ pub async fn emit(State(app): State<App>, body: Bytes) -> ApiResult<Json<Value>>
             .and_then(Value::as_str)
             .ok_or_else(|| ApiError::validation("type is required"))?
             .to_string();
-        let entity = req
-            .get("entity")
-            .cloned()
-            .ok_or_else(|| ApiError::validation("entity {id, type} is required"))?;
-        let entity_id = entity
-            .get("id")
-            .and_then(Value::as_str)
-            .and_then(|s| Uuid::parse_str(s).ok())
-            .unwrap_or_default();
+        let entity = req.get("entity").cloned().ok_or_else(|| ApiError::validation("entity {id, type} is required"))?;
+        let entity_id =
+            entity.get("id").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok()).unwrap_or_default();
         let store = app.store();
         let author = store.users.first().map(|u| u.id).unwrap_or_default();
-        let data = req
-            .get("data")
-            .cloned()
-            .unwrap_or_else(|| default_data(&store, &event, &entity_id));
+        let data = req.get("data").cloned().unwrap_or_else(|| default_data(&store, &event, &entity_id));
         json!({
             "id": Uuid::new_v4(),
             "timestamp": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
@@ -150,11 +130,7 @@ pub async fn emit(State(app): State<App>, body: Bytes) -> ApiResult<Json<Value>>
         Ok(r) => {
             let status = r.status().as_u16();
             let text = r.text().await.unwrap_or_default();
-            (
-                Some(status),
-                Some(text.chars().take(2000).collect::<String>()),
-                None,
-            )
+            (Some(status), Some(text.chars().take(2000).collect::<String>()), None)
         }
         Err(e) => (None, None, Some(e.to_string())),
     };
@@ -176,9 +152,6 @@ mod tests {
     fn signature_is_hmac_sha256_hex() {
         // RFC 4231 test case 2.
         let s = signature("Jefe", b"what do ya want for nothing?");
-        assert_eq!(
-            s,
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
+        assert_eq!(s, "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 }

@@ -6,8 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::gen::text;
 use crate::model::{
-    Block, Comment, DataSource, Database, Id, Page, Parent, PropKind, PropSchema, PropValue, Store,
-    Ts, User, UserKind,
+    Block, Comment, DataSource, Database, Id, Page, Parent, PropKind, PropSchema, PropValue, Store, Ts, User, UserKind,
 };
 
 /// 2025-01-01T00:00:00Z: generated content is dated after this.
@@ -22,14 +21,8 @@ pub struct Builder {
 
 impl Builder {
     pub fn new(seed: u64, name: &str) -> Builder {
-        let mix = name.bytes().fold(seed ^ 0x9e37_79b9_7f4a_7c15, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-        });
-        let mut b = Builder {
-            rng: StdRng::seed_from_u64(mix),
-            store: Store::default(),
-            people: Vec::new(),
-        };
+        let mix = name.bytes().fold(seed ^ 0x9e37_79b9_7f4a_7c15, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+        let mut b = Builder { rng: StdRng::seed_from_u64(mix), store: Store::default(), people: Vec::new() };
         b.store.workspace_id = b.id();
         b.store.workspace_name = format!("Emulated {name} workspace");
         b
@@ -55,22 +48,14 @@ impl Builder {
             let email = format!("{}@example.com", name.to_lowercase().replace(' ', "."));
             let id = self.id();
             self.people.push(id);
-            self.store.users.push(User {
-                id,
-                name,
-                kind: UserKind::Person { email },
-            });
+            self.store.users.push(User { id, name, kind: UserKind::Person { email } });
         }
         for (i, bot) in bots.iter().enumerate() {
             let id = self.id();
             if i == 0 {
                 self.store.bot_id = id;
             }
-            self.store.users.push(User {
-                id,
-                name: bot.to_string(),
-                kind: UserKind::Bot,
-            });
+            self.store.users.push(User { id, name: bot.to_string(), kind: UserKind::Bot });
         }
     }
 
@@ -134,26 +119,11 @@ impl Builder {
     }
 
     /// A block under a page or block container.
-    pub fn child(
-        &mut self,
-        container: Id,
-        btype: &str,
-        text: String,
-        extra: Option<Map<String, Value>>,
-        ts: Ts,
-    ) -> Id {
+    pub fn child(&mut self, container: Id, btype: &str, text: String, extra: Option<Map<String, Value>>, ts: Ts) -> Id {
         // A page id (its child_page block shares the id) holds top-level blocks; anything else is a block.
         let is_page = self.store.pages.contains_key(&container)
-            && self
-                .store
-                .blocks
-                .get(&container)
-                .is_none_or(|b| b.btype == "child_page");
-        let parent = if is_page {
-            Parent::Page(container)
-        } else {
-            Parent::Block(container)
-        };
+            && self.store.blocks.get(&container).is_none_or(|b| b.btype == "child_page");
+        let parent = if is_page { Parent::Page(container) } else { Parent::Block(container) };
         self.add_block(container, parent, btype, text, extra, ts)
     }
 
@@ -182,30 +152,14 @@ impl Builder {
     }
 
     pub fn standard_schema() -> Vec<PropSchema> {
-        let s = |id: &str, name: &str, kind: PropKind| PropSchema {
-            id: id.to_string(),
-            name: name.to_string(),
-            kind,
-        };
+        let s = |id: &str, name: &str, kind: PropKind| PropSchema { id: id.to_string(), name: name.to_string(), kind };
         vec![
             s("title", "Name", PropKind::Title),
-            s(
-                "s%3Ast",
-                "Status",
-                PropKind::Select(vec![
-                    "Not started".into(),
-                    "In progress".into(),
-                    "Done".into(),
-                ]),
-            ),
+            s("s%3Ast", "Status", PropKind::Select(vec!["Not started".into(), "In progress".into(), "Done".into()])),
             s("d%3Adn", "Done", PropKind::Checkbox),
             s("n%3Ant", "Notes", PropKind::RichText),
             s("p%3Apr", "Priority", PropKind::Number),
-            s(
-                "t%3Atg",
-                "Tags",
-                PropKind::MultiSelect(vec!["red".into(), "green".into(), "blue".into()]),
-            ),
+            s("t%3Atg", "Tags", PropKind::MultiSelect(vec!["red".into(), "green".into(), "blue".into()])),
             s("o%3Aow", "Owner", PropKind::People),
             s("u%3Adu", "Due", PropKind::Date),
             s("l%3Ali", "Link", PropKind::Url),
@@ -215,22 +169,12 @@ impl Builder {
     }
 
     /// A database with `sources` data sources (standard schema), placed under `parent`.
-    pub fn add_database(
-        &mut self,
-        parent: Parent,
-        title: String,
-        sources: usize,
-        created: Ts,
-    ) -> (Id, Vec<Id>) {
+    pub fn add_database(&mut self, parent: Parent, title: String, sources: usize, created: Ts) -> (Id, Vec<Id>) {
         let id = self.id();
         let mut ds_ids = Vec::new();
         for i in 0..sources.max(1) {
             let ds = self.id();
-            let name = if i == 0 {
-                title.clone()
-            } else {
-                format!("{title} (source {})", i + 1)
-            };
+            let name = if i == 0 { title.clone() } else { format!("{title} (source {})", i + 1) };
             self.store.data_sources.insert(
                 ds,
                 DataSource {
@@ -261,15 +205,7 @@ impl Builder {
             },
         );
         if let Some(container) = Self::place(parent) {
-            self.insert_block(
-                id,
-                container,
-                parent,
-                "child_database",
-                title,
-                None,
-                created,
-            );
+            self.insert_block(id, container, parent, "child_database", title, None, created);
         }
         (id, ds_ids)
     }
@@ -277,17 +213,10 @@ impl Builder {
     /// Random but typical row values for the standard schema.
     pub fn row_values(&mut self) -> Vec<PropValue> {
         let status = ["Not started", "In progress", "Done"][self.rng.gen_range(0..3)].to_string();
-        let tags: Vec<String> = ["red", "green", "blue"]
-            .iter()
-            .filter(|_| self.rng.gen_bool(0.3))
-            .map(|s| s.to_string())
-            .collect();
+        let tags: Vec<String> =
+            ["red", "green", "blue"].iter().filter(|_| self.rng.gen_bool(0.3)).map(|s| s.to_string()).collect();
         let owner = self.author();
-        let notes = if self.rng.gen_bool(0.5) {
-            text::sentence(&mut self.rng)
-        } else {
-            String::new()
-        };
+        let notes = if self.rng.gen_bool(0.5) { text::sentence(&mut self.rng) } else { String::new() };
         vec![
             PropValue::None,
             PropValue::Select(Some(status)),
@@ -296,25 +225,14 @@ impl Builder {
             PropValue::Number(Some(self.rng.gen_range(1..6) as f64)),
             PropValue::MultiSelect(tags),
             PropValue::People(vec![owner]),
-            PropValue::Date(Some(format!(
-                "2025-{:02}-{:02}",
-                self.rng.gen_range(1..13),
-                self.rng.gen_range(1..29)
-            ))),
+            PropValue::Date(Some(format!("2025-{:02}-{:02}", self.rng.gen_range(1..13), self.rng.gen_range(1..29)))),
             PropValue::Url(Some("https://example.com/item".to_string())),
             PropValue::None,
             PropValue::None,
         ]
     }
 
-    pub fn add_row(
-        &mut self,
-        ds: Id,
-        title: String,
-        props: Vec<PropValue>,
-        created: Ts,
-        last_edited: Ts,
-    ) -> Id {
+    pub fn add_row(&mut self, ds: Id, title: String, props: Vec<PropValue>, created: Ts, last_edited: Ts) -> Id {
         let id = self.id();
         let author = self.author();
         self.store.pages.insert(
@@ -342,15 +260,7 @@ impl Builder {
         let id = self.id();
         let discussion_id = self.id();
         let author = self.author();
-        self.store.comments.push(Comment {
-            id,
-            parent: on,
-            discussion_id,
-            text,
-            created,
-            author,
-            resolved,
-        });
+        self.store.comments.push(Comment { id, parent: on, discussion_id, text, created, author, resolved });
         id
     }
 
@@ -374,10 +284,7 @@ impl Builder {
                 69..=71 => self.one(container, "quote", sentence, ts),
                 72..=74 => self.one(container, "callout", sentence, ts),
                 75..=77 => {
-                    let code = format!(
-                        "fn main() {{ println!(\"{}\"); }}",
-                        text::word(&mut self.rng)
-                    );
+                    let code = format!("fn main() {{ println!(\"{}\"); }}", text::word(&mut self.rng));
                     self.one(container, "code", code, ts)
                 }
                 78..=83 if left >= 2 => {
@@ -419,12 +326,7 @@ impl Builder {
         extra.insert("has_row_header".into(), Value::from(false));
         let t = self.child(container, "table", String::new(), Some(extra), ts);
         for _ in 0..rows.saturating_sub(1).max(1) {
-            let cells = [
-                text::word(&mut self.rng),
-                text::word(&mut self.rng),
-                text::word(&mut self.rng),
-            ]
-            .join("\t");
+            let cells = [text::word(&mut self.rng), text::word(&mut self.rng), text::word(&mut self.rng)].join("\t");
             self.child(t, "table_row", cells, None, ts);
         }
         1 + rows.saturating_sub(1).max(1)

@@ -25,15 +25,9 @@ struct Params {
 
 pub fn generate(kind: WorkspaceKind, seed: u64) -> Store {
     let params = match kind {
-        WorkspaceKind::Small => Params {
-            pages: 40,
-            blocks: (4, 20),
-            databases: 3,
-            rows: (2, 4),
-            big_rows: None,
-            people: 5,
-            file_every: 8,
-        },
+        WorkspaceKind::Small => {
+            Params { pages: 40, blocks: (4, 20), databases: 3, rows: (2, 4), big_rows: None, people: 5, file_every: 8 }
+        }
         WorkspaceKind::Medium => Params {
             pages: 1000,
             blocks: (15, 75),
@@ -63,19 +57,13 @@ pub fn standard_files(b: &mut Builder) -> Vec<Id> {
         (
             "quarterly-report.pdf",
             "application/pdf",
-            files::pdf(&[
-                "Quarterly report of the emulated workspace",
-                "Marker zebrapdf quantum lighthouse",
-            ]),
+            files::pdf(&["Quarterly report of the emulated workspace", "Marker zebrapdf quantum lighthouse"]),
             "zebrapdf quantum lighthouse",
         ),
         (
             "meeting-notes.docx",
             "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-            files::docx(&[
-                "Meeting notes of the emulated workspace",
-                "Marker docxwalrus tangerine orchard",
-            ]),
+            files::docx(&["Meeting notes of the emulated workspace", "Marker docxwalrus tangerine orchard"]),
             "docxwalrus tangerine orchard",
         ),
         (
@@ -87,20 +75,13 @@ pub fn standard_files(b: &mut Builder) -> Vec<Id> {
         (
             "page.html",
             "text/html; charset=utf-8",
-            files::html(
-                "Emulated page",
-                &["An HTML attachment.", "Marker htmlotter cinnamon comet"],
-            ),
+            files::html("Emulated page", &["An HTML attachment.", "Marker htmlotter cinnamon comet"]),
             "htmlotter cinnamon comet",
         ),
         (
             "table.csv",
             "text/csv; charset=utf-8",
-            files::csv(&[
-                &["name", "value"],
-                &["marker", "csvbadger pistachio nebula"],
-                &["other", "12"],
-            ]),
+            files::csv(&[&["name", "value"], &["marker", "csvbadger pistachio nebula"], &["other", "12"]]),
             "csvbadger pistachio nebula",
         ),
     ];
@@ -178,32 +159,17 @@ fn sized(name: &str, seed: u64, p: &Params) -> Store {
     for d in 0..p.databases {
         let created = b.minute(BASE_TS, 100);
         let hosts = pages.len().saturating_sub(2).max(1);
-        let parent = if d < 2 {
-            Parent::Workspace
-        } else {
-            Parent::Page(pages[b.rng.gen_range(0..hosts)])
-        };
+        let parent = if d < 2 { Parent::Workspace } else { Parent::Page(pages[b.rng.gen_range(0..hosts)]) };
         let sources = if d == 1 { 2 } else { 1 };
         let title = format!("{} Database", text::title(&mut b.rng));
         let (_db, ds_ids) = b.add_database(parent, title, sources, created);
         for (k, ds) in ds_ids.into_iter().enumerate() {
             let big = d == 0 && k == 0 && p.big_rows.is_some();
-            let n = if big {
-                p.big_rows.unwrap_or(0)
-            } else {
-                b.rng.gen_range(p.rows.0..=p.rows.1)
-            };
+            let n = if big { p.big_rows.unwrap_or(0) } else { b.rng.gen_range(p.rows.0..=p.rows.1) };
             for r in 0..n {
                 let (row_created, blocks) = if big {
                     // Two rows per minute; most rows have no content.
-                    (
-                        created + (r as i64 / 2) * 60,
-                        if b.rng.gen_bool(0.85) {
-                            0
-                        } else {
-                            b.rng.gen_range(1..=3)
-                        },
-                    )
+                    (created + (r as i64 / 2) * 60, if b.rng.gen_bool(0.85) { 0 } else { b.rng.gen_range(1..=3) })
                 } else {
                     (b.minute(created, 30), b.rng.gen_range(0..=4))
                 };
@@ -219,12 +185,7 @@ fn sized(name: &str, seed: u64, p: &Params) -> Store {
     }
 
     // A workspace-level page that exists but is not shared, and a link to it.
-    let hidden = b.add_page(
-        Parent::Workspace,
-        "Private (not shared)".to_string(),
-        BASE_TS,
-        BASE_TS + DAY,
-    );
+    let hidden = b.add_page(Parent::Workspace, "Private (not shared)".to_string(), BASE_TS, BASE_TS + DAY);
     b.store.unshared.insert(hidden);
     if let Some(first) = pages.first().copied() {
         let mut extra = Map::new();
@@ -244,13 +205,7 @@ fn sized(name: &str, seed: u64, p: &Params) -> Store {
         }
     }
     if let Some(first) = pages.first().copied() {
-        let trashed = b.child(
-            first,
-            "paragraph",
-            "This paragraph was deleted".to_string(),
-            None,
-            BASE_TS,
-        );
+        let trashed = b.child(first, "paragraph", "This paragraph was deleted".to_string(), None, BASE_TS);
         if let Some(bl) = b.store.blocks.get_mut(&trashed) {
             bl.in_trash = true;
         }

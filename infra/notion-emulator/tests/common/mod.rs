@@ -30,48 +30,24 @@ impl Emu {
         format!("{}{}", self.base, path)
     }
 
-    pub fn req(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        version: &str,
-    ) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, self.url(path))
-            .bearer_auth(DEFAULT_TOKEN)
-            .header("Notion-Version", version)
+    pub fn req(&self, method: reqwest::Method, path: &str, version: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, self.url(path)).bearer_auth(DEFAULT_TOKEN).header("Notion-Version", version)
     }
 
     pub async fn get(&self, path: &str, version: &str) -> (u16, Value) {
-        let r = self
-            .req(reqwest::Method::GET, path, version)
-            .send()
-            .await
-            .expect("request");
+        let r = self.req(reqwest::Method::GET, path, version).send().await.expect("request");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn post(&self, path: &str, version: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .req(reqwest::Method::POST, path, version)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
+        let r = self.req(reqwest::Method::POST, path, version).json(&body).send().await.expect("request");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn control(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut rb = self
-            .http
-            .request(method, self.url(&format!("/__control/{path}")));
+    pub async fn control(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut rb = self.http.request(method, self.url(&format!("/__control/{path}")));
         if let Some(b) = body.filter(|b| !b.is_null()) {
             rb = rb.json(&b);
         }
@@ -126,9 +102,7 @@ impl Emu {
     }
 
     pub async fn stats_total(&self) -> u64 {
-        self.control_get("stats").await["total"]
-            .as_u64()
-            .unwrap_or(0)
+        self.control_get("stats").await["total"].as_u64().unwrap_or(0)
     }
 
     pub async fn reset_stats(&self) {
@@ -144,9 +118,7 @@ pub fn title_of(v: &Value) -> String {
         .and_then(|p| p["title"].as_array().cloned())
         .or_else(|| v["title"].as_array().cloned())
         .unwrap_or_default();
-    arr.iter()
-        .filter_map(|t| t["plain_text"].as_str())
-        .collect()
+    arr.iter().filter_map(|t| t["plain_text"].as_str()).collect()
 }
 
 pub fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str) {
@@ -154,9 +126,6 @@ pub fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str
     assert_eq!(body["object"], "error", "{body}");
     assert_eq!(body["status"], want_status, "{body}");
     assert_eq!(body["code"], want_code, "{body}");
-    assert!(
-        body["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     assert!(body["request_id"].as_str().is_some(), "{body}");
 }
