@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: prints the figures of ../shared/ARCHITECTURE.md (see tests/src/bin/bench.rs).
-# Knobs: BENCH_CASES (default "medium@100,medium@10": workspace@rate of the full-sync runs),
+# Knobs: BENCH_CASES (default "medium@100,small@10,small@3": workspace@rate of the full-sync runs),
+#        BENCH_INVOCATIONS (concurrent worker invocations of the full syncs, default 4),
 #        BENCH_ONLY (comma list of sync,rss,start,index).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

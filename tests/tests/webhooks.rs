@@ -283,7 +283,9 @@ async fn unsigned_tampered_and_replayed_webhooks_change_nothing() {
     let tampered = String::from_utf8(body.clone()).unwrap().replace("\"attempt_number\":1", "\"attempt_number\":2");
     assert_ne!(tampered.as_bytes(), body.as_slice());
     let wrong_key = shared::webhook::sign(&body, "another_token");
-    let cases: [(&str, &[u8], Vec<(&str, &str)>); 5] = [
+    // (what is wrong, body, headers)
+    type Case<'a> = (&'a str, &'a [u8], Vec<(&'a str, &'a str)>);
+    let cases: [Case; 5] = [
         ("tampered body", tampered.as_bytes(), vec![("x-notion-signature", &signature)]),
         ("missing header", &body, vec![]),
         ("wrong key", &body, vec![("x-notion-signature", &wrong_key)]),
@@ -372,7 +374,9 @@ async fn sync_api_starts_runs_through_the_planner() {
     let base = serve_api(api_context(&stack)).await;
     let pump = stack.background_pump();
 
-    let refusals: [(Method, &str, Option<&str>, Option<&str>, u16, &str); 8] = [
+    // (method, path, bearer key, body, status, what the error names)
+    type Refusal<'a> = (Method, &'a str, Option<&'a str>, Option<&'a str>, u16, &'a str);
+    let refusals: [Refusal; 8] = [
         (Method::POST, "/syncs", None, Some(r#"{"kind":"full"}"#), 401, "bearer key"),
         (Method::POST, "/syncs", Some("wrong"), Some(r#"{"kind":"full"}"#), 401, "bearer key"),
         (Method::GET, "/syncs", None, None, 401, "bearer key"),

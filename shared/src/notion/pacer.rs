@@ -22,9 +22,11 @@ pub struct PacerConfig {
     /// rate / N against a server bucket of the same rate) never let the server's bucket refill, so any arrival
     /// jitter becomes a 429; a little headroom lets the server's burst absorb it.
     pub headroom: f64,
-    /// Requests allowed back to back after an idle period (1 while backed off). 1 = no burst: with several clients
-    /// sharing one budget, the sum of their bursts must fit the server's burst, and catching up after idle gaps is
-    /// exactly what overruns a shared budget.
+    /// Requests allowed back to back after an idle period (1 while backed off). With several clients sharing one
+    /// budget the sum of their bursts must fit the server's burst, and catching up after idle gaps is what overruns
+    /// a shared budget, so it stays small. 2, not 1: with no tolerance at all every wake-up a timer tick late is
+    /// lost for good (1 ms of a 10 ms slot at 100 req/s is 10 % of the budget); one slot of tolerance absorbs it.
+    /// A new pacer starts with one slot, not `burst`: the workers of a fan-out all start at once.
     pub burst: u32,
     /// Rate multiplier applied on a rate-limit response (once per episode).
     pub backoff_factor: f64,
@@ -41,7 +43,7 @@ impl Default for PacerConfig {
         PacerConfig {
             rate: 3.0,
             headroom: 0.97,
-            burst: 1,
+            burst: 2,
             backoff_factor: 0.5,
             min_factor: 0.05,
             recover_after: 20,
@@ -117,7 +119,7 @@ impl Pacer {
     pub fn new(config: PacerConfig) -> Result<Self, String> {
         config.validate()?;
         let clock = TokioClock { origin: Instant::now() };
-        let limiter = build_limiter(&config, 1.0, clock, false);
+        let limiter = build_limiter(&config, 1.0, clock, Start::OneSlot);
         let state = State { limiter, factor: 1.0, paused_until: None, successes: 0, last_backoff: None };
         Ok(Pacer { config, clock, state: Mutex::new(state) })
     }
@@ -173,7 +175,7 @@ impl Pacer {
         if state.successes >= self.config.recover_after {
             state.successes = 0;
             state.factor = (state.factor * self.config.recover_step).min(1.0);
-            state.limiter = build_limiter(&self.config, state.factor, self.clock, true);
+            state.limiter = build_limiter(&self.config, state.factor, self.clock, Start::Drained);
             tracing::debug!(
                 factor = state.factor,
                 rate = self.config.rate * self.config.headroom * state.factor,
@@ -202,7 +204,7 @@ impl Pacer {
             );
         }
         // A fresh, empty limiter: no burst right after the pause.
-        state.limiter = build_limiter(&self.config, state.factor, self.clock, true);
+        state.limiter = build_limiter(&self.config, state.factor, self.clock, Start::Drained);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -210,7 +212,16 @@ impl Pacer {
     }
 }
 
-fn build_limiter(config: &PacerConfig, factor: f64, clock: TokioClock, drained: bool) -> Arc<Limiter> {
+/// How many slots a new limiter has free.
+#[derive(Clone, Copy)]
+enum Start {
+    /// One request at once, then the pace.
+    OneSlot,
+    /// None: the first request waits one period (after a rate-limit pause, a recovery step).
+    Drained,
+}
+
+fn build_limiter(config: &PacerConfig, factor: f64, clock: TokioClock, start: Start) -> Arc<Limiter> {
     let rate = config.rate * config.headroom * factor;
     let period = if rate.is_finite() {
         Duration::try_from_secs_f64(1.0 / rate).unwrap_or(Duration::MAX)
@@ -222,8 +233,12 @@ fn build_limiter(config: &PacerConfig, factor: f64, clock: TokioClock, drained: 
     let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
     let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX)).allow_burst(burst);
     let limiter = RateLimiter::direct_with_clock(quota, clock);
-    if drained {
-        let _ = limiter.check_n(burst);
+    let taken = match start {
+        Start::OneSlot => burst.get() - 1,
+        Start::Drained => burst.get(),
+    };
+    if let Some(taken) = NonZeroU32::new(taken) {
+        let _ = limiter.check_n(taken);
     }
     Arc::new(limiter)
 }
@@ -237,15 +252,28 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn paces_at_the_configured_rate_after_the_burst() {
-        let p = pacer(10.0, 2);
+    async fn starts_with_one_slot_then_paces_at_the_configured_rate() {
+        let p = pacer(10.0, 3);
         let start = Instant::now();
-        for _ in 0..22 {
+        for _ in 0..21 {
             p.acquire().await;
         }
-        // 2 immediately, then 20 at 100 ms.
+        // 1 immediately (not the burst of 3: every worker of a fan-out starts at once), then 20 at 100 ms.
         let elapsed = start.elapsed();
-        assert!(elapsed >= Duration::from_millis(1990) && elapsed <= Duration::from_millis(2100), "{elapsed:?}");
+        assert!(elapsed >= Duration::from_millis(1990) && elapsed <= Duration::from_millis(2010), "{elapsed:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_an_idle_period_the_burst_goes_back_to_back() {
+        let p = pacer(10.0, 2);
+        p.acquire().await;
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let start = Instant::now();
+        p.acquire().await;
+        p.acquire().await;
+        assert!(start.elapsed() < Duration::from_millis(1), "{:?}", start.elapsed());
+        p.acquire().await;
+        assert!(start.elapsed() >= Duration::from_millis(99), "{:?}", start.elapsed());
     }
 
     #[tokio::test(start_paused = true)]

@@ -201,7 +201,7 @@ pub async fn run_task(
             match ctx.notion.get_comment(comment_id).await {
                 Ok(comment) => push_comment(msg.run_id, &comment, page_id, &mut buffer).await?,
                 Err(err) if err.is_not_found() => {
-                    outcome.deleted += ctx.store.delete_ids(&[comment_id.clone()]).await?;
+                    outcome.deleted += ctx.store.delete_ids(std::slice::from_ref(comment_id)).await?;
                 }
                 Err(err) => return Err(err.into()),
             }

@@ -1,8 +1,8 @@
 //! `make bench`: the figures of ../shared/ARCHITECTURE.md, printed (not asserted; these machines
 //! are shared and noisy, so what matters are ratios measured in one run).
 //!
-//! - full sync at an emulated Notion rate limit (BENCH_CASES, default `medium@100,medium@10`):
-//!   wall time ÷ (API calls ÷ rate), API calls ÷ the minimum the content needs, documents/s;
+//! - full sync at an emulated Notion rate limit (BENCH_CASES, default `medium@100,small@10,small@3`):
+//!   wall time ÷ (API calls ÷ rate), API calls ÷ the minimum the content needs, documents/s, and where the time went;
 //! - worker peak RSS walking the edge workspace's 10,000-block page (in a child process);
 //! - worker binary start to its first runtime poll (`target/release/worker`);
 //! - indexing path: our bulk indexer's docs/s ÷ raw `_bulk` requests' docs/s, same documents.
@@ -24,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wants = |part: &str| only.is_empty() || only.split(',').any(|p| p == part);
     if wants("sync") {
-        let cases = std::env::var("BENCH_CASES").unwrap_or_else(|_| "medium@100,medium@10".into());
+        let cases = std::env::var("BENCH_CASES").unwrap_or_else(|_| "medium@100,small@10,small@3".into());
         for case in cases.split(',') {
             let (workspace, rate) = case.split_once('@').unwrap_or((case, "100"));
             full_sync(workspace.parse().map_err(anyhow::Error::msg)?, rate.parse()?).await?;
@@ -44,13 +44,20 @@ async fn main() -> anyhow::Result<()> {
 
 async fn full_sync(workspace: WorkspaceKind, rate: f64) -> anyhow::Result<()> {
     let rate_text = rate.to_string();
-    let stack = Stack::start(workspace, &[("NOTION_RATE", rate_text.as_str()), ("WORKER_CONCURRENCY", "1")]).await?;
+    let mut stack =
+        Stack::start(workspace, &[("NOTION_RATE", rate_text.as_str()), ("WORKER_CONCURRENCY", "1")]).await?;
+    if let Some(n) = std::env::var("BENCH_INVOCATIONS").ok().and_then(|n| n.parse().ok()) {
+        stack.options.worker_concurrency = n;
+    }
     // The emulator enforces the rate as Notion would (token bucket, 429 + Retry-After).
     stack.control(Method::POST, "config", Some(json!({"rate": rate, "burst": rate.max(1.0)}))).await?;
     stack.control(Method::POST, "stats/reset", None).await?;
     let started = Instant::now();
+    let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sampler = tokio::spawn(sample_calls(stack.emulator.base_url(), started, samples.clone()));
     let run = stack.sync("full").await?;
     let wall = started.elapsed().as_secs_f64();
+    sampler.abort();
     let stats = stack.control(Method::GET, "stats", None).await?;
     let version = stack.ctx.notion.version().as_str();
     let minimum = stack.control(Method::GET, &format!("minimum?version={version}"), None).await?;
@@ -68,8 +75,72 @@ async fn full_sync(workspace: WorkspaceKind, rate: f64) -> anyhow::Result<()> {
         run.counts.indexed,
         run.counts.failed
     );
+    let samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
+    if let Some(phases) = Phases::of(&samples, calls, wall, rate) {
+        println!("  where the time went: {phases}");
+    }
     stack.cleanup().await;
     Ok(())
+}
+
+/// Samples the emulator's request counter every 100 ms: (seconds since `started`, requests so far).
+async fn sample_calls(base: String, started: Instant, out: Arc<std::sync::Mutex<Vec<(f64, f64)>>>) {
+    let http = reqwest::Client::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        let Ok(response) = http.get(format!("{base}/__control/stats")).send().await else { continue };
+        let Ok(stats) = response.json::<Value>().await else { continue };
+        if let (Some(total), Ok(mut out)) = (stats["total"].as_f64(), out.lock()) {
+            out.push((started.elapsed().as_secs_f64(), total));
+        }
+    }
+}
+
+/// A full sync's wall time in three parts: before the first API call, between the first and the last (at what
+/// share of the rate), after the last (the run's tail: last bulk writes, the reaper, closing the run).
+struct Phases {
+    before_first: f64,
+    active: f64,
+    active_share: f64,
+    after_last: f64,
+    /// Seconds of the active part below half the rate (calls waiting on something else than the pacer).
+    slow_seconds: f64,
+}
+
+impl Phases {
+    fn of(samples: &[(f64, f64)], calls: f64, wall: f64, rate: f64) -> Option<Phases> {
+        let first = samples.iter().find(|(_, n)| *n > 0.0)?.0;
+        let last = samples.iter().find(|(_, n)| *n >= calls)?.0;
+        let active = (last - first).max(f64::EPSILON);
+        let slow_seconds = samples
+            .windows(2)
+            .filter(|w| w[0].0 >= first && w[1].0 <= last)
+            .filter(|w| (w[1].1 - w[0].1) < 0.5 * rate * (w[1].0 - w[0].0))
+            .map(|w| w[1].0 - w[0].0)
+            .sum();
+        Some(Phases {
+            before_first: first,
+            active,
+            active_share: calls / active / rate,
+            after_last: (wall - last).max(0.0),
+            slow_seconds,
+        })
+    }
+}
+
+impl std::fmt::Display for Phases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.1} s to the first call, {:.1} s of calls at {:.0} % of the rate ({:.1} s of it below half), {:.1} s after the last",
+            self.before_first,
+            self.active,
+            self.active_share * 100.0,
+            self.slow_seconds,
+            self.after_last
+        )
+    }
 }
 
 /// Peak RSS of a process that only runs the worker's handler on the largest page of `edge`.
