@@ -63,19 +63,8 @@ impl Stack {
         let finalize_dlq_url = create_queue(&sqs, &format!("{unique}-finalize-dlq"), None).await?;
         let finalize_url = create_queue(&sqs, &format!("{unique}-finalize"), Some(&finalize_dlq_url)).await?;
 
-        let mut vars: HashMap<String, String> = HashMap::new();
-        vars.insert("NOTION_BASE_URL".into(), emulator.base_url());
-        vars.insert("NOTION_RATE".into(), "5000".into());
-        vars.insert("WORKER_CONCURRENCY".into(), "4".into());
-        vars.insert("SEARCH_URL".into(), env_or("SEARCH_URL", "http://127.0.0.1:9200"));
-        vars.insert("INDEX_NAME".into(), unique.clone());
-        vars.insert("WORK_QUEUE_URL".into(), work_url.clone());
-        vars.insert("FINALIZE_QUEUE_URL".into(), finalize_url.clone());
-        vars.insert("FINALIZE_DELAY_SECONDS".into(), "1".into());
-        for (k, v) in overrides {
-            vars.insert(k.to_string(), v.to_string());
-        }
-        let settings = Settings::from_map(&vars)?;
+        let search_url = env_or("SEARCH_URL", "http://127.0.0.1:9200");
+        let settings = test_settings(&emulator.base_url(), &search_url, &unique, &work_url, &finalize_url, overrides)?;
         let secrets = Secrets::from_json(&json!({"notion_token": notion_emulator::DEFAULT_TOKEN}).to_string())?;
         let queue = shared::aws::SqsQueues::new(&aws, work_url.clone(), finalize_url.clone());
         let ctx = Arc::new(
@@ -172,19 +161,14 @@ impl Stack {
     /// Rebuilds `ctx` and `settings` with other settings on the same emulator, index and queues (a configuration
     /// change between two runs). `overrides` replace the test defaults as in `start`; earlier overrides are not kept.
     pub async fn reconfigure(&mut self, overrides: Overrides<'_>) -> anyhow::Result<()> {
-        let mut vars: HashMap<String, String> = HashMap::new();
-        vars.insert("NOTION_BASE_URL".into(), self.emulator.base_url());
-        vars.insert("NOTION_RATE".into(), "5000".into());
-        vars.insert("WORKER_CONCURRENCY".into(), "4".into());
-        vars.insert("SEARCH_URL".into(), self.settings.search_url.to_string());
-        vars.insert("INDEX_NAME".into(), self.settings.index_name.clone());
-        vars.insert("WORK_QUEUE_URL".into(), self.options.work_queue_url.clone());
-        vars.insert("FINALIZE_QUEUE_URL".into(), self.options.finalize_queue_url.clone());
-        vars.insert("FINALIZE_DELAY_SECONDS".into(), "1".into());
-        for (k, v) in overrides {
-            vars.insert(k.to_string(), v.to_string());
-        }
-        let settings = Settings::from_map(&vars)?;
+        let settings = test_settings(
+            &self.emulator.base_url(),
+            self.settings.search_url.as_str(),
+            &self.settings.index_name,
+            &self.options.work_queue_url,
+            &self.options.finalize_queue_url,
+            overrides,
+        )?;
         let secrets = Secrets::from_json(&json!({"notion_token": notion_emulator::DEFAULT_TOKEN}).to_string())?;
         let aws = shared::aws::sdk_config().await;
         let queue = shared::aws::SqsQueues::new(
@@ -207,6 +191,30 @@ impl Stack {
         }
         self.emulator.shutdown().await;
     }
+}
+
+/// The settings every test starts from (a fast pace, a 1 s finalize delay), with `overrides` on top.
+fn test_settings(
+    notion: &str,
+    search: &str,
+    index: &str,
+    work_queue: &str,
+    finalize_queue: &str,
+    overrides: Overrides<'_>,
+) -> anyhow::Result<Settings> {
+    let defaults = [
+        ("NOTION_BASE_URL", notion),
+        ("NOTION_RATE", "5000"),
+        ("WORKER_CONCURRENCY", "4"),
+        ("SEARCH_URL", search),
+        ("INDEX_NAME", index),
+        ("WORK_QUEUE_URL", work_queue),
+        ("FINALIZE_QUEUE_URL", finalize_queue),
+        ("FINALIZE_DELAY_SECONDS", "1"),
+    ];
+    let vars: HashMap<String, String> =
+        defaults.iter().chain(overrides).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Ok(Settings::from_map(&vars)?)
 }
 
 fn chrono_millis() -> u128 {
