@@ -465,12 +465,29 @@ impl RunStore {
         self.update_run(run_id, body, "planning done").await
     }
 
-    /// Records the incremental watermark (the newest `last_edited_time` seen).
+    /// Claims the closing of a finished run for the finalize chain `token`: true when this chain may close it (it
+    /// is not closed, and no other chain has claimed it; a chain may claim again, e.g. after a crash). One claim
+    /// per run, so stale removal and the final counts are done once even when two finalize messages arrive at once.
+    pub async fn claim_close(&self, run_id: u64, token: &str) -> Result<bool, RunError> {
+        let body = json!({"script": {
+            "lang": "painless",
+            "source": "if (ctx._source.state == 'completed' || ctx._source.state == 'failed' || (ctx._source.closing_by != null && ctx._source.closing_by != params.token)) { ctx.op = 'noop'; } else { ctx._source.closing_by = params.token; }",
+            "params": {"token": token}
+        }});
+        let reply = self.post(&self.run_path("_update", run_id), &[("retry_on_conflict", "5".into())], &body).await?;
+        if reply.status == 404 {
+            return Err(RunError::NotFound(run_id));
+        }
+        let reply = reply.ok(&format!("claim of run {run_id}"))?;
+        Ok(reply["result"] != "noop")
+    }
+
     /// Records the content index's uuid at planning (see [`RunRecord::index_uuid`]).
     pub async fn set_index_uuid(&self, run_id: u64, uuid: &str) -> Result<(), RunError> {
         self.update_run(run_id, json!({"doc": {"index_uuid": uuid}}), "index uuid").await
     }
 
+    /// Records the incremental watermark (the newest `last_edited_time` seen).
     pub async fn set_watermark(&self, run_id: u64, watermark: &str) -> Result<(), RunError> {
         self.update_run(run_id, json!({"doc": {"watermark": watermark}}), "watermark").await
     }

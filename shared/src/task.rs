@@ -146,6 +146,10 @@ pub struct FinalizeMessage {
     /// How many times the reaper has already found the run unfinished.
     #[serde(default)]
     pub checks: u32,
+    /// Names this finalize chain (kept when the reaper re-delays it, and by SQS redeliveries): of the chains of
+    /// one run (the planner's, and a worker's that saw the run complete) only the one that claims the run closes it.
+    #[serde(default)]
+    pub token: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,7 +186,7 @@ impl TaskMessage {
 
 impl FinalizeMessage {
     pub fn new(run_id: u64) -> Self {
-        FinalizeMessage { v: TASK_VERSION, run_id, checks: 0 }
+        FinalizeMessage { v: TASK_VERSION, run_id, checks: 0, token: format!("{:016x}", rand::random::<u64>()) }
     }
 
     pub fn decode(body: &str) -> Result<Self, DecodeError> {
@@ -202,6 +206,14 @@ impl FinalizeMessage {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn each_finalize_chain_has_its_own_token_and_keeps_it() {
+        let (a, b) = (FinalizeMessage::new(7), FinalizeMessage::new(7));
+        assert_ne!(a.token, b.token);
+        assert_eq!(a.token.len(), 16);
+        assert_eq!(FinalizeMessage::decode(&a.encode()).unwrap().token, a.token);
+    }
 
     #[test]
     fn page_task_round_trips() {

@@ -224,3 +224,19 @@ async fn body_parts_saved_before_hand_on_are_checked_for_gaps() {
     assert_eq!(runs.body_parts("q", run.id).await.unwrap(), vec!["zero", "one"]);
     store.delete_indices().await.unwrap();
 }
+
+#[tokio::test]
+async fn one_finalize_chain_claims_the_closing() {
+    let (store, runs) = stores("claim").await;
+    let run = runs.create_run(RunKind::Full).await.unwrap();
+    assert!(runs.claim_close(run.id, "chain-a").await.unwrap());
+    // The same chain again (a redelivery after a crash) keeps its claim; another chain is refused.
+    assert!(runs.claim_close(run.id, "chain-a").await.unwrap());
+    assert!(!runs.claim_close(run.id, "chain-b").await.unwrap());
+    runs.close(run.id, RunState::Completed, 0).await.unwrap();
+    // Once closed, nobody claims it.
+    assert!(!runs.claim_close(run.id, "chain-a").await.unwrap());
+    assert!(!runs.claim_close(run.id, "chain-b").await.unwrap());
+    assert!(matches!(runs.claim_close(run.id + 1_000_000, "chain-a").await, Err(shared::runs::RunError::NotFound(_))));
+    store.delete_indices().await.unwrap();
+}

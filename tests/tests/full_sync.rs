@@ -345,3 +345,18 @@ fn missing_or_invalid_settings_are_named() {
     let err = shared::secrets::Secrets::from_json(r#"{"search_username": "elastic"}"#).unwrap_err().to_string();
     assert!(err.contains("notion_token"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_closes_right_after_its_last_task_not_at_the_next_delayed_check() {
+    // The planner's finalize message waits 60 s (the AWS default); the worker that finishes the last task sends
+    // its own, undelayed one, and exactly one reaper closes the run with the full counts.
+    let stack = Stack::start(WorkspaceKind::Small, &[("FINALIZE_DELAY_SECONDS", "60")]).await.unwrap();
+    let started = std::time::Instant::now();
+    let run = stack.sync("full").await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(run.state, RunState::Completed);
+    assert!(took < Duration::from_secs(30), "closed after {took:?}");
+    let documents = stack.documents().await.unwrap();
+    assert_eq!(run.counts.indexed, documents.len() as u64);
+    stack.cleanup().await;
+}

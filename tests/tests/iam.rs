@@ -939,13 +939,13 @@ fn a_policy_change_is_caught() {
     let p = compare(&m, worker, &d);
     assert!(p.iter().any(|p| p.contains("lacks sqs:SendMessage on WorkQueue")), "{p:?}");
 
-    // Extra: the worker may not send finalize messages, nor invoke anything.
+    // Extra: the worker sends finalize messages but never consumes them.
     let mut m = t.clone();
     let mut st = statements(&mut m);
-    st.push(serde_json::json!({"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": ["FinalizeQueue", "Arn"]}}));
+    st.push(serde_json::json!({"Effect": "Allow", "Action": "sqs:ReceiveMessage", "Resource": {"Fn::GetAtt": ["FinalizeQueue", "Arn"]}}));
     set(&mut m, st);
     let p = compare(&m, worker, &d);
-    assert!(p.iter().any(|p| p.contains("grants sqs:SendMessage on FinalizeQueue")), "{p:?}");
+    assert!(p.iter().any(|p| p.contains("grants sqs:ReceiveMessage on FinalizeQueue")), "{p:?}");
 
     // Wildcards.
     let mut m = t.clone();

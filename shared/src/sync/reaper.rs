@@ -26,26 +26,12 @@ pub async fn finalize(ctx: &SyncContext, msg: &FinalizeMessage) -> Result<Finali
     }
     let status = ctx.runs.status(msg.run_id).await?;
     if !is_complete(&status) {
-        if msg.checks + 1 >= ctx.limits.max_finalize_checks {
-            // Tasks that never report (a message lost to a DLQ before it could be recorded) must not
-            // keep a run open forever; it fails, so nothing is deleted.
-            let reason =
-                format!("run did not complete after {} checks ({} tasks still queued)", msg.checks + 1, status.queued);
-            ctx.runs.abort(msg.run_id, &reason).await?;
-            ctx.runs.close(msg.run_id, RunState::Failed, 0).await?;
-            tracing::error!(run_id = msg.run_id, event = "run_closed", state = "failed", %reason, "run closed");
-            return Ok(Finalized::Closed { state: RunState::Failed, deleted: 0 });
-        }
-        let next = FinalizeMessage { checks: msg.checks + 1, ..msg.clone() };
-        ctx.queue.send_finalize(&next, ctx.limits.finalize_delay_seconds).await?;
-        tracing::info!(
-            run_id = msg.run_id,
-            queued = status.queued,
-            done = status.done,
-            checks = next.checks,
-            "run not finished; checking again later"
-        );
-        return Ok(Finalized::Requeued { checks: next.checks });
+        let why = format!("{} tasks still queued", status.queued);
+        return check_again_later(ctx, msg, &why).await;
+    }
+    if !ctx.runs.claim_close(msg.run_id, &msg.token).await? {
+        // Another finalize chain of this run (a worker's or the planner's) is closing it.
+        return check_again_later(ctx, msg, "another finalize message is closing it").await;
     }
     if let Some(planned_uuid) = &run.index_uuid {
         // The content index was deleted (and maybe auto-created again by a `_bulk`) during the run:
@@ -85,6 +71,22 @@ pub async fn finalize(ctx: &SyncContext, msg: &FinalizeMessage) -> Result<Finali
         "run closed"
     );
     Ok(Finalized::Closed { state, deleted })
+}
+
+/// Re-delays the message, unless the run has been checked too often: then it fails (deleting nothing), so tasks
+/// that never report (a message lost to a DLQ before it could be recorded) cannot keep a run open forever.
+async fn check_again_later(ctx: &SyncContext, msg: &FinalizeMessage, why: &str) -> Result<Finalized, SyncError> {
+    if msg.checks + 1 >= ctx.limits.max_finalize_checks {
+        let reason = format!("run did not close after {} checks ({why})", msg.checks + 1);
+        ctx.runs.abort(msg.run_id, &reason).await?;
+        ctx.runs.close(msg.run_id, RunState::Failed, 0).await?;
+        tracing::error!(run_id = msg.run_id, event = "run_closed", state = "failed", %reason, "run closed");
+        return Ok(Finalized::Closed { state: RunState::Failed, deleted: 0 });
+    }
+    let next = FinalizeMessage { checks: msg.checks + 1, ..msg.clone() };
+    ctx.queue.send_finalize(&next, ctx.limits.finalize_delay_seconds).await?;
+    tracing::info!(run_id = msg.run_id, checks = next.checks, why, "run not closed; checking again later");
+    Ok(Finalized::Requeued { checks: next.checks })
 }
 
 /// Decodes and handles one finalize message body; errors leave the message for a retry.

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use tracing::Instrument;
 
 use crate::document::{properties_text, title_of, to_document, Placement};
-use crate::runs::TaskOutcome;
+use crate::runs::{RunState, TaskOutcome};
 use crate::task::{Continuation, FrontierEntry, RowsCursor, RunKind, Task, TaskMessage};
 
 use super::walk::{PageWalk, WalkEnd};
@@ -581,24 +581,50 @@ pub async fn handle_batch(
     concurrency: usize,
 ) -> Vec<String> {
     use futures::{FutureExt, StreamExt};
-    futures::stream::iter(messages)
+    let outcomes: Vec<Result<u64, String>> = futures::stream::iter(messages)
         .map(|m| async move {
             let run =
                 std::panic::AssertUnwindSafe(handle_message(ctx, &m.body, m.receive_count, deadline)).catch_unwind();
             match run.await {
-                Ok(Ok(())) => None,
+                Ok(Ok(())) => TaskMessage::decode(&m.body).map(|msg| msg.run_id).map_err(|_| m.message_id),
                 Ok(Err(err)) => {
                     tracing::warn!(message_id = %m.message_id, error = %err, "message failed");
-                    Some(m.message_id)
+                    Err(m.message_id)
                 }
                 Err(_) => {
                     tracing::error!(message_id = %m.message_id, "task panicked; message failed");
-                    Some(m.message_id)
+                    Err(m.message_id)
                 }
             }
         })
         .buffer_unordered(concurrency.max(1))
-        .filter_map(|failed| async move { failed })
         .collect()
-        .await
+        .await;
+    let mut finished_runs: Vec<u64> = outcomes.iter().filter_map(|o| o.as_ref().ok().copied()).collect();
+    finished_runs.sort_unstable();
+    finished_runs.dedup();
+    for run_id in finished_runs {
+        finalize_if_complete(ctx, run_id).await;
+    }
+    outcomes.into_iter().filter_map(Result::err).collect()
+}
+
+/// A run whose last task this batch finished is closed now rather than at the reaper's next delayed check: an
+/// undelayed finalize message of its own (the reaper's claim keeps two chains from both closing). Best effort:
+/// the planner's delayed chain closes the run anyway.
+async fn finalize_if_complete(ctx: &SyncContext, run_id: u64) {
+    let complete = match ctx.runs.status(run_id).await {
+        Ok(status) => {
+            crate::runs::is_complete(&status) && !matches!(status.state, RunState::Completed | RunState::Failed)
+        }
+        Err(err) => {
+            tracing::warn!(run_id, error = %err, "could not read the run's status after the batch");
+            return;
+        }
+    };
+    if complete {
+        if let Err(err) = ctx.queue.send_finalize(&crate::task::FinalizeMessage::new(run_id), 0).await {
+            tracing::warn!(run_id, error = %err, "could not send the finalize message of a complete run");
+        }
+    }
 }
