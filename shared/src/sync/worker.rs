@@ -31,14 +31,14 @@ impl std::fmt::Display for MessageError {
     }
 }
 
-/// Handles one SQS message body. `receive_count` is SQS's `ApproximateReceiveCount`;
-/// `deadline` is when the walk must stop and hand on the rest (Lambda deadline minus margin).
+/// Handles one SQS message body and returns the id of the run its task belongs to. `receive_count` is SQS's
+/// `ApproximateReceiveCount`; `deadline` is when the walk must stop and hand on the rest (Lambda deadline minus margin).
 pub async fn handle_message(
     ctx: &SyncContext,
     body: &str,
     receive_count: u32,
     deadline: Option<Instant>,
-) -> Result<(), MessageError> {
+) -> Result<u64, MessageError> {
     let msg = TaskMessage::decode(body).map_err(|e| {
         tracing::error!(error = %e, receive_count, "undecodable task message; it will reach the DLQ");
         MessageError::Undecodable(e.to_string())
@@ -62,7 +62,8 @@ pub async fn handle_message(
                 ctx.runs.task_done(&msg.task_id, msg.run_id, &outcome).await.map_err(|e| MessageError::Failed {
                     error: format!("could not record task done: {e}"),
                     recorded: false,
-                })
+                })?;
+                Ok(msg.run_id)
             }
             Err(err) => {
                 let error = err.to_string();
@@ -573,7 +574,8 @@ pub struct IncomingMessage {
 }
 
 /// Handles a batch with bounded concurrency; returns the ids of the messages that failed (the
-/// partial batch response). A panic in one message fails only that message.
+/// partial batch response). A panic in one message fails only that message. Runs the batch may have
+/// completed are then offered to the reaper at once.
 pub async fn handle_batch(
     ctx: &SyncContext,
     messages: Vec<IncomingMessage>,
@@ -586,7 +588,7 @@ pub async fn handle_batch(
             let run =
                 std::panic::AssertUnwindSafe(handle_message(ctx, &m.body, m.receive_count, deadline)).catch_unwind();
             match run.await {
-                Ok(Ok(())) => TaskMessage::decode(&m.body).map(|msg| msg.run_id).map_err(|_| m.message_id),
+                Ok(Ok(run_id)) => Ok(run_id),
                 Ok(Err(err)) => {
                     tracing::warn!(message_id = %m.message_id, error = %err, "message failed");
                     Err(m.message_id)
