@@ -22,11 +22,10 @@ pub struct PacerConfig {
     /// rate / N against a server bucket of the same rate) never let the server's bucket refill, so any arrival
     /// jitter becomes a 429; a little headroom lets the server's burst absorb it.
     pub headroom: f64,
-    /// Requests allowed back to back after an idle period (1 while backed off). With several clients sharing one
-    /// budget the sum of their bursts must fit the server's burst, and catching up after idle gaps is what overruns
-    /// a shared budget, so it stays small. 2, not 1: with no tolerance at all every wake-up a timer tick late is
-    /// lost for good (1 ms of a 10 ms slot at 100 req/s is 10 % of the budget); one slot of tolerance absorbs it.
-    /// A new pacer starts with one slot, not `burst`: the workers of a fan-out all start at once.
+    /// Requests allowed back to back after an idle period (1 while backed off). 1 = no burst: with several clients
+    /// sharing one budget, the sum of their bursts must fit the server's burst, and catching up after idle gaps is
+    /// exactly what overruns a shared budget. Paces faster than one request per [`TOLERANT_BELOW`] get at least 2
+    /// (see there). A new pacer starts with one slot, not `burst`: the workers of a fan-out all start at once.
     pub burst: u32,
     /// Rate multiplier applied on a rate-limit response (once per episode).
     pub backoff_factor: f64,
@@ -43,7 +42,7 @@ impl Default for PacerConfig {
         PacerConfig {
             rate: 3.0,
             headroom: 0.97,
-            burst: 2,
+            burst: 1,
             backoff_factor: 0.5,
             min_factor: 0.05,
             recover_after: 20,
@@ -212,6 +211,11 @@ impl Pacer {
     }
 }
 
+/// With no tolerance at all, every wake-up a timer tick late is lost for good: 1 ms of a 10 ms slot at 100 req/s is
+/// 10 % of the budget. Below this period a limiter keeps one slot of tolerance, which absorbs it; above, the loss is
+/// under 2 % and a shared budget is better served by no burst (clients sharing a budget each pace slower than this).
+pub const TOLERANT_BELOW: Duration = Duration::from_millis(50);
+
 /// How many slots a new limiter has free.
 #[derive(Clone, Copy)]
 enum Start {
@@ -229,7 +233,13 @@ fn build_limiter(config: &PacerConfig, factor: f64, clock: TokioClock, start: St
         Duration::ZERO
     };
     let period = period.max(Duration::from_nanos(1));
-    let burst = if factor < 1.0 { 1 } else { config.burst.max(1) };
+    let burst = if factor < 1.0 {
+        1
+    } else if period < TOLERANT_BELOW {
+        config.burst.max(2)
+    } else {
+        config.burst.max(1)
+    };
     let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
     let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX)).allow_burst(burst);
     let limiter = RateLimiter::direct_with_clock(quota, clock);
@@ -274,6 +284,19 @@ mod tests {
         assert!(start.elapsed() < Duration::from_millis(1), "{:?}", start.elapsed());
         p.acquire().await;
         assert!(start.elapsed() >= Duration::from_millis(99), "{:?}", start.elapsed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_fast_paces_keep_a_slot_of_tolerance() {
+        for (rate, back_to_back) in [(100.0, true), (10.0, false)] {
+            let p = pacer(rate, 1);
+            p.acquire().await;
+            tokio::time::advance(Duration::from_secs(5)).await;
+            let start = Instant::now();
+            p.acquire().await;
+            p.acquire().await;
+            assert_eq!(start.elapsed() < Duration::from_millis(1), back_to_back, "{rate}/s: {:?}", start.elapsed());
+        }
     }
 
     #[tokio::test(start_paused = true)]
