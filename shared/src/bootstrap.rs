@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::aws::{sdk_config, SecretsManagerSource, SqsQueues};
 use crate::config::{ConfigError, Settings};
-use crate::extract::{DownloadConfig, Downloader};
+use crate::extract::{DownloadConfig, Downloader, TrustedHost};
 use crate::index::{IndexError, SearchCredentials, SearchSettings, SearchStore};
 use crate::notion::{ClientConfig, NotionClient, NotionError, Token};
 use crate::runs::RunStore;
@@ -86,9 +86,13 @@ pub async fn build(
     let downloads = DownloadConfig {
         max_bytes: connector.max_file_size,
         concurrent_downloads: connector.concurrent_downloads as usize,
+        allow_http: connector.allow_http_files,
+        // The Notion API's own host and port is trusted like the API itself (we send it the token). Nothing
+        // else is: Notion's files are on public S3. A local emulator serves its files there, on loopback.
+        trusted_hosts: TrustedHost::of_url(&settings.notion_base_url).into_iter().collect(),
         ..DownloadConfig::default()
     };
-    let downloader = Downloader::new(reqwest::Client::new(), downloads);
+    let downloader = Downloader::new(downloads);
     let limits = Limits {
         max_receive_count: settings.max_receive_count,
         finalize_delay_seconds: settings.finalize_delay_seconds,

@@ -366,6 +366,9 @@ pub struct ConnectorConfig {
     /// `max_file_size`: files larger than this many bytes are indexed without their content (default 10485760 =
     /// 10 MiB); `0` turns file downloads off.
     pub max_file_size: u64,
+    /// `allow_http_files`: also download `http://` external file links (default `false`: https only; the
+    /// address checks apply either way).
+    pub allow_http_files: bool,
     /// `sync_rules`: `{"basic": [...], "advanced": {...}}`.
     pub sync_rules: SyncRules,
     /// `notion_version`: overrides `NOTION_VERSION` (`2022-06-28`, `2025-09-03` or `2026-03-11`).
@@ -382,6 +385,7 @@ impl Default for ConnectorConfig {
             index_comments: false,
             concurrent_downloads: DEFAULT_CONCURRENT_DOWNLOADS,
             max_file_size: DEFAULT_MAX_FILE_SIZE,
+            allow_http_files: false,
             sync_rules: SyncRules::default(),
             notion_version: None,
             index_name: None,
@@ -389,12 +393,13 @@ impl Default for ConnectorConfig {
     }
 }
 
-const CONFIG_KEYS: [&str; 8] = [
+const CONFIG_KEYS: [&str; 9] = [
     "databases",
     "pages",
     "index_comments",
     "concurrent_downloads",
     "max_file_size",
+    "allow_http_files",
     "sync_rules",
     "notion_version",
     "index_name",
@@ -472,6 +477,11 @@ impl ConnectorConfig {
                     config.concurrent_downloads = u32::try_from(uint(value, &path, 1, 100)?).unwrap_or(100)
                 }
                 "max_file_size" => config.max_file_size = uint(value, &path, 0, u64::MAX)?,
+                "allow_http_files" => {
+                    config.allow_http_files = value
+                        .as_bool()
+                        .ok_or_else(|| invalid(&path, format!("must be true or false, found {}", json_type(value))))?
+                }
                 "notion_version" => {
                     let v = value
                         .as_str()

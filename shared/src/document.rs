@@ -6,11 +6,79 @@
 
 use serde_json::{Map, Value};
 
+use crate::queue::serialized_len;
+
+/// Most characters of `title` (and of each `path` entry, an ancestor's title). Notion accepts
+/// titles of up to 200,000 characters (100 rich-text items of 2,000), and those are indexed whole;
+/// only what Notion returns beyond that (mentions render other titles, so a title can reach
+/// megabytes) is cut. The page's `body` starts with the title, so the rest may still be found
+/// there.
+pub const MAX_TITLE_CHARS: usize = 200_000;
+
+/// Most characters of `details` (the `properties` JSON string). A row with hundreds of full text
+/// properties, or a 200,000-character title (about 430,000 characters of JSON), stays whole; past
+/// the cap the string is cut and is then no longer valid JSON (the document's `warnings` say so).
+pub const MAX_DETAILS_CHARS: usize = 2_000_000;
+
+/// Most characters of any other string in `_source` except `body` (raw Notion fields at any
+/// depth, `url`, ids). Notion bounds every text item it accepts to 2,000 characters and a title
+/// (a child page block's `title`, a mention's `plain_text`) to 200,000, so nothing within
+/// Notion's limits is cut.
+pub const MAX_FIELD_CHARS: usize = 200_000;
+
+/// Most bytes of a document's `_source`, serialized. Below the 10 MiB request limit of the
+/// smallest Amazon OpenSearch instance types (and far below Elasticsearch's default 100 MB), so
+/// one document can always be sent, alone. Past it the largest fields go first: a raw Notion
+/// field is dropped, the body (or another field of ours) is cut.
+pub const MAX_DOCUMENT_BYTES: usize = 8 * 1024 * 1024;
+
+/// The `_source` field listing what [`bound`] cut (strings such as "title truncated from
+/// 20000000 to 10000 characters"); absent when nothing was cut. Kept in `_source` only (the
+/// mapping is not dynamic), so a reader can tell a cut document from a whole one.
+pub const WARNINGS_FIELD: &str = "warnings";
+
+/// Room kept below [`MAX_DOCUMENT_BYTES`] for the warnings themselves.
+const WARNINGS_RESERVE: usize = 64 * 1024;
+
+/// Warnings kept per document (a pathological object could produce one per raw field).
+const MAX_WARNINGS: usize = 50;
+
+/// Fields the connector writes itself: never dropped to make a document fit, only shortened.
+const OWN_FIELDS: &[&str] = &[
+    "id",
+    "object",
+    "type",
+    "title",
+    "body",
+    "details",
+    "url",
+    "parent_id",
+    "page_id",
+    "path",
+    "sync_run",
+    "_timestamp",
+    "created_time",
+    "last_edited_time",
+    "author",
+    "attachment",
+    WARNINGS_FIELD,
+];
+
 /// A document ready for the index: its `_id` and its whole `_source`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
     pub id: String,
     pub source: Map<String, Value>,
+}
+
+impl Document {
+    /// What [`bound`] cut from this document (empty for a whole one).
+    pub fn warnings(&self) -> Vec<&str> {
+        match self.source.get(WARNINGS_FIELD) {
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Where an object sits: filled by the traversal, not read from the object itself.
@@ -61,7 +129,185 @@ pub fn to_document(object: &Value, placement: &Placement, body: String, sync_run
     }
     source.insert("path".into(), Value::Array(placement.path.iter().cloned().map(Value::String).collect()));
     source.insert("sync_run".into(), Value::from(sync_run));
-    Some(Document { id, source })
+    let mut doc = Document { id, source };
+    bound(&mut doc);
+    Some(doc)
+}
+
+/// Applies the caps above whatever Notion sent, so no object can make a bulk request fail or a
+/// sync stop: strings are cut on a char boundary, then, if the document is still over
+/// [`MAX_DOCUMENT_BYTES`], its largest fields are cut or dropped. Each cut is appended
+/// to [`WARNINGS_FIELD`] and returned. A document within the caps is left exactly as it is, and
+/// bounding twice cuts nothing more (so the sync bounds again the fields it adds later).
+pub fn bound(doc: &mut Document) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let source = &mut doc.source;
+    cap_own_string(source, "title", MAX_TITLE_CHARS, &mut warnings);
+    cap_own_string(source, "details", MAX_DETAILS_CHARS, &mut warnings);
+    cap_path(source, &mut warnings);
+    cap_other_strings(source, &mut warnings);
+    fit_total(source, &mut warnings);
+    record_warnings(source, &warnings);
+    warnings
+}
+
+/// Cuts `s` to `max` characters; returns its length in characters when it was longer.
+fn truncate_chars(s: &mut String, max: usize) -> Option<usize> {
+    if s.len() <= max {
+        return None; // at most `max` bytes, so at most `max` characters
+    }
+    let (end, _) = s.char_indices().nth(max)?;
+    let chars = max + s[end..].chars().count();
+    s.truncate(end);
+    Some(chars)
+}
+
+fn cap_own_string(source: &mut Map<String, Value>, key: &str, max: usize, warnings: &mut Vec<String>) {
+    if let Some(Value::String(s)) = source.get_mut(key) {
+        if let Some(chars) = truncate_chars(s, max) {
+            warnings.push(format!("{key} truncated from {chars} to {max} characters"));
+        }
+    }
+}
+
+/// A path entry is an ancestor's title: capped like a title.
+fn cap_path(source: &mut Map<String, Value>, warnings: &mut Vec<String>) {
+    let Some(Value::Array(entries)) = source.get_mut("path") else { return };
+    let mut longest = None;
+    for entry in entries.iter_mut() {
+        if let Value::String(s) = entry {
+            longest = longest.max(truncate_chars(s, MAX_TITLE_CHARS));
+        }
+    }
+    if let Some(chars) = longest {
+        warnings.push(format!("path entries truncated to {MAX_TITLE_CHARS} characters (longest had {chars})"));
+    }
+}
+
+/// Caps every string of the other fields, at any depth; one warning per top-level field.
+fn cap_other_strings(source: &mut Map<String, Value>, warnings: &mut Vec<String>) {
+    for (key, value) in source.iter_mut() {
+        if matches!(key.as_str(), "title" | "details" | "body" | "path" | WARNINGS_FIELD) {
+            continue;
+        }
+        let (mut count, mut longest) = (0usize, 0usize);
+        cap_strings(value, &mut count, &mut longest);
+        if count > 0 {
+            warnings.push(format!(
+                "field {}: {count} string(s) truncated to {MAX_FIELD_CHARS} characters (longest had {longest})",
+                short(key)
+            ));
+        }
+    }
+}
+
+fn cap_strings(value: &mut Value, count: &mut usize, longest: &mut usize) {
+    match value {
+        Value::String(s) => {
+            if let Some(chars) = truncate_chars(s, MAX_FIELD_CHARS) {
+                *count += 1;
+                *longest = (*longest).max(chars);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| cap_strings(v, count, longest)),
+        Value::Object(map) => map.values_mut().for_each(|v| cap_strings(v, count, longest)),
+        _ => {}
+    }
+}
+
+/// Makes the serialized `_source` fit [`MAX_DOCUMENT_BYTES`], taking from the largest field
+/// first: a raw Notion field is dropped (it is kept in `_source` only, and a block's raw payload
+/// repeats its body), one of the connector's own fields (most often the body) is shortened by
+/// what is over, so a big page keeps its raw fields and a big block keeps its body.
+fn fit_total(source: &mut Map<String, Value>, warnings: &mut Vec<String>) {
+    let budget = MAX_DOCUMENT_BYTES - WARNINGS_RESERVE;
+    loop {
+        let over = serialized_len(source).saturating_sub(budget);
+        if over == 0 {
+            return;
+        }
+        let Some((key, bytes)) = largest_field(source, |k| k != WARNINGS_FIELD) else { return };
+        if !OWN_FIELDS.contains(&key.as_str()) {
+            source.remove(&key);
+            warnings.push(format!(
+                "field {} of {bytes} bytes dropped (document over {MAX_DOCUMENT_BYTES} bytes)",
+                short(&key)
+            ));
+        } else if !shorten(source, &key, over, warnings) {
+            return; // the largest field cannot be cut (a number): nothing more to do
+        }
+    }
+}
+
+/// The largest top-level field (serialized bytes) among those `eligible`.
+fn largest_field(source: &Map<String, Value>, eligible: impl Fn(&str) -> bool) -> Option<(String, usize)> {
+    source
+        .iter()
+        .filter(|(k, _)| eligible(k))
+        .map(|(k, v)| (k, serialized_len(v)))
+        .max_by_key(|&(_, bytes)| bytes)
+        .map(|(k, bytes)| (k.clone(), bytes))
+}
+
+/// Shortens field `key` by `over` serialized bytes or more when it can (a string is cut at its
+/// end, an array or object is emptied); returns whether it cut anything.
+fn shorten(source: &mut Map<String, Value>, key: &str, over: usize, warnings: &mut Vec<String>) -> bool {
+    let reason = format!("(document over {MAX_DOCUMENT_BYTES} bytes)");
+    match source.get_mut(key) {
+        Some(Value::String(s)) if !s.is_empty() => {
+            let chars = s.chars().count();
+            let target = serialized_len(s.as_str()).saturating_sub(over);
+            // Escapes make the serialized form longer than the text, never shorter: cutting the
+            // excess from the text removes at least as much from the serialized form.
+            while !s.is_empty() && serialized_len(s.as_str()) > target {
+                let mut end = s.len().saturating_sub(serialized_len(s.as_str()) - target);
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                s.truncate(end);
+            }
+            warnings.push(format!(
+                "{} truncated from {chars} to {} characters {reason}",
+                short(key),
+                s.chars().count()
+            ));
+            true
+        }
+        Some(Value::Array(items)) if !items.is_empty() => {
+            items.clear();
+            warnings.push(format!("{} emptied {reason}", short(key)));
+            true
+        }
+        Some(Value::Object(map)) if !map.is_empty() => {
+            map.clear();
+            warnings.push(format!("{} emptied {reason}", short(key)));
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A field name as warnings show it (raw keys are Notion's, but nothing bounds them).
+fn short(key: &str) -> String {
+    let mut name = key.to_string();
+    if truncate_chars(&mut name, 100).is_some() {
+        name.push('…');
+    }
+    format!("`{name}`")
+}
+
+fn record_warnings(source: &mut Map<String, Value>, warnings: &[String]) {
+    if warnings.is_empty() {
+        return;
+    }
+    let entry = source.entry(WARNINGS_FIELD).or_insert_with(|| Value::Array(Vec::new()));
+    if !entry.is_array() {
+        *entry = Value::Array(Vec::new());
+    }
+    if let Value::Array(items) = entry {
+        let room = MAX_WARNINGS.saturating_sub(items.len());
+        items.extend(warnings.iter().take(room).cloned().map(Value::String));
+    }
 }
 
 /// The object's title: a page's `title` property, a database's or data source's title, a child
@@ -300,6 +546,149 @@ mod tests {
         assert!(text.contains("Done: true"));
         assert!(text.contains("Id: T-4"));
         assert!(!text.contains("Row"));
+    }
+
+    fn page_titled(title: &str) -> Value {
+        json!({
+            "object": "page", "id": "p1", "last_edited_time": "2024-01-31T08:15:00.000Z",
+            "url": "https://www.notion.so/p1", "parent": {"type": "workspace", "workspace": true},
+            "properties": {"Name": {"id": "title", "type": "title", "title": rich(title)}}
+        })
+    }
+
+    fn size(doc: &Document) -> usize {
+        serde_json::to_vec(&doc.source).unwrap().len()
+    }
+
+    #[test]
+    fn documents_within_the_caps_are_left_as_they_are() {
+        // The longest title Notion accepts: 100 rich-text items of 2,000 characters.
+        let item = "t".repeat(2_000);
+        let items: Vec<Value> = (0..100).map(|_| rich(&item)[0].clone()).collect();
+        let long_but_legal = item.repeat(100);
+        let mut page = page_titled("");
+        page["properties"]["Name"]["title"] = Value::Array(items);
+        let mut doc = to_document(&page, &Placement::default(), "body ".repeat(100_000), 3).unwrap();
+        assert!(doc.source.get(WARNINGS_FIELD).is_none());
+        assert!(doc.warnings().is_empty());
+        // (`assert!` rather than `assert_eq!`: a failure would print megabytes.)
+        assert!(doc.source["title"] == long_but_legal.as_str());
+        assert!(doc.source["details"] == page["properties"].to_string().as_str());
+        let before = doc.clone();
+        assert!(bound(&mut doc).is_empty());
+        assert!(doc == before);
+    }
+
+    #[test]
+    fn a_row_with_two_hundred_full_text_properties_stays_whole() {
+        let mut page = page_titled("Wide row");
+        for i in 0..200 {
+            let value = json!({"id": format!("p{i}"), "type": "rich_text", "rich_text": rich(&"v".repeat(2_000))});
+            page["properties"][format!("Prop {i}")] = value;
+        }
+        let doc = to_document(&page, &Placement::default(), properties_text(&page), 1).unwrap();
+        assert!(doc.warnings().is_empty(), "{:?}", doc.warnings());
+        assert_eq!(doc.source["details"].as_str().unwrap(), page["properties"].to_string());
+    }
+
+    #[test]
+    fn a_twenty_megabyte_title_is_cut_and_said_so() {
+        let page = page_titled(&"x".repeat(20_000_000));
+        let mut doc = to_document(&page, &Placement::default(), "short body".into(), 1).unwrap();
+        assert_eq!(doc.source["title"].as_str().unwrap().len(), MAX_TITLE_CHARS);
+        let warnings = doc.warnings();
+        assert!(warnings.contains(&"title truncated from 20000000 to 200000 characters"), "{warnings:?}");
+        assert!(warnings.iter().any(|w| w.starts_with("details truncated from ")), "{warnings:?}");
+        assert!(doc.source["details"].as_str().unwrap().chars().count() == MAX_DETAILS_CHARS);
+        assert_eq!(doc.source["body"], "short body");
+        assert!(size(&doc) <= MAX_DOCUMENT_BYTES);
+        // Bounding again cuts nothing more and adds no warning.
+        let count = doc.warnings().len();
+        assert!(bound(&mut doc).is_empty());
+        assert_eq!(doc.warnings().len(), count);
+    }
+
+    #[test]
+    fn cuts_fall_on_char_boundaries() {
+        let title = "é".repeat(MAX_TITLE_CHARS + 5);
+        let mut doc = Document { id: "x".into(), source: Map::new() };
+        doc.source.insert("title".into(), Value::String(title));
+        doc.source.insert("path".into(), json!(["ü".repeat(MAX_TITLE_CHARS + 1), "Home"]));
+        let warnings = bound(&mut doc);
+        assert_eq!(doc.source["title"].as_str().unwrap().chars().count(), MAX_TITLE_CHARS);
+        assert_eq!(doc.source["path"][0].as_str().unwrap().chars().count(), MAX_TITLE_CHARS);
+        assert_eq!(doc.source["path"][1], "Home");
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains(&format!("from {} to {MAX_TITLE_CHARS}", MAX_TITLE_CHARS + 5)));
+    }
+
+    #[test]
+    fn raw_strings_at_any_depth_are_capped() {
+        let long = "a".repeat(MAX_FIELD_CHARS + 10);
+        let block = json!({"object": "block", "id": "b1", "type": "paragraph",
+            "paragraph": {"rich_text": [{"type": "text", "plain_text": long, "text": {"content": long}}]}});
+        let doc = to_document(&block, &Placement::default(), "text".into(), 1).unwrap();
+        let item = &doc.source["paragraph"]["rich_text"][0];
+        assert_eq!(item["plain_text"].as_str().unwrap().len(), MAX_FIELD_CHARS);
+        assert_eq!(item["text"]["content"].as_str().unwrap().len(), MAX_FIELD_CHARS);
+        assert_eq!(
+            doc.warnings(),
+            vec![format!(
+                "field `paragraph`: 2 string(s) truncated to {MAX_FIELD_CHARS} characters (longest had {})",
+                MAX_FIELD_CHARS + 10
+            )]
+        );
+    }
+
+    #[test]
+    fn a_huge_body_is_cut_to_the_document_cap() {
+        let body = "word ".repeat(4 * 1024 * 1024); // 20 MiB
+        let doc = to_document(&page_titled("Big"), &Placement::default(), body, 1).unwrap();
+        let size = size(&doc);
+        assert!(size <= MAX_DOCUMENT_BYTES && size > MAX_DOCUMENT_BYTES - 2 * WARNINGS_RESERVE, "{size}");
+        assert_eq!(doc.source["title"], "Big");
+        assert!(doc.source.contains_key("parent") && doc.source.contains_key("details"), "raw fields are kept");
+        let warnings = doc.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].starts_with("`body` truncated from 20971520 to "), "{warnings:?}");
+    }
+
+    #[test]
+    fn escapes_count_toward_the_cap() {
+        // Each control character serializes as six bytes (\u0001).
+        let body = "\u{1}".repeat(3 * 1024 * 1024);
+        let doc = to_document(&page_titled("Esc"), &Placement::default(), body, 1).unwrap();
+        assert!(size(&doc) <= MAX_DOCUMENT_BYTES, "{}", size(&doc));
+    }
+
+    #[test]
+    fn raw_fields_are_dropped_largest_first_when_the_body_is_not_enough() {
+        let chunk = "r".repeat(MAX_FIELD_CHARS);
+        let many: Vec<Value> = (0..60).map(|_| json!({"plain_text": chunk})).collect(); // ~12 MB
+        let few: Vec<Value> = (0..2).map(|_| json!({"plain_text": chunk})).collect();
+        let block = json!({"object": "block", "id": "b2", "type": "quote",
+            "quote": {"rich_text": many}, "extra": few, "has_children": false});
+        let doc = to_document(&block, &Placement::default(), "quote".into(), 1).unwrap();
+        assert!(size(&doc) <= MAX_DOCUMENT_BYTES);
+        assert!(doc.source.get("quote").is_none());
+        assert_eq!(doc.source["extra"].as_array().unwrap().len(), 2, "the smaller field stays");
+        assert_eq!(doc.source["has_children"], false);
+        assert_eq!(doc.source["body"], "quote", "the body is cut only as far as needed");
+        let warnings = doc.warnings();
+        assert!(warnings.iter().any(|w| w.starts_with("field `quote` of ") && w.contains("dropped")), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_document_made_only_of_own_fields_still_fits() {
+        let mut doc = Document { id: "x".into(), source: Map::new() };
+        for key in ["url", "parent_id", "page_id", "created_time", "author"] {
+            doc.source.insert(key.into(), Value::String("\u{2}".repeat(MAX_FIELD_CHARS)));
+        }
+        doc.source.insert("body".into(), Value::String(String::new()));
+        doc.source.insert("sync_run".into(), json!(4));
+        bound(&mut doc);
+        assert!(size(&doc) <= MAX_DOCUMENT_BYTES, "{}", size(&doc));
+        assert_eq!(doc.source["sync_run"], 4);
     }
 
     #[test]

@@ -118,6 +118,16 @@ pub struct RunRecord {
     /// At most [`MAX_RUN_ERRORS`] messages.
     #[serde(default)]
     pub errors: Vec<String>,
+    /// What the run left out without failing (a vanished page, a capability the integration lacks, a
+    /// database this API version cannot read), at most [`MAX_RUN_ERRORS`] messages.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// Object classes skipped for want of a capability (`users`, `comments`): their documents are kept.
+    #[serde(default)]
+    pub skipped_classes: Vec<String>,
+    /// Full runs: the reaper has queued the verification of the objects the run did not see.
+    #[serde(default)]
+    pub verify_planned: bool,
     #[serde(default)]
     pub counts: RunCounts,
 }
@@ -128,7 +138,12 @@ pub enum TaskState {
     Queued,
     Done,
     Failed,
+    /// Not a task: an object the planner took on (see [`RunStore::mark_claimed`]).
+    Claimed,
 }
+
+/// The owner of the claims the planner makes.
+pub const PLANNER: &str = "planner";
 
 /// One task's record. Its `_id` is `{run_id}:{task_id}`: task ids are stable across runs
 /// (`p:{page}`), so they are only unique within one.
@@ -354,6 +369,9 @@ impl RunStore {
                 abort_reason: None,
                 index_uuid: None,
                 errors: Vec::new(),
+                warnings: Vec::new(),
+                skipped_classes: Vec::new(),
+                verify_planned: false,
                 counts: RunCounts::default(),
             };
             let body = serde_json::to_value(&run).map_err(|e| malformed("new run", e))?;
@@ -390,15 +408,25 @@ impl RunStore {
     /// Records tasks as `queued` before they are sent. A record that already exists (the task is
     /// done, or this is a redelivery) is left as it is.
     pub async fn tasks_queued(&self, run_id: u64, tasks: &[TaskMessage]) -> Result<(), RunError> {
+        self.create_records(run_id, PLANNER, tasks, TaskState::Queued).await
+    }
+
+    async fn create_records(
+        &self,
+        run_id: u64,
+        owner: &str,
+        tasks: &[TaskMessage],
+        state: TaskState,
+    ) -> Result<(), RunError> {
         let now = Utc::now();
         let mut ops = Vec::with_capacity(tasks.len());
         for msg in tasks {
             let (page_id, segment) = match task_page(&msg.task) {
-                Some((page, segment)) => (Some(page), Some(segment)),
-                None => (None, None),
+                Some((page, segment)) if state == TaskState::Queued => (Some(page), Some(segment)),
+                _ => (None, None),
             };
-            let record = json!({"run_id": run_id, "task_id": msg.task_id, "state": TaskState::Queued, "page_id": page_id,
-                "segment": segment, "has_body_part": false, "updated_at": now});
+            let record = json!({"run_id": run_id, "task_id": msg.task_id, "state": state, "page_id": page_id,
+                "segment": segment, "has_body_part": false, "claimed_by": owner, "updated_at": now});
             let record_id = task_record_id(run_id, &msg.task_id);
             let bytes = encode_source(BulkOp::Create, &record_id, &record).map_err(|e| malformed("task record", e))?;
             ops.push(EncodedOp { id: msg.task_id.clone(), bytes });
@@ -500,6 +528,75 @@ impl RunStore {
             "params": {"error": truncate(error, MAX_ERROR_LEN), "max": MAX_RUN_ERRORS}
         }});
         self.update_run(run_id, body, "error").await
+    }
+
+    /// Records something the run left out without failing (kept to the first [`MAX_RUN_ERRORS`]); with
+    /// `skipped_class`, that class of objects (`users`, `comments`) was not read, so its documents are kept.
+    pub async fn add_warning(&self, run_id: u64, warning: &str, skipped_class: Option<&str>) -> Result<(), RunError> {
+        tracing::warn!(run_id, warning, "run warning");
+        let body = json!({"script": {
+            "lang": "painless",
+            "source": "if (ctx._source.warnings == null) { ctx._source.warnings = []; } if (ctx._source.skipped_classes == null) { ctx._source.skipped_classes = []; } if (ctx._source.warnings.size() < params.max && !ctx._source.warnings.contains(params.warning)) { ctx._source.warnings.add(params.warning); } if (params.class != null && !ctx._source.skipped_classes.contains(params.class)) { ctx._source.skipped_classes.add(params.class); }",
+            "params": {"warning": truncate(warning, MAX_ERROR_LEN), "max": MAX_RUN_ERRORS, "class": skipped_class}
+        }});
+        self.update_run(run_id, body, "warning").await
+    }
+
+    /// Marks that the reaper queued the verification of the objects this full run did not see.
+    pub async fn set_verify_planned(&self, run_id: u64) -> Result<(), RunError> {
+        self.update_run(run_id, json!({"doc": {"verify_planned": true}}), "verification planned").await
+    }
+
+    /// Claims tasks for `owner` (a task id, or `planner`): records them `queued` unless a record exists, then
+    /// returns those this owner holds (created now, or earlier by the same owner: a redelivery must send them
+    /// again). So an object reached several ways in one run (search, the tree, a verification) is synced once,
+    /// whichever worker reaches it first, and a crash between claiming and sending loses nothing.
+    pub async fn claim_tasks(
+        &self,
+        run_id: u64,
+        owner: &str,
+        tasks: Vec<TaskMessage>,
+    ) -> Result<Vec<TaskMessage>, RunError> {
+        if tasks.is_empty() {
+            return Ok(tasks);
+        }
+        self.create_records(run_id, owner, &tasks, TaskState::Queued).await?;
+        let ids: Vec<String> = tasks.iter().map(|t| task_record_id(run_id, &t.task_id)).collect();
+        let owners = self.owners(&ids).await?;
+        Ok(tasks
+            .into_iter()
+            .zip(ids)
+            .filter(|(_, id)| owners.get(id).map(String::as_str) == Some(owner))
+            .map(|(t, _)| t)
+            .collect())
+    }
+
+    /// Marks objects as claimed by the planner without a task of their own (databases it indexes in an objects
+    /// task): a `child_database` block reaching one of them then finds it taken. Marks are not counted as tasks.
+    pub async fn mark_claimed(&self, run_id: u64, task_ids: &[String]) -> Result<(), RunError> {
+        let marks: Vec<TaskMessage> =
+            task_ids.iter().map(|id| TaskMessage::new(run_id, RunKind::Full, id.clone(), Task::Users)).collect();
+        self.create_records(run_id, PLANNER, &marks, TaskState::Claimed).await
+    }
+
+    /// `claimed_by` of task records, by `_id`.
+    async fn owners(&self, ids: &[String]) -> Result<std::collections::HashMap<String, String>, RunError> {
+        let mut owners = std::collections::HashMap::new();
+        for chunk in ids.chunks(500) {
+            let body = json!({"ids": chunk});
+            let reply = self
+                .post(&format!("{}/_mget", path_segment(&self.tasks)), &[("_source", "claimed_by".into())], &body)
+                .await?;
+            let reply = reply.ok("reading task claims")?;
+            for doc in reply.get("docs").and_then(Value::as_array).into_iter().flatten() {
+                let id = doc.get("_id").and_then(Value::as_str).unwrap_or_default();
+                let owner = doc.pointer("/_source/claimed_by").and_then(Value::as_str).unwrap_or(PLANNER);
+                if doc.get("found").and_then(Value::as_bool) == Some(true) {
+                    owners.insert(id.to_string(), owner.to_string());
+                }
+            }
+        }
+        Ok(owners)
     }
 
     /// Marks the run as aborted: it will delete nothing. The first reason is kept.
@@ -612,10 +709,35 @@ impl RunStore {
         segment: u32,
         text: &str,
     ) -> Result<(), RunError> {
+        self.save_part(run_id, task_id, page_id, segment, text, TaskState::Queued).await
+    }
+
+    /// [`RunStore::save_body_part`] for a walk that is not a task of its own (a row walked inside a `pages`
+    /// task): the part gets a record of its own, which is not counted as a task.
+    pub async fn save_row_body_part(
+        &self,
+        run_id: u64,
+        page_id: &str,
+        segment: u32,
+        text: &str,
+    ) -> Result<(), RunError> {
+        let record = format!("p:{page_id}:part{segment}");
+        self.save_part(run_id, &record, page_id, segment, text, TaskState::Claimed).await
+    }
+
+    async fn save_part(
+        &self,
+        run_id: u64,
+        task_id: &str,
+        page_id: &str,
+        segment: u32,
+        text: &str,
+        state_if_new: TaskState,
+    ) -> Result<(), RunError> {
         let part = json!({"run_id": run_id, "task_id": task_id, "page_id": page_id, "segment": segment,
             "body_part": text, "has_body_part": true, "updated_at": Utc::now()});
         let mut upsert = part.clone();
-        upsert["state"] = json!(TaskState::Queued);
+        upsert["state"] = json!(state_if_new);
         let body = json!({"doc": part, "upsert": upsert});
         self.update_task(run_id, task_id, body, "saving body part").await
     }

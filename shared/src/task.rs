@@ -80,6 +80,23 @@ pub enum Task {
     DeletePage { page_id: String },
     /// Re-read one comment (webhook `comment.*`).
     Comment { comment_id: String, page_id: String },
+    /// A database reached through a `child_database` block that search did not return: fetch it, index it
+    /// and its data sources, and sync their rows.
+    Database {
+        database_id: String,
+        #[serde(default)]
+        path: Vec<String>,
+    },
+    /// Objects a complete full run did not see: each is removed only when Notion confirms it gone (404, or in
+    /// the trash); one that still exists is kept and synced again.
+    Verify { objects: Vec<VerifyTarget> },
+}
+
+/// An indexed object to check with Notion: its id and `object` (`page`, `database`, `data_source`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyTarget {
+    pub id: String,
+    pub object: String,
 }
 
 /// Where a rows query stands. `after_created` and `skip_ids` implement the 10,000-row-cap window:
@@ -106,6 +123,24 @@ pub struct RowsCursor {
     /// Sequence number of this query page within the source, for stable follow-up task ids.
     #[serde(default)]
     pub seq: u32,
+    /// Which of the source's queries this is, when its rules needed several (Notion's filter nesting limit).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub query: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl RowsCursor {
+    /// The task id of this query page: `rows:{source}:{seq}` (`rows:{source}:q{query}:{seq}` for a source's
+    /// further queries).
+    pub fn task_id(&self) -> String {
+        match self.query {
+            0 => format!("rows:{}:{}", self.source_id, self.seq),
+            q => format!("rows:{}:q{q}:{}", self.source_id, self.seq),
+        }
+    }
 }
 
 /// A depth-first frontier: the blocks still to list, each with the cursor to resume from.
@@ -160,8 +195,78 @@ pub enum DecodeError {
     Version { found: u32 },
 }
 
+/// Notion objects larger than this (serialized) travel by id only and the worker fetches them: whatever a
+/// workspace holds (200,000-character titles, rows with hundreds of properties), a message stays far below
+/// SQS's 1 MiB per message and per batch.
+pub const MAX_EMBEDDED_OBJECT: usize = 96 * 1024;
+/// Breadcrumbs in messages: at most this many crumbs (the outermost and the innermost are kept)...
+pub const MAX_PATH_CRUMBS: usize = 32;
+/// ...of at most this many bytes each.
+pub const MAX_CRUMB_BYTES: usize = 512;
+
+/// Whether the object is small enough to ride along in a message.
+pub fn embeddable(object: &Value) -> bool {
+    crate::queue::fits_in_message(object, MAX_EMBEDDED_OBJECT)
+}
+
+/// A breadcrumb bounded for messages and documents (see [`MAX_PATH_CRUMBS`]).
+pub fn bounded_path(path: &[String]) -> Vec<String> {
+    let crumb = |c: &String| {
+        if c.len() <= MAX_CRUMB_BYTES {
+            return c.clone();
+        }
+        let mut end = MAX_CRUMB_BYTES;
+        while !c.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &c[..end])
+    };
+    if path.len() <= MAX_PATH_CRUMBS {
+        return path.iter().map(crumb).collect();
+    }
+    let head = MAX_PATH_CRUMBS / 4;
+    let tail = MAX_PATH_CRUMBS - head - 1;
+    path[..head]
+        .iter()
+        .map(crumb)
+        .chain(std::iter::once("…".to_string()))
+        .chain(path[path.len() - tail..].iter().map(crumb))
+        .collect()
+}
+
+impl Task {
+    /// Keeps the task small whatever Notion returned: breadcrumbs bounded, oversized objects left for the
+    /// worker to fetch.
+    fn bound(&mut self) {
+        let bound_object = |object: &mut Option<Value>| {
+            if object.as_ref().is_some_and(|o| !embeddable(o)) {
+                *object = None;
+            }
+        };
+        match self {
+            Task::Page { page, path, .. } => {
+                bound_object(page);
+                *path = bounded_path(path);
+            }
+            Task::Continuation(c) => {
+                bound_object(&mut c.page);
+                c.path = bounded_path(&c.path);
+            }
+            Task::Rows(cursor) => cursor.path = bounded_path(&cursor.path),
+            Task::Pages { path, .. } | Task::Database { path, .. } => *path = bounded_path(path),
+            Task::Objects { paths, .. } => paths.iter_mut().for_each(|p| *p = bounded_path(p)),
+            Task::Users
+            | Task::Comments { .. }
+            | Task::DeletePage { .. }
+            | Task::Comment { .. }
+            | Task::Verify { .. } => {}
+        }
+    }
+}
+
 impl TaskMessage {
-    pub fn new(run_id: u64, run_kind: RunKind, task_id: impl Into<String>, task: Task) -> Self {
+    pub fn new(run_id: u64, run_kind: RunKind, task_id: impl Into<String>, mut task: Task) -> Self {
+        task.bound();
         TaskMessage { v: TASK_VERSION, run_id, task_id: task_id.into(), run_kind, task }
     }
 
@@ -226,6 +331,31 @@ mod tests {
         let body = msg.encode();
         assert!(body.contains(r#""type":"page""#), "{body}");
         assert_eq!(TaskMessage::decode(&body).unwrap(), msg);
+    }
+
+    #[test]
+    fn messages_stay_small_whatever_notion_holds() {
+        let title = "t".repeat(200_000);
+        let page = json!({"object": "page", "id": "p", "properties": {"title": {"title": [{"plain_text": title}]}}});
+        let path: Vec<String> = (0..100).map(|i| format!("{i}{}", "x".repeat(5000))).collect();
+        let msg = TaskMessage::new(1, RunKind::Full, "p:p", Task::Page { page_id: "p".into(), page: Some(page), path });
+        let Task::Page { page, path, .. } = &msg.task else { panic!() };
+        assert!(page.is_none(), "a 200,000-character title travels by id");
+        assert_eq!(path.len(), MAX_PATH_CRUMBS);
+        assert!(
+            path[0].starts_with('0') && path[MAX_PATH_CRUMBS - 1].starts_with("99"),
+            "outermost and innermost kept"
+        );
+        assert!(msg.encode().len() < 32 * 1024, "{}", msg.encode().len());
+        let small = json!({"object": "page", "id": "q"});
+        let msg = TaskMessage::new(
+            1,
+            RunKind::Full,
+            "p:q",
+            Task::Page { page_id: "q".into(), page: Some(small), path: vec![] },
+        );
+        assert!(matches!(&msg.task, Task::Page { page: Some(_), .. }));
+        assert_eq!(bounded_path(&["é".repeat(600)])[0].len(), MAX_CRUMB_BYTES + "…".len());
     }
 
     #[test]

@@ -223,6 +223,7 @@ pub fn tasks_for_event(event: &WebhookEvent) -> Vec<(String, Task)> {
                 filter,
                 path: vec![],
                 seq: 0,
+                query: 0,
             };
             vec![(format!("rows:{id}:0"), Task::Rows(cursor))]
         }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use shared::extract::{
     detect, extract_in_background, extract_text, extract_text_with, file_block_info, DownloadConfig, DownloadError,
-    Downloader, ExtractError, ExtractLimits, FileHint, FileKind,
+    Downloader, ExtractError, ExtractLimits, FileHint, FileKind, TrustedHost,
 };
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
@@ -588,8 +588,10 @@ mod server {
     }
 }
 
+/// The test file host is on loopback, which downloads refuse unless it is trusted.
 fn downloader(config: DownloadConfig) -> Downloader {
-    Downloader::new(reqwest::Client::new(), config)
+    let loopback = TrustedHost::any_port("127.0.0.1").expect("host");
+    Downloader::new(DownloadConfig { trusted_hosts: vec![loopback], ..config })
 }
 
 fn fast_config() -> DownloadConfig {

@@ -116,6 +116,7 @@ fn arb_task() -> impl Strategy<Value = Task> {
                 filter: None,
                 path: vec![],
                 seq,
+                query: 0,
             })
         ),
         Just(Task::Users),

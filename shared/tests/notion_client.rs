@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use serde_json::{json, Value};
-use shared::notion::{ApiVersion, ClientConfig, NotionClient, PacerConfig, RetryPolicy, Token};
+use shared::notion::{
+    with_deadline, ApiVersion, ClientConfig, NotionClient, NotionError, PacerConfig, RetryPolicy, Token, WaitReason,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -20,6 +22,12 @@ enum Reply {
         status: u16,
         headers: Vec<(&'static str, String)>,
         body: Value,
+    },
+    /// A non-JSON answer (an edge page such as Cloudflare's HTML).
+    Text {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: String,
     },
     /// Close the connection without answering.
     Drop,
@@ -38,6 +46,17 @@ fn error(status: u16, code: &str) -> Reply {
         status,
         headers: vec![("x-notion-request-id", format!("req-{status}"))],
         body: json!({ "object": "error", "status": status, "code": code, "message": format!("scripted {code}") }),
+    }
+}
+
+/// What Cloudflare sends in front of Notion: an HTML page with a `cf-ray`, no Notion error body.
+fn cloudflare(status: u16) -> Reply {
+    Reply::Text {
+        status,
+        headers: vec![("cf-ray", format!("8c0ffee{status}-IAD"))],
+        body: format!(
+            "<!DOCTYPE html><html><head><title>notion.so | {status}</title></head><body>cloudflare</body></html>"
+        ),
     }
 }
 
@@ -159,6 +178,19 @@ async fn respond(mut socket: TcpStream, reply: Reply) {
             let body = body.to_string();
             let mut head = format!(
                 "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+                body.len()
+            );
+            for (k, v) in headers {
+                head.push_str(&format!("{k}: {v}\r\n"));
+            }
+            head.push_str("\r\n");
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket.write_all(body.as_bytes()).await;
+            let _ = socket.shutdown().await;
+        }
+        Reply::Text { status, headers, body } => {
+            let mut head = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n",
                 body.len()
             );
             for (k, v) in headers {
@@ -354,8 +386,10 @@ async fn never_retries_401_403_404_400() {
         assert_eq!(err.status(), Some(status));
         assert_eq!(err.code(), Some(code));
         assert_eq!(err.request_id(), Some(format!("req-{status}").as_str()));
-        assert_eq!(err.is_auth(), status == 401 || status == 403);
+        assert_eq!(err.is_auth(), status == 401, "only a 401 is a token problem");
+        assert_eq!(err.is_restricted(), status == 403);
         assert_eq!(err.is_not_found(), status == 404);
+        assert!(!err.is_endpoint_missing());
         assert!(!err.is_retryable());
         let text = format!("{err} {err:?}");
         assert!(!text.contains(TOKEN), "{text}");
@@ -404,6 +438,255 @@ async fn undecodable_success_body_is_a_decode_error() {
     let c = client(&server);
     let err = c.list_children("b", None).await.unwrap_err();
     assert!(matches!(err, shared::notion::NotionError::Decode { .. }), "{err:?}");
+}
+
+// --- Edge (Cloudflare) answers --------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn retries_cloudflare_52x_and_other_html_5xx() {
+    let server = Server::start(vec![
+        cloudflare(520),
+        cloudflare(521),
+        cloudflare(522),
+        cloudflare(523),
+        ok(json!({ "object": "block", "id": "b" })),
+    ])
+    .await;
+    let c = client(&server);
+    c.get_block("b").await.unwrap();
+    let stats = c.stats();
+    assert_eq!((stats.requests, stats.retries, stats.server_errors), (5, 4, 4));
+
+    let server =
+        Server::start(vec![cloudflare(524), cloudflare(530), error(524, "gateway_timeout"), ok(json!({}))]).await;
+    let c = client(&server);
+    c.get_page("p").await.unwrap();
+    assert_eq!(server.requests().len(), 4);
+
+    // ... within the transient cap; the last error names the edge's ray id.
+    let server = Server::start(vec![]).await.with_fallback(cloudflare(524));
+    let c = client(&server);
+    let err = c.get_block("b").await.unwrap_err();
+    assert_eq!(server.requests().len(), 5, "1 + max_transient_retries");
+    assert!(err.is_retryable() && err.status() == Some(524) && err.code().is_none(), "{err:?}");
+    assert!(err.to_string().contains("cf-ray 8c0ffee524-IAD"), "{err}");
+}
+
+#[tokio::test]
+async fn never_retries_501_nor_a_notion_json_5xx_it_does_not_know() {
+    for reply in [cloudflare(501), error(501, "not_implemented"), error(507, "insufficient_storage")] {
+        let server = Server::start(vec![reply.clone()]).await.with_fallback(ok(json!({})));
+        let c = client(&server);
+        let err = c.get_page("p").await.unwrap_err();
+        assert_eq!(server.requests().len(), 1, "{reply:?}");
+        assert!(!err.is_retryable(), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn an_html_403_is_retried_a_json_403_is_a_missing_capability() {
+    let server =
+        Server::start(vec![cloudflare(403), ok(json!({ "object": "list", "results": [], "has_more": false }))]).await;
+    let c = client(&server);
+    c.list_users(None).await.unwrap();
+    assert_eq!(server.requests().len(), 2, "the Cloudflare block page was retried");
+
+    let server = Server::start(vec![]).await.with_fallback(cloudflare(403));
+    let c = client(&server);
+    let err = c.list_users(None).await.unwrap_err();
+    assert_eq!(server.requests().len(), 5, "bounded: 1 + max_transient_retries");
+    assert!(err.is_retryable() && !err.is_auth() && !err.is_restricted(), "{err:?}");
+
+    let server = Server::start(vec![error(403, "restricted_resource")]).await.with_fallback(ok(json!({})));
+    let c = client(&server);
+    let err = c.list_users(None).await.unwrap_err();
+    assert_eq!(server.requests().len(), 1);
+    assert!(err.is_restricted() && !err.is_auth() && !err.is_retryable(), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_html_404_is_a_missing_endpoint_not_a_missing_object() {
+    let server = Server::start(vec![Reply::Text { status: 404, headers: vec![], body: "not found".into() }])
+        .await
+        .with_fallback(ok(json!({})));
+    let c = client(&server);
+    let err = c.search(&json!({})).await.unwrap_err();
+    assert_eq!(server.requests().len(), 1, "not retried");
+    assert!(err.is_endpoint_missing() && !err.is_not_found() && !err.is_retryable(), "{err:?}");
+    assert_eq!(err.status(), Some(404));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Notion POST /v1/search: endpoint not found at {}/ (HTTP 404 without a Notion error body: check \
+             NOTION_BASE_URL and NOTION_VERSION)",
+            server.base
+        )
+    );
+
+    let server = Server::start(vec![error(404, "object_not_found")]).await;
+    let err = client(&server).get_page("p").await.unwrap_err();
+    assert!(err.is_not_found() && !err.is_endpoint_missing(), "{err:?}");
+}
+
+#[tokio::test]
+async fn retry_after_on_503_is_honoured() {
+    let mut reply = error(503, "service_unavailable");
+    if let Reply::Json { headers, .. } = &mut reply {
+        headers.push(("retry-after", "1".into()));
+    }
+    let server = Server::start(vec![reply, ok(json!({ "object": "page" }))]).await;
+    let mut cfg = config(&server.base, ApiVersion::V2025_09_03);
+    cfg.retry.max_delay = Duration::from_secs(3);
+    let c = NotionClient::new(Token::new(TOKEN), cfg).unwrap();
+    let start = Instant::now();
+    c.get_page("p").await.unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(950), "{:?}", start.elapsed());
+}
+
+// --- Deadline-aware waiting ----------------------------------------------------------------------------------------
+
+/// A client whose rate-limit budget allows a 60 s `Retry-After` (the default 15 min), otherwise fast.
+fn patient_client(server: &Server) -> NotionClient {
+    let mut cfg = config(&server.base, ApiVersion::V2025_09_03);
+    cfg.retry.rate_limit_budget = Duration::from_secs(15 * 60);
+    NotionClient::new(Token::new(TOKEN), cfg).unwrap()
+}
+
+#[tokio::test]
+async fn a_long_retry_after_under_a_deadline_returns_at_once_and_still_pauses_the_client() {
+    let server = Server::start(vec![rate_limited("60")]).await.with_fallback(ok(json!({ "object": "block" })));
+    let c = patient_client(&server);
+    let start = Instant::now();
+    let deadline = Some(start + Duration::from_secs(2));
+    let err = with_deadline(deadline, c.list_children("x", None)).await.unwrap_err();
+    assert!(start.elapsed() < Duration::from_millis(1000), "{:?}", start.elapsed());
+    assert!(matches!(err, NotionError::DeadlineWouldPass { reason: WaitReason::RateLimited, .. }), "{err:?}");
+    assert_eq!(err.retry_after_hint(), Some(Duration::from_secs(60)));
+    assert!(err.is_retryable() && err.is_deadline());
+    assert_eq!(
+        err.to_string(),
+        "Notion GET /v1/blocks/x/children: waiting 60 s (rate limited) would pass the invocation deadline"
+    );
+    let cause = std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default();
+    assert!(cause.contains("429") && cause.contains("req-429"), "{cause}");
+    assert_eq!(c.stats().rate_limited, 1);
+
+    // The pause stays in force: another caller of the client, also under a deadline, does not reach the server.
+    let other = c.clone();
+    let start = Instant::now();
+    let err = with_deadline(Some(start + Duration::from_secs(2)), other.get_block("b")).await.unwrap_err();
+    assert!(start.elapsed() < Duration::from_millis(1000), "{:?}", start.elapsed());
+    assert!(matches!(err, NotionError::DeadlineWouldPass { reason: WaitReason::Paced, .. }), "{err:?}");
+    let hint = err.retry_after_hint().unwrap();
+    assert!(hint > Duration::from_secs(55) && hint <= Duration::from_secs(60), "{hint:?}");
+    assert_eq!(server.requests().len(), 1, "nothing sent during the pause");
+    assert!(c.current_rate() < 1000.0, "the pace backed off");
+}
+
+#[tokio::test]
+async fn without_a_deadline_or_with_a_far_one_a_rate_limit_is_waited_out() {
+    let server = Server::start(vec![rate_limited("1"), ok(json!({ "object": "user" })), rate_limited("1")])
+        .await
+        .with_fallback(ok(json!({ "object": "user" })));
+    let c = patient_client(&server);
+    let start = Instant::now();
+    with_deadline(None, c.users_me()).await.unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(950), "{:?}", start.elapsed());
+    let start = Instant::now();
+    with_deadline(Some(start + Duration::from_secs(30)), c.users_me()).await.unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(950), "{:?}", start.elapsed());
+    assert_eq!((c.stats().requests, c.stats().rate_limited), (4, 2));
+}
+
+#[tokio::test]
+async fn a_retry_backoff_past_the_deadline_returns_at_once() {
+    let mut reply = error(503, "service_unavailable");
+    if let Reply::Json { headers, .. } = &mut reply {
+        headers.push(("retry-after", "5".into()));
+    }
+    let server = Server::start(vec![reply]).await.with_fallback(ok(json!({})));
+    let mut cfg = config(&server.base, ApiVersion::V2025_09_03);
+    cfg.retry.max_delay = Duration::from_secs(10);
+    let c = NotionClient::new(Token::new(TOKEN), cfg).unwrap();
+    let start = Instant::now();
+    let err = with_deadline(Some(start + Duration::from_secs(2)), c.get_page("p")).await.unwrap_err();
+    assert!(start.elapsed() < Duration::from_millis(1000), "{:?}", start.elapsed());
+    assert!(
+        matches!(err, NotionError::DeadlineWouldPass { reason: WaitReason::Retry { status: Some(503) }, .. }),
+        "{err:?}"
+    );
+    assert!(err.retry_after_hint().is_some_and(|w| w >= Duration::from_secs(5)));
+    assert_eq!(server.requests().len(), 1);
+}
+
+// --- Pagination guards ---------------------------------------------------------------------------------------------
+
+fn list(results: usize, has_more: bool, next: Option<&str>) -> Reply {
+    let results: Vec<Value> = (0..results).map(|i| json!({ "object": "page", "id": format!("r{i}") })).collect();
+    ok(json!({ "object": "list", "results": results, "next_cursor": next, "has_more": has_more }))
+}
+
+/// Calls one list method with `cursor`, the way callers in `sync` do.
+async fn call_list(
+    c: &NotionClient,
+    which: &str,
+    cursor: Option<&str>,
+) -> Result<shared::notion::ListPage, NotionError> {
+    let body = json!({ "start_cursor": cursor });
+    match which {
+        "children" => c.list_children("b", cursor).await,
+        "users" => c.list_users(cursor).await,
+        "comments" => c.list_comments("b", cursor).await,
+        "search" => c.search(&body).await,
+        "rows" => c.query_rows("src", &body).await,
+        other => unreachable!("{other}"),
+    }
+}
+
+#[tokio::test]
+async fn list_methods_refuse_pages_that_would_make_callers_loop() {
+    for which in ["children", "users", "comments", "search", "rows"] {
+        let server = Server::start(vec![
+            list(3, true, None),
+            list(3, true, Some("")),
+            list(3, true, Some("c1")),
+            list(101, false, None),
+            list(100, true, Some("c2")),
+            list(3, false, Some("c1")),
+        ])
+        .await;
+        let c = client(&server);
+        for (cursor, wanted) in [
+            (None, "has_more is true but next_cursor is empty"),
+            (Some("c0"), "has_more is true but next_cursor is empty"),
+            (Some("c1"), "\"c1\" repeats the cursor just requested"),
+            (None, "101 results in one page"),
+        ] {
+            let err = call_list(&c, which, cursor).await.unwrap_err();
+            assert!(matches!(err, NotionError::Pagination { .. }), "{which}: {err:?}");
+            let text = err.to_string();
+            assert!(text.contains(wanted) && text.contains("broken pagination"), "{which}: {text}");
+            assert!(!err.is_retryable());
+        }
+        let page = call_list(&c, which, Some("c1")).await.unwrap();
+        assert_eq!((page.has_more, page.next_cursor.as_deref()), (true, Some("c2")));
+        let last = call_list(&c, which, Some("c1")).await.unwrap();
+        assert!(!last.has_more, "has_more false ends the list whatever the cursor says");
+        assert_eq!(server.requests().len(), 6, "{which}: nothing retried");
+        assert_eq!(c.stats().retries, 0);
+    }
+}
+
+#[tokio::test]
+async fn a_stream_ends_with_an_error_when_the_cursor_repeats() {
+    let server = Server::start(vec![children_page(0..100, Some("c1")), children_page(100..200, Some("c1"))])
+        .await
+        .with_fallback(children_page(0..1, None));
+    let c = client(&server);
+    let err = c.children("page-1").try_collect::<Vec<Value>>().await.unwrap_err();
+    assert!(matches!(err, NotionError::Pagination { .. }), "{err:?}");
+    assert!(err.to_string().contains("GET /v1/blocks/page-1/children"), "{err}");
+    assert_eq!(server.requests().len(), 2);
 }
 
 fn children_page(range: std::ops::Range<usize>, next: Option<&str>) -> Reply {

@@ -30,6 +30,8 @@ pub struct Stack {
     pub options: RunnerOptions,
     /// Per-invocation time budget of the worker (continuation tests shorten it).
     pub invocation_budget: Option<Duration>,
+    /// The queue the functions send through, measured: the largest message and batch sent.
+    pub queue: Arc<shared::queue::MeasuredQueue<shared::aws::SqsQueues>>,
     queues: Vec<String>,
 }
 
@@ -66,9 +68,13 @@ impl Stack {
         let search_url = env_or("SEARCH_URL", "http://127.0.0.1:9200");
         let settings = test_settings(&emulator.base_url(), &search_url, &unique, &work_url, &finalize_url, overrides)?;
         let secrets = Secrets::from_json(&json!({"notion_token": notion_emulator::DEFAULT_TOKEN}).to_string())?;
-        let queue = shared::aws::SqsQueues::new(&aws, work_url.clone(), finalize_url.clone());
+        let queue = Arc::new(shared::queue::MeasuredQueue::new(shared::aws::SqsQueues::new(
+            &aws,
+            work_url.clone(),
+            finalize_url.clone(),
+        )));
         let ctx = Arc::new(
-            shared::bootstrap::build(&settings, &secrets, Arc::new(queue), shared::bootstrap::Share::Whole).await?,
+            shared::bootstrap::build(&settings, &secrets, queue.clone(), shared::bootstrap::Share::Whole).await?,
         );
         let options = RunnerOptions {
             work_queue_url: work_url.clone(),
@@ -89,6 +95,7 @@ impl Stack {
             // As in AWS, an invocation ends well before the queue's visibility timeout (30 s here):
             // a message is never redelivered while its first delivery is still being worked.
             invocation_budget: Some(Duration::from_secs(20)),
+            queue,
             queues: vec![work_url, finalize_dlq_url, finalize_url],
         })
     }
@@ -119,6 +126,36 @@ impl Stack {
         let value = response.json::<Value>().await.unwrap_or(Value::Null);
         anyhow::ensure!(status.is_success(), "{url}: {status} {value}");
         Ok(value)
+    }
+
+    /// Changes the emulator's runtime configuration (its misbehaviour switches).
+    pub async fn emulate(&self, config: Value) -> anyhow::Result<()> {
+        self.control(reqwest::Method::POST, "config", Some(config)).await.map(|_| ())
+    }
+
+    /// The ids search returns right now (every page of an unfiltered search), as a client sees them.
+    pub async fn search_ids(&self) -> anyhow::Result<std::collections::HashSet<String>> {
+        let mut ids = std::collections::HashSet::new();
+        let mut body = json!({"page_size": 100});
+        loop {
+            let page: Value = self
+                .http
+                .post(format!("{}/v1/search", self.emulator.base_url()))
+                .bearer_auth(notion_emulator::DEFAULT_TOKEN)
+                .header("Notion-Version", "2025-09-03")
+                .json(&body)
+                .send()
+                .await?
+                .json()
+                .await?;
+            for result in page["results"].as_array().into_iter().flatten() {
+                ids.extend(result["id"].as_str().map(str::to_string));
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) if page["has_more"] == true => body["start_cursor"] = json!(next),
+                _ => return Ok(ids),
+            }
+        }
     }
 
     /// Every document of the content index, by id.
@@ -171,14 +208,15 @@ impl Stack {
         )?;
         let secrets = Secrets::from_json(&json!({"notion_token": notion_emulator::DEFAULT_TOKEN}).to_string())?;
         let aws = shared::aws::sdk_config().await;
-        let queue = shared::aws::SqsQueues::new(
+        let queue = Arc::new(shared::queue::MeasuredQueue::new(shared::aws::SqsQueues::new(
             &aws,
             self.options.work_queue_url.clone(),
             self.options.finalize_queue_url.clone(),
-        );
+        )));
         self.ctx = Arc::new(
-            shared::bootstrap::build(&settings, &secrets, Arc::new(queue), shared::bootstrap::Share::Whole).await?,
+            shared::bootstrap::build(&settings, &secrets, queue.clone(), shared::bootstrap::Share::Whole).await?,
         );
+        self.queue = queue;
         self.settings = settings;
         Ok(())
     }

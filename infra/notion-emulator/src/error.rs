@@ -5,6 +5,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+/// Notion's message for a 403 `restricted_resource` on an endpoint the integration's capabilities do not cover.
+pub const INSUFFICIENT_PERMISSIONS: &str = "Insufficient permissions for this endpoint.";
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -39,6 +42,11 @@ impl ApiError {
                 "Could not find {kind} with ID: {id}. Make sure the relevant pages and databases are shared with your integration."
             ),
         )
+    }
+
+    /// 403 `restricted_resource`: the integration lacks the capability (user information, comments) or permission.
+    pub fn restricted(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "restricted_resource", message)
     }
 
     pub fn unauthorized() -> ApiError {

@@ -192,6 +192,41 @@ fn parse_prop(schema: &[PropSchema], obj: &Map<String, Value>) -> ApiResult<Filt
     Ok(Filter::Prop(idx, cond))
 }
 
+/// Notion's nesting rule (`filter_max_depth`): at most `max` levels of compound (`and`/`or`) filters; with 2, a
+/// filter is a property/timestamp filter or `{and|or: [...]}` whose items may hold one more compound of
+/// property/timestamp filters. `path` names the filter in the message (`body.filter`, `body.filter.and[0]`, ...).
+pub fn check_nesting(v: &Value, max: u32, level: u32, path: &str) -> ApiResult<()> {
+    let Some(obj) = v.as_object() else {
+        return Ok(());
+    };
+    for key in ["and", "or"] {
+        let Some(list) = obj.get(key) else {
+            continue;
+        };
+        if level >= max {
+            return Err(ApiError::validation(format!(
+                "body failed validation: {path}.{key} should be not present, instead was `{}`. Compound filters \
+                 (`and`, `or`) can be nested at most {max} levels deep; {path} should be a property or timestamp filter.",
+                short(list)
+            )));
+        }
+        for (i, item) in list.as_array().map(|a| a.as_slice()).unwrap_or(&[]).iter().enumerate() {
+            check_nesting(item, max, level + 1, &format!("{path}.{key}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+/// A JSON value cut to a readable length for an error message.
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() <= 80 {
+        s
+    } else {
+        format!("{}…", s.chars().take(80).collect::<String>())
+    }
+}
+
 pub fn parse_filter(v: &Value, schema: &[PropSchema], depth: usize) -> ApiResult<Filter> {
     if depth > 3 {
         return Err(bad("filter nesting is too deep"));
@@ -403,5 +438,18 @@ mod tests {
         assert_eq!(d.end - d.start, 86_399);
         assert!(date_matches(d.start + 3600, &DateCond::Equals(d)));
         assert!(!date_matches(d.start - 60, &DateCond::OnOrAfter(d)));
+    }
+
+    #[test]
+    fn nesting_is_capped_like_notion() {
+        let leaf = json!({"property": "Done", "checkbox": {"equals": true}});
+        let two = json!({"or": [leaf, {"and": [leaf, leaf]}]});
+        let three = json!({"and": [{"or": [{"and": [leaf]}]}]});
+        assert!(check_nesting(&leaf, 2, 0, "body.filter").is_ok());
+        assert!(check_nesting(&two, 2, 0, "body.filter").is_ok());
+        let e = check_nesting(&three, 2, 0, "body.filter").unwrap_err();
+        assert!(e.message.starts_with("body failed validation: body.filter.and[0].or[0].and should be not present"));
+        assert!(check_nesting(&two, 1, 0, "body.filter").is_err());
+        assert!(check_nesting(&three, 3, 0, "body.filter").is_ok());
     }
 }

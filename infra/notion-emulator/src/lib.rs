@@ -123,6 +123,8 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<Server> {
         workspace: RwLock::new((kind, seed)),
         generation: Default::default(),
         lists: Default::default(),
+        throttle: Default::default(),
+        created_at: Default::default(),
     }));
     let router = router(app.clone());
     let (tx, rx) = oneshot::channel();

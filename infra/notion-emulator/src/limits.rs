@@ -56,6 +56,14 @@ pub enum Fault {
     Status502,
     Status503,
     Status529,
+    /// Edge (Cloudflare) answers: HTML with `cf-ray`, no JSON.
+    Status504,
+    Status520,
+    Status521,
+    Status522,
+    Status523,
+    Status524,
+    Status403Html,
 }
 
 /// Pick a fault (or none) for a roll in [0, 1).
@@ -67,6 +75,13 @@ pub fn pick_fault(cfg: &RuntimeConfig, roll: f64) -> Option<Fault> {
         (cfg.fault_502, Fault::Status502),
         (cfg.fault_503, Fault::Status503),
         (cfg.fault_529, Fault::Status529),
+        (cfg.fault_504, Fault::Status504),
+        (cfg.fault_520, Fault::Status520),
+        (cfg.fault_521, Fault::Status521),
+        (cfg.fault_522, Fault::Status522),
+        (cfg.fault_523, Fault::Status523),
+        (cfg.fault_524, Fault::Status524),
+        (cfg.fault_403_html, Fault::Status403Html),
     ];
     let mut acc = 0.0;
     for (p, f) in table {
@@ -76,6 +91,37 @@ pub fn pick_fault(cfg: &RuntimeConfig, roll: f64) -> Option<Fault> {
         }
     }
     None
+}
+
+/// The state of a `throttle_after` one-shot: requests let through and 429s sent since it was set.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Throttle {
+    pub passed: u64,
+    pub limited: u64,
+}
+
+/// What a `throttle_after` one-shot does with the next request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleStep {
+    /// Serve it normally.
+    Pass,
+    /// Answer 429; `last` when this is the final one (the switch is then cleared).
+    Limit { last: bool },
+}
+
+impl Throttle {
+    /// Count one request against `t` and say what to do with it.
+    pub fn step(&mut self, t: &crate::config::ThrottleAfter) -> ThrottleStep {
+        if self.passed < t.after_requests {
+            self.passed += 1;
+            ThrottleStep::Pass
+        } else if self.limited < t.count {
+            self.limited += 1;
+            ThrottleStep::Limit { last: self.limited == t.count }
+        } else {
+            ThrottleStep::Pass
+        }
+    }
 }
 
 pub fn latency_ms(cfg: &RuntimeConfig) -> u64 {
@@ -91,6 +137,14 @@ pub struct Faults {
     pub status_502: u64,
     pub status_503: u64,
     pub status_529: u64,
+    pub status_504: u64,
+    pub status_520: u64,
+    pub status_521: u64,
+    pub status_522: u64,
+    pub status_523: u64,
+    pub status_524: u64,
+    /// Cloudflare's HTML 403 "Sorry, you have been blocked".
+    pub status_403_html: u64,
     pub dropped: u64,
 }
 
@@ -132,6 +186,13 @@ impl Stats {
             Fault::Status502 => self.faults.status_502 += 1,
             Fault::Status503 => self.faults.status_503 += 1,
             Fault::Status529 => self.faults.status_529 += 1,
+            Fault::Status504 => self.faults.status_504 += 1,
+            Fault::Status520 => self.faults.status_520 += 1,
+            Fault::Status521 => self.faults.status_521 += 1,
+            Fault::Status522 => self.faults.status_522 += 1,
+            Fault::Status523 => self.faults.status_523 += 1,
+            Fault::Status524 => self.faults.status_524 += 1,
+            Fault::Status403Html => self.faults.status_403_html += 1,
         }
     }
 }
@@ -166,5 +227,25 @@ mod tests {
         let cfg = RuntimeConfig { fault_429: 0.2, ..RuntimeConfig::default() };
         assert_eq!(pick_fault(&cfg, 0.1), Some(Fault::Status429));
         assert_eq!(pick_fault(&cfg, 0.2), None);
+        let cfg = RuntimeConfig { fault_524: 0.5, fault_403_html: 0.5, ..RuntimeConfig::default() };
+        assert_eq!(pick_fault(&cfg, 0.1), Some(Fault::Status524));
+        assert_eq!(pick_fault(&cfg, 0.7), Some(Fault::Status403Html));
+    }
+
+    #[test]
+    fn throttle_passes_then_limits_then_passes() {
+        let t = crate::config::ThrottleAfter { after_requests: 2, retry_after: 60, count: 2 };
+        let mut s = Throttle::default();
+        let steps: Vec<_> = (0..5).map(|_| s.step(&t)).collect();
+        assert_eq!(
+            steps,
+            [
+                ThrottleStep::Pass,
+                ThrottleStep::Pass,
+                ThrottleStep::Limit { last: false },
+                ThrottleStep::Limit { last: true },
+                ThrottleStep::Pass
+            ]
+        );
     }
 }

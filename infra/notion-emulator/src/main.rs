@@ -10,7 +10,7 @@ use notion_emulator::{
 #[derive(Parser, Debug)]
 #[command(name = "notion-emulator", about = "An emulated Notion API for local runs and tests")]
 struct Cli {
-    /// Workspace: small, medium, large or edge.
+    /// Workspace: small, medium, large, edge or limits.
     #[arg(long, env = "NOTION_EMULATOR_WORKSPACE", default_value = "small")]
     workspace: WorkspaceKind,
     /// Seed of the generated workspace.

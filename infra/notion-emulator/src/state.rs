@@ -1,15 +1,16 @@
 //! Shared server state.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
 
 use crate::api::search::Item;
 use crate::model::Id;
 
 use crate::config::{RuntimeConfig, WorkspaceKind};
 use crate::files::FileLinks;
-use crate::limits::{Bucket, Stats};
+use crate::limits::{Bucket, Stats, Throttle};
 use crate::model::Store;
 
 pub struct Inner {
@@ -24,6 +25,10 @@ pub struct Inner {
     /// Bumped on every write access to the store; invalidates `lists`.
     pub generation: AtomicU64,
     pub lists: Mutex<ListCache>,
+    /// Progress of the `throttle_after` one-shot (reset whenever the config sets it).
+    pub throttle: Mutex<Throttle>,
+    /// When control mutations created pages, rows, databases and data sources (for `search_index_lag_secs`).
+    pub created_at: Mutex<HashMap<Id, Instant>>,
 }
 
 /// Ordered result lists of search and queries, reused across the pages of one listing.
@@ -98,6 +103,38 @@ impl App {
 
     pub fn bucket(&self) -> MutexGuard<'_, Bucket> {
         self.0.bucket.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn throttle(&self) -> MutexGuard<'_, Throttle> {
+        self.0.throttle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn created_at(&self) -> MutexGuard<'_, HashMap<Id, Instant>> {
+        self.0.created_at.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Record that a control mutation created these objects now (search hides them for `search_index_lag_secs`).
+    pub fn note_created(&self, ids: &[Id]) {
+        let now = Instant::now();
+        let mut m = self.created_at();
+        for id in ids {
+            m.insert(*id, now);
+        }
+    }
+
+    /// Objects created less than `lag` ago (none when `lag` is zero).
+    pub fn created_within(&self, lag: Duration) -> HashSet<Id> {
+        if lag.is_zero() {
+            return HashSet::new();
+        }
+        let now = Instant::now();
+        let m = self.created_at();
+        m.iter().filter(|(_, t)| now.saturating_duration_since(**t) < lag).map(|(id, _)| *id).collect()
+    }
+
+    /// Forget creation times (the workspace was regenerated).
+    pub fn forget_created(&self) {
+        self.created_at().clear();
     }
 
     pub fn file_links(&self) -> FileLinks {

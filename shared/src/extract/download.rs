@@ -1,15 +1,34 @@
 //! Downloading file bytes: one streamed GET per file, stopped as soon as the body passes the size
 //! limit; bounded parallelism; paced separately from the Notion API budget.
+//!
+//! File URLs come from the workspace (any editor can point an external `file`/`pdf` block anywhere), so
+//! downloads must not become a way to read the connector's own network (server-side request forgery):
+//! - only `https://` (and `http://` when `allow_http` is set);
+//! - the host's addresses are checked by [`address_allowed`]: loopback, private, link-local (cloud metadata),
+//!   CGNAT, multicast, documentation and other special ranges are refused, IPv4-mapped IPv6 forms too;
+//! - the check lives in the DNS resolver of the client ([`PublicResolver`]): the client connects only to the
+//!   addresses the resolver returned, so a name cannot resolve to a public address for the check and to a
+//!   private one for the connection (DNS rebinding). IP literals skip resolvers, so they are checked first;
+//! - redirects are followed here, at most `max_redirects`, and every hop is checked like the first URL;
+//! - a refused address gives one message whatever is behind it, and nothing is sent to it, so the
+//!   attachment error cannot be used to scan ports.
+//!
+//! `trusted_hosts` skip these checks: the Notion API's own host (bootstrap adds `NOTION_BASE_URL`, which is
+//! where the emulator serves its files in tests) and test servers.
 
+use std::error::Error as StdError;
 use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
+use url::{Host, Url};
 
 use super::{extract_in_background, file_block_info, kind_from_name, ExtractLimits, Extracted, FileHint, FileKind};
 
@@ -25,6 +44,14 @@ pub struct DownloadConfig {
     pub timeout: Duration,
     /// Budgets for extracting text from one file.
     pub extract: ExtractLimits,
+    /// Also fetch `http://` URLs (the `allow_http_files` setting). Default false: Notion-hosted files are
+    /// https, and plain http lets anyone on the path change what gets indexed.
+    pub allow_http: bool,
+    /// Hosts whose URLs skip the scheme and address checks. Default none, so nothing private is reachable;
+    /// bootstrap trusts the Notion API's own host (`NOTION_BASE_URL`), tests add their servers.
+    pub trusted_hosts: Vec<TrustedHost>,
+    /// Redirects followed per file, each hop checked like the first URL. Default 5.
+    pub max_redirects: u8,
 }
 
 impl Default for DownloadConfig {
@@ -35,7 +62,36 @@ impl Default for DownloadConfig {
             requests_per_second: 10.0,
             timeout: Duration::from_secs(60),
             extract: ExtractLimits::default(),
+            allow_http: false,
+            trusted_hosts: Vec::new(),
+            max_redirects: 5,
         }
+    }
+}
+
+/// A host, on one port or on any, whose URLs are fetched without the scheme and address checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedHost {
+    host: Host<String>,
+    /// `None`: any port.
+    port: Option<u16>,
+}
+
+impl TrustedHost {
+    /// The host and port of `url` (the scheme's default port when it has none). Trusting the port too keeps
+    /// other services on the same machine (a search engine next to a local Notion emulator) out of reach.
+    pub fn of_url(url: &Url) -> Option<Self> {
+        Some(TrustedHost { host: url.host()?.to_owned(), port: Some(url.port_or_known_default()?) })
+    }
+
+    /// A host on any port: `127.0.0.1`, `[::1]`, `files.example.com`.
+    pub fn any_port(host: &str) -> Result<Self, url::ParseError> {
+        Ok(TrustedHost { host: Host::parse(host)?, port: None })
+    }
+
+    fn matches(&self, url: &Url) -> bool {
+        url.host().is_some_and(|h| h.to_owned() == self.host)
+            && self.port.is_none_or(|port| url.port_or_known_default() == Some(port))
     }
 }
 
@@ -57,6 +113,13 @@ pub enum DownloadError {
     Network(String),
     #[error("invalid file URL: {0}")]
     InvalidUrl(String),
+    /// One message for every refused address, so the error says nothing about what listens there.
+    #[error("refused: address not allowed")]
+    AddressRefused,
+    #[error("refused: http:// file URLs are not allowed (see allow_http_files)")]
+    HttpRefused,
+    #[error("more than {0} redirects")]
+    TooManyRedirects(u8),
 }
 
 impl DownloadError {
@@ -71,6 +134,9 @@ impl DownloadError {
             DownloadError::Timeout(_) => "timeout",
             DownloadError::Network(_) => "network",
             DownloadError::InvalidUrl(_) => "invalid_url",
+            DownloadError::AddressRefused => "address_refused",
+            DownloadError::HttpRefused => "http_refused",
+            DownloadError::TooManyRedirects(_) => "too_many_redirects",
         }
     }
 }
@@ -137,14 +203,31 @@ impl FileOutcome {
 /// Downloads files with bounded parallelism and its own pacing. Cheap to clone.
 #[derive(Clone)]
 pub struct Downloader {
-    client: reqwest::Client,
+    /// For every URL not on a trusted host: resolves through [`PublicResolver`], no proxy.
+    checked: reqwest::Client,
+    /// For trusted hosts only: the system resolver.
+    trusted: reqwest::Client,
     config: Arc<DownloadConfig>,
     permits: Arc<Semaphore>,
     pacer: Arc<Pacer>,
 }
 
 impl Downloader {
-    pub fn new(client: reqwest::Client, config: DownloadConfig) -> Self {
+    /// Builds its own HTTP clients, so no caller can hand in one that follows redirects or resolves names
+    /// unchecked. Panics only if the TLS backend cannot start, as `reqwest::Client::new` does.
+    pub fn new(config: DownloadConfig) -> Self {
+        // Neither client follows redirects: `send` does, checking every hop. A proxy would resolve names
+        // itself, past the resolver's check, so the checked client never uses one.
+        let checked = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(PublicResolver))
+            .build()
+            .expect("TLS backend cannot be initialized");
+        let trusted = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("TLS backend cannot be initialized");
         let permits = Arc::new(Semaphore::new(config.concurrent_downloads.max(1)));
         let interval = if config.requests_per_second > 0.0 {
             Duration::from_secs_f64(1.0 / config.requests_per_second)
@@ -152,7 +235,7 @@ impl Downloader {
             Duration::ZERO
         };
         let pacer = Arc::new(Pacer { interval, next: Mutex::new(Instant::now()) });
-        Self { client, config: Arc::new(config), permits, pacer }
+        Self { checked, trusted, config: Arc::new(config), permits, pacer }
     }
 
     pub fn config(&self) -> &DownloadConfig {
@@ -223,10 +306,9 @@ impl Downloader {
     }
 
     async fn get(&self, url: &str) -> Result<Downloaded, DownloadError> {
-        let parsed = url::Url::parse(url).map_err(|e| DownloadError::InvalidUrl(e.to_string()))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(DownloadError::InvalidUrl(format!("scheme {}", parsed.scheme())));
-        }
+        let parsed = Url::parse(url).map_err(|e| DownloadError::InvalidUrl(e.to_string()))?;
+        // Refused before pacing: a refusal costs no request slot.
+        self.client_for(&parsed)?;
         self.pacer.wait().await;
         let timeout = self.config.timeout;
         match tokio::time::timeout(timeout, self.get_body(parsed)).await {
@@ -235,9 +317,9 @@ impl Downloader {
         }
     }
 
-    async fn get_body(&self, url: url::Url) -> Result<Downloaded, DownloadError> {
+    async fn get_body(&self, url: Url) -> Result<Downloaded, DownloadError> {
         let limit = self.config.max_bytes;
-        let mut response = self.client.get(url).send().await.map_err(network)?;
+        let mut response = self.send(url).await?;
         let status = response.status();
         if !status.is_success() {
             return Err(match status {
@@ -269,10 +351,185 @@ impl Downloader {
         }
         Ok(Downloaded { bytes, content_type })
     }
+
+    /// GETs `url`, following up to `max_redirects` redirects. Each hop is checked (scheme and address) by
+    /// `client_for` before anything is sent to it.
+    async fn send(&self, mut url: Url) -> Result<reqwest::Response, DownloadError> {
+        let max = self.config.max_redirects;
+        for _ in 0..=max {
+            let client = self.client_for(&url)?;
+            let response = client.get(url.clone()).send().await.map_err(network)?;
+            match redirect_target(&url, &response)? {
+                Some(next) => url = next,
+                None => return Ok(response),
+            }
+        }
+        Err(DownloadError::TooManyRedirects(max))
+    }
+
+    /// The client allowed to fetch `url`, or why none is. Trusted hosts get the plain client; anything else
+    /// must be https (or http when allowed) and, when its host is an IP literal (which no resolver sees),
+    /// an allowed address. Names are checked by the checked client's resolver.
+    fn client_for(&self, url: &Url) -> Result<&reqwest::Client, DownloadError> {
+        match url.scheme() {
+            "https" | "http" => {}
+            other => return Err(DownloadError::InvalidUrl(format!("scheme {other}"))),
+        }
+        if self.config.trusted_hosts.iter().any(|t| t.matches(url)) {
+            return Ok(&self.trusted);
+        }
+        if url.scheme() == "http" && !self.config.allow_http {
+            return Err(DownloadError::HttpRefused);
+        }
+        let literal = match url.host() {
+            None => return Err(DownloadError::InvalidUrl("no host".into())),
+            Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            // `url` already turns every IPv4 spelling into `Host::Ipv4`; this is a second guard in case the
+            // connector would still read a name as an address.
+            Some(Host::Domain(name)) => name.parse::<IpAddr>().ok(),
+        };
+        if literal.is_some_and(|ip| !address_allowed(ip)) {
+            return Err(DownloadError::AddressRefused);
+        }
+        Ok(&self.checked)
+    }
+}
+
+/// Where a redirect response points, resolved against the URL that answered; `None` when `response` is
+/// not a redirect (a 3xx without `Location` is then reported as its status).
+fn redirect_target(from: &Url, response: &reqwest::Response) -> Result<Option<Url>, DownloadError> {
+    if !response.status().is_redirection() {
+        return Ok(None);
+    }
+    let Some(location) = response.headers().get(LOCATION) else {
+        return Ok(None);
+    };
+    let location = location.to_str().map_err(|_| DownloadError::InvalidUrl("redirect location".into()))?;
+    from.join(location).map(Some).map_err(|e| DownloadError::InvalidUrl(format!("redirect location: {e}")))
+}
+
+/// The error of [`PublicResolver`] when a name has no allowed address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("refused: address not allowed")]
+pub struct AddressRefused;
+
+/// The checked client's DNS resolver: the system resolver, keeping only allowed addresses. reqwest
+/// connects only to the addresses a resolver returns, so the address checked is the one connected to.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PublicResolver;
+
+impl Resolve for PublicResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let addrs: Addrs = Box::new(allowed_addrs(found)?.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// The allowed addresses among `addrs`; an error when none is left. Dropping the others (rather than
+/// refusing the name) keeps hosts that publish a stray private record next to public ones working.
+pub fn allowed_addrs(addrs: impl IntoIterator<Item = SocketAddr>) -> Result<Vec<SocketAddr>, AddressRefused> {
+    let allowed: Vec<SocketAddr> = addrs.into_iter().filter(|a| address_allowed(a.ip())).collect();
+    if allowed.is_empty() {
+        Err(AddressRefused)
+    } else {
+        Ok(allowed)
+    }
+}
+
+/// True when downloads may connect to `ip`: a globally reachable unicast address. Refused: loopback,
+/// private, link-local (cloud metadata 169.254.169.254, fd00:ec2::254), CGNAT, multicast, broadcast,
+/// unspecified, documentation, benchmarking and reserved ranges; IPv4-mapped and NAT64 IPv6 addresses are
+/// judged by the IPv4 address inside.
+pub fn address_allowed(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => ipv4_allowed(v4),
+        IpAddr::V6(v6) => ipv6_allowed(v6),
+    }
+}
+
+/// IPv4 ranges that are not public unicast (IANA special-purpose registry).
+const REFUSED_V4: [(Ipv4Addr, u8); 15] = [
+    (Ipv4Addr::new(0, 0, 0, 0), 8),       // "this network", unspecified
+    (Ipv4Addr::new(10, 0, 0, 0), 8),      // private
+    (Ipv4Addr::new(100, 64, 0, 0), 10),   // CGNAT (shared address space)
+    (Ipv4Addr::new(127, 0, 0, 0), 8),     // loopback
+    (Ipv4Addr::new(169, 254, 0, 0), 16),  // link-local, cloud metadata
+    (Ipv4Addr::new(172, 16, 0, 0), 12),   // private
+    (Ipv4Addr::new(192, 0, 0, 0), 24),    // IETF protocol assignments
+    (Ipv4Addr::new(192, 0, 2, 0), 24),    // documentation (TEST-NET-1)
+    (Ipv4Addr::new(192, 88, 99, 0), 24),  // 6to4 relay anycast (deprecated)
+    (Ipv4Addr::new(192, 168, 0, 0), 16),  // private
+    (Ipv4Addr::new(198, 18, 0, 0), 15),   // benchmarking
+    (Ipv4Addr::new(198, 51, 100, 0), 24), // documentation (TEST-NET-2)
+    (Ipv4Addr::new(203, 0, 113, 0), 24),  // documentation (TEST-NET-3)
+    (Ipv4Addr::new(224, 0, 0, 0), 4),     // multicast
+    (Ipv4Addr::new(240, 0, 0, 0), 4),     // reserved, broadcast 255.255.255.255
+];
+
+fn ipv4_allowed(ip: Ipv4Addr) -> bool {
+    let bits = u32::from(ip);
+    !REFUSED_V4.iter().any(|(net, len)| in_prefix(bits.into(), u32::from(*net).into(), *len, 32))
+}
+
+/// Ranges inside global unicast (2000::/3) that are not public unicast.
+const REFUSED_V6: [(Ipv6Addr, u8); 4] = [
+    (Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0), 23), // IETF protocol assignments: Teredo, benchmarking, ORCHID
+    (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0), 32), // documentation
+    (Ipv6Addr::new(0x2002, 0, 0, 0, 0, 0, 0, 0), 16), // 6to4 (deprecated), would tunnel to any IPv4
+    (Ipv6Addr::new(0x3fff, 0, 0, 0, 0, 0, 0, 0), 20), // documentation
+];
+
+/// Only global unicast (2000::/3) passes, so unspecified, loopback, IPv4-compatible, ULA (fc00::/7),
+/// link-local, site-local, multicast, discard and NAT64 local-use are refused without a list of their own.
+fn ipv6_allowed(ip: Ipv6Addr) -> bool {
+    if let Some(v4) = embedded_ipv4(ip) {
+        return ipv4_allowed(v4);
+    }
+    let bits = u128::from(ip);
+    in_prefix(bits, u128::from(Ipv6Addr::new(0x2000, 0, 0, 0, 0, 0, 0, 0)), 3, 128)
+        && !REFUSED_V6.iter().any(|(net, len)| in_prefix(bits, u128::from(*net), *len, 128))
+}
+
+/// The IPv4 address an IPv6 address stands for: IPv4-mapped (`::ffff:a.b.c.d`, which the OS connects to
+/// as IPv4) and NAT64 well-known prefix (`64:ff9b::a.b.c.d`, which a NAT64 gateway forwards to IPv4).
+fn embedded_ipv4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let s = ip.segments();
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return Some(Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7])));
+    }
+    None
+}
+
+/// True when the first `len` of `width` bits of `addr` equal those of `net`.
+fn in_prefix(addr: u128, net: u128, len: u8, width: u32) -> bool {
+    let shift = width.saturating_sub(u32::from(len));
+    addr.checked_shr(shift) == net.checked_shr(shift)
+}
+
+/// True when `e` or one of its causes is the resolver's refusal.
+fn refused_by_resolver(e: &(dyn StdError + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if err.is::<AddressRefused>() {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
 
 fn network(e: reqwest::Error) -> DownloadError {
-    if e.is_timeout() {
+    if refused_by_resolver(&e) {
+        DownloadError::AddressRefused
+    } else if e.is_timeout() {
         DownloadError::Timeout(Duration::ZERO)
     } else if e.is_builder() {
         DownloadError::InvalidUrl(e.to_string())
@@ -299,5 +556,42 @@ impl Pacer {
             slot
         };
         tokio::time::sleep_until(slot).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes() {
+        let v4 = |s: &str| u128::from(u32::from(s.parse::<Ipv4Addr>().unwrap()));
+        assert!(in_prefix(v4("172.31.255.255"), v4("172.16.0.0"), 12, 32));
+        assert!(!in_prefix(v4("172.32.0.0"), v4("172.16.0.0"), 12, 32));
+        assert!(in_prefix(v4("8.8.8.8"), v4("0.0.0.0"), 0, 32));
+        assert!(in_prefix(1, 0, 0, 128), "a zero-length prefix holds everything");
+        assert!(in_prefix(5, 5, 128, 128) && !in_prefix(5, 4, 128, 128));
+    }
+
+    #[test]
+    fn embedded_ipv4_forms() {
+        let v6 = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+        assert_eq!(embedded_ipv4(v6("::ffff:10.1.2.3")), Some(Ipv4Addr::new(10, 1, 2, 3)));
+        assert_eq!(embedded_ipv4(v6("64:ff9b::a9fe:a9fe")), Some(Ipv4Addr::new(169, 254, 169, 254)));
+        assert_eq!(embedded_ipv4(v6("2606:4700::1111")), None);
+    }
+
+    #[test]
+    fn trusted_hosts_match_host_and_port() {
+        let url = |s: &str| Url::parse(s).unwrap();
+        let notion = TrustedHost::of_url(&url("http://127.0.0.1:4010")).unwrap();
+        assert!(notion.matches(&url("http://127.0.0.1:4010/files/abc?sig=1")));
+        assert!(!notion.matches(&url("http://127.0.0.1:9200/_search")));
+        assert!(!notion.matches(&url("http://localhost:4010/files/abc")));
+        let api = TrustedHost::of_url(&url("https://api.notion.com")).unwrap();
+        assert!(api.matches(&url("https://api.notion.com:443/x")));
+        assert!(!api.matches(&url("http://api.notion.com/x")), "port 80 is another port");
+        let any = TrustedHost::any_port("[::1]").unwrap();
+        assert!(any.matches(&url("http://[::1]:1/x")) && !any.matches(&url("http://127.0.0.1:1/x")));
     }
 }

@@ -24,7 +24,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub use block::{file_block_info, FileBlockInfo};
-pub use download::{DownloadConfig, DownloadError, Downloaded, Downloader, FileOutcome};
+pub use download::{
+    address_allowed, allowed_addrs, AddressRefused, DownloadConfig, DownloadError, Downloaded, Downloader, FileOutcome,
+    PublicResolver, TrustedHost,
+};
 
 /// What the caller knows about a file before looking at its bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -121,6 +121,17 @@ pub fn plan_batches(sizes: &[usize], limits: &BulkLimits) -> Vec<Range<usize>> {
     batches
 }
 
+/// Halves a request the engine refused as too large (HTTP 413: its `http.max_content_length`, or
+/// a proxy's limit, is below our byte budget), so the operations that fit still go and only an
+/// operation too large on its own fails. `None` for a single operation: it cannot be split.
+pub fn split_refused(pending: &[usize]) -> Option<(Vec<usize>, Vec<usize>)> {
+    if pending.len() < 2 {
+        return None;
+    }
+    let (first, second) = pending.split_at(pending.len() / 2);
+    Some((first.to_vec(), second.to_vec()))
+}
+
 /// One item of a `_bulk` response, reduced to what decisions need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemResult {
@@ -275,6 +286,23 @@ mod tests {
         assert_eq!(plan_batches(&[4, 4, 4, 15, 3, 10, 5, 5], &limits), vec![0..2, 2..3, 3..4, 4..5, 5..6, 6..8]);
         let zero_docs = BulkLimits { max_docs: 0, max_bytes: 10, concurrency: 1 };
         assert_eq!(plan_batches(&[1, 1], &zero_docs), vec![0..1, 1..2]);
+    }
+
+    #[test]
+    fn a_document_over_the_byte_budget_goes_alone_wherever_it_is() {
+        let limits = BulkLimits { max_docs: 500, max_bytes: 100, concurrency: 1 };
+        assert_eq!(plan_batches(&[1000, 10, 10], &limits), vec![0..1, 1..3]);
+        assert_eq!(plan_batches(&[10, 10, 1000], &limits), vec![0..2, 2..3]);
+        assert_eq!(plan_batches(&[10, 1000, 10], &limits), vec![0..1, 1..2, 2..3]);
+        assert_eq!(plan_batches(&[1000, 1000], &limits), vec![0..1, 1..2]);
+    }
+
+    #[test]
+    fn refused_requests_split_until_one_operation_is_left() {
+        assert_eq!(split_refused(&[4, 5, 6, 7, 8]), Some((vec![4, 5], vec![6, 7, 8])));
+        assert_eq!(split_refused(&[4, 5]), Some((vec![4], vec![5])));
+        assert_eq!(split_refused(&[4]), None);
+        assert_eq!(split_refused(&[]), None);
     }
 
     #[test]

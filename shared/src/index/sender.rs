@@ -5,7 +5,7 @@
 use elasticsearch::http::Method;
 use futures::stream::{self, StreamExt};
 
-use super::bulk::{plan_batches, plan_items, BulkLimits, BulkOp, BulkReport, FailedDoc};
+use super::bulk::{plan_batches, plan_items, split_refused, BulkLimits, BulkOp, BulkReport, FailedDoc};
 use super::client::{Payload, SearchClient};
 use super::retry::jitter;
 use super::{path_segment, IndexError};
@@ -51,13 +51,47 @@ pub async fn send_bulk(
     Ok(total)
 }
 
+/// Sends one planned batch. A request the engine refuses as too large (413) is split in halves
+/// and each half sent on its own, so only a document too large by itself fails (reported, not an
+/// error), never the documents that were batched with it.
 async fn send_batch(
     client: &SearchClient,
     index: &str,
     op: BulkOp,
     ops: &[EncodedOp],
-    mut pending: Vec<usize>,
+    pending: Vec<usize>,
 ) -> Result<BulkOutcome, IndexError> {
+    let mut out = BulkOutcome::default();
+    let mut parts = vec![pending];
+    while let Some(part) = parts.pop() {
+        let (outcome, refused) = send_part(client, index, op, ops, part).await?;
+        out.report.merge(outcome.report);
+        out.deleted += outcome.deleted;
+        if let Some((first, second)) = refused {
+            tracing::info!(
+                index,
+                first = first.len(),
+                second = second.len(),
+                "bulk request too large (HTTP 413); splitting it"
+            );
+            parts.push(second);
+            parts.push(first);
+        }
+    }
+    Ok(out)
+}
+
+/// The outcome of one request's retry rounds, and the two halves to send again when a round was
+/// refused as too large.
+type PartResult = (BulkOutcome, Option<(Vec<usize>, Vec<usize>)>);
+
+async fn send_part(
+    client: &SearchClient,
+    index: &str,
+    op: BulkOp,
+    ops: &[EncodedOp],
+    mut pending: Vec<usize>,
+) -> Result<PartResult, IndexError> {
     let policy = client.retry_policy().clone();
     let path = format!("{}/_bulk", path_segment(index));
     let query = [("filter_path", FILTER_PATH.to_string())];
@@ -70,7 +104,11 @@ async fn send_batch(
         }
         let reply = client.send(Method::Post, &path, &query, Some(Payload::NdJson(&body)), None).await?;
         if reply.status == 413 {
-            // Too large for the engine's http.max_content_length: sending it again cannot help.
+            // Too large for the engine's http.max_content_length: sending it again cannot help,
+            // sending it in parts can. Items already done in earlier rounds stay in `out`.
+            if let Some(halves) = split_refused(&pending) {
+                return Ok((out, Some(halves)));
+            }
             let reason = format!("request of {} bytes too large for the engine (HTTP 413)", body.len());
             out.report.failed.extend(pending.iter().map(|&i| FailedDoc {
                 id: ops[i].id.clone(),
@@ -115,5 +153,5 @@ async fn send_batch(
         tokio::time::sleep(delay).await;
         pending = plan.retry.into_iter().map(|(i, _, _)| i).collect();
     }
-    Ok(out)
+    Ok((out, None))
 }

@@ -151,10 +151,52 @@ impl SearchStore {
     }
 
     pub async fn delete_stale(&self, before_run: u64) -> Result<u64, IndexError> {
-        let query = json!({"range": {"sync_run": {"lt": before_run}}});
+        self.delete_stale_except(before_run, &[]).await
+    }
+
+    /// Stale removal of everything but the `object` classes in `keep` (those verified one by one, and
+    /// those a run could not read): deletes documents with `sync_run < before_run`; returns how many.
+    pub async fn delete_stale_except(&self, before_run: u64, keep: &[&str]) -> Result<u64, IndexError> {
+        let query = json!({"bool": {
+            "filter": [{"range": {"sync_run": {"lt": before_run}}}],
+            "must_not": [{"terms": {"object": keep}}]
+        }});
         let deleted = delete_by_query(&self.client, &self.index, &query).await?;
-        tracing::info!(index = %self.index, before_run, deleted, "stale documents deleted");
+        tracing::info!(index = %self.index, before_run, deleted, ?keep, "stale documents deleted");
         Ok(deleted)
+    }
+
+    /// `(id, object)` of the documents of the given `object` classes with `sync_run < before_run`, by id.
+    pub async fn stale_objects(&self, before_run: u64, objects: &[&str]) -> Result<Vec<(String, String)>, IndexError> {
+        self.refresh().await?;
+        let mut out = Vec::new();
+        let mut after: Option<Value> = None;
+        loop {
+            let mut body = json!({
+                "size": 1000,
+                "_source": ["object"],
+                "sort": [{"id": "asc"}],
+                "query": {"bool": {"filter": [
+                    {"range": {"sync_run": {"lt": before_run}}}, {"terms": {"object": objects}}
+                ]}}
+            });
+            if let Some(after) = after.take() {
+                body["search_after"] = after;
+            }
+            let page = self.search(&body).await?;
+            let hits = page.pointer("/hits/hits").and_then(Value::as_array).cloned().unwrap_or_default();
+            for hit in &hits {
+                let id = hit.get("_id").and_then(Value::as_str).unwrap_or_default();
+                let object = hit.pointer("/_source/object").and_then(Value::as_str).unwrap_or_default();
+                if !id.is_empty() {
+                    out.push((id.to_string(), object.to_string()));
+                }
+            }
+            match hits.last().and_then(|h| h.get("sort")) {
+                Some(sort) if hits.len() == 1000 => after = Some(sort.clone()),
+                _ => return Ok(out),
+            }
+        }
     }
 
     /// The content index's uuid (`index.uuid`), `None` when the index does not exist. A deleted

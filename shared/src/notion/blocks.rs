@@ -15,6 +15,7 @@ impl NotionClient {
     }
 
     /// One page (up to 100) of a block's or page's direct children. Unknown block types are kept as they are.
+    /// A page failing [`ListPage::check`] (e.g. `has_more` without a cursor) is a [`NotionError::Pagination`].
     pub async fn list_children(
         &self,
         block_id: impl Into<BlockId>,
@@ -22,7 +23,7 @@ impl NotionClient {
     ) -> Result<ListPage, NotionError> {
         let id = block_id.into();
         let url = self.list_url(&["blocks", id.as_str(), "children"], cursor, &[]);
-        self.get_list(url).await
+        self.get_list(url, cursor).await
     }
 
     /// Every direct child of a block or page, lazily.

@@ -1,4 +1,5 @@
-//! The HTTP core: configuration, the token, URL building, and the send loop (pacer → request → retry decision).
+//! The HTTP core: configuration, the token, URL building, and the send loop (pacer → request → retry decision),
+//! whose waits stop short of the task-local deadline ([`super::deadline`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,7 +11,8 @@ use serde_json::Value;
 use tracing::Instrument;
 use url::Url;
 
-use super::error::{NotionError, TransportKind};
+use super::deadline::{current_deadline, on_tokio_clock, would_pass};
+use super::error::{NotionError, TransportKind, WaitReason};
 use super::list::ListPage;
 use super::pacer::{Pacer, PacerConfig};
 use super::retry::{decide, parse_retry_after, Decision, Failure, RetryPolicy, RetryState};
@@ -197,19 +199,31 @@ impl NotionClient {
         self.send(Method::POST, url, Some(body)).await
     }
 
-    pub(crate) async fn get_list(&self, url: Url) -> Result<ListPage, NotionError> {
+    /// GET of one list page fetched with `cursor`, decoded and checked ([`ListPage::check`]).
+    pub(crate) async fn get_list(&self, url: Url, cursor: Option<&str>) -> Result<ListPage, NotionError> {
         let value = self.get(url.clone()).await?;
-        decode_list("GET", &url, value)
+        decode_list("GET", &url, value, cursor)
     }
 
-    /// Paced, retried request returning the decoded JSON body of a 2xx response.
+    /// Paced, retried request returning the decoded JSON body of a 2xx response. Inside
+    /// [`super::deadline::with_deadline`], a wait that would end after the deadline is not started: the request
+    /// returns [`NotionError::DeadlineWouldPass`] instead (a rate-limit pause is still recorded in the pacer first).
     pub(crate) async fn send(&self, method: Method, url: Url, body: Option<&Value>) -> Result<Value, NotionError> {
         let inner = &*self.inner;
+        let deadline = current_deadline();
         let mut state = RetryState::default();
         let mut attempt: u32 = 0;
+        // The failure that made the previous round wait, for a deadline error raised by the pacer.
+        let mut previous: Option<NotionError> = None;
         loop {
             attempt += 1;
-            inner.stats.pacer_wait(inner.pacer.acquire().await);
+            match inner.pacer.acquire_before(deadline.map(on_tokio_clock)).await {
+                Ok(waited) => inner.stats.pacer_wait(waited),
+                Err(past) => {
+                    inner.stats.pacer_wait(past.waited);
+                    return Err(self.deadline_error(&method, &url, past.wait, WaitReason::Paced, previous));
+                }
+            }
             inner.stats.request();
             if attempt > 1 {
                 inner.stats.retry();
@@ -237,6 +251,12 @@ impl NotionClient {
             match decide(&inner.retry, failure, &state, rand::random::<f64>()) {
                 Decision::GiveUp => return Err(error),
                 Decision::RateLimited { wait } => {
+                    // The pacer pauses every caller of this client; the next acquire() waits. Recorded even when
+                    // this caller cannot wait, so that the others back off too.
+                    inner.pacer.on_rate_limited(wait, sent_at);
+                    if would_pass(deadline, wait) {
+                        return Err(self.deadline_error(&method, &url, wait, WaitReason::RateLimited, Some(error)));
+                    }
                     state.rate_limited_retries += 1;
                     state.rate_limit_waited += wait;
                     tracing::warn!(
@@ -248,10 +268,12 @@ impl NotionClient {
                         request_id = error.request_id(),
                         "notion rate limited; retrying after Retry-After"
                     );
-                    // The pacer pauses every caller of this client; the next acquire() waits.
-                    inner.pacer.on_rate_limited(wait, sent_at);
                 }
                 Decision::Backoff { delay } => {
+                    if would_pass(deadline, delay) {
+                        let reason = WaitReason::Retry { status: error.status() };
+                        return Err(self.deadline_error(&method, &url, delay, reason, Some(error)));
+                    }
                     state.transient_retries += 1;
                     tracing::warn!(
                         method = %method,
@@ -266,6 +288,31 @@ impl NotionClient {
                     inner.stats.backoff_wait(delay);
                 }
             }
+            previous = Some(error);
+        }
+    }
+
+    fn deadline_error(
+        &self,
+        method: &Method,
+        url: &Url,
+        wait: Duration,
+        reason: WaitReason,
+        cause: Option<NotionError>,
+    ) -> NotionError {
+        tracing::warn!(
+            method = %method,
+            path = url.path(),
+            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            %reason,
+            "notion wait would pass the invocation deadline; returning"
+        );
+        NotionError::DeadlineWouldPass {
+            method: method_name(method),
+            path: url.path().to_string(),
+            wait,
+            reason,
+            cause: cause.map(Box::new),
         }
     }
 
@@ -304,6 +351,7 @@ impl NotionClient {
         let status = response.status().as_u16();
         tracing::Span::current().record("status", status);
         let request_id = header_str(&response, "x-notion-request-id");
+        let cf_ray = header_str(&response, "cf-ray");
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
@@ -329,8 +377,24 @@ impl NotionClient {
             };
         }
         let (code, message, body_request_id) = error_fields(&bytes);
+        let notion_error = !code.is_empty();
+        let failure = Some(Failure::Status { status, retry_after, notion_error });
+        if status == 404 && !notion_error {
+            let error = NotionError::EndpointMissing {
+                method: method_name(method),
+                path: url.path().to_string(),
+                base_url: display_base(&inner.base),
+                attempts: attempt,
+            };
+            return Err(AttemptError { failure, error });
+        }
+        // Not Notion's answer: name the edge's request id (Cloudflare's `cf-ray`) for support.
+        let message = match cf_ray.filter(|_| !notion_error) {
+            Some(ray) => format!("no Notion error body (cf-ray {ray}): {message}"),
+            None => message,
+        };
         Err(AttemptError {
-            failure: Some(Failure::Status { status, retry_after }),
+            failure,
             error: NotionError::Api {
                 method: method_name(method),
                 path: url.path().to_string(),
@@ -376,14 +440,33 @@ impl NotionClient {
     }
 }
 
-/// Decodes a 2xx list body; a body that is not a list object is a [`NotionError::Decode`].
-pub(crate) fn decode_list(method: &'static str, url: &Url, value: Value) -> Result<ListPage, NotionError> {
-    ListPage::from_value(value).map_err(|e| NotionError::Decode {
+/// Decodes a 2xx list body fetched with cursor `requested`: a body that is not a list object is a
+/// [`NotionError::Decode`], a page failing [`ListPage::check`] a [`NotionError::Pagination`].
+pub(crate) fn decode_list(
+    method: &'static str,
+    url: &Url,
+    value: Value,
+    requested: Option<&str>,
+) -> Result<ListPage, NotionError> {
+    let page = ListPage::from_value(value).map_err(|e| NotionError::Decode {
         method,
         path: url.path().to_string(),
         status: 200,
         message: format!("not a list: {e}"),
-    })
+    })?;
+    let requested = requested.filter(|c| !c.is_empty());
+    page.check(requested).map_err(|detail| NotionError::Pagination { method, path: url.path().to_string(), detail })?;
+    Ok(page)
+}
+
+/// The base URL for messages: no credentials, query or fragment (none belong there, but a URL is config text).
+fn display_base(base: &Url) -> String {
+    let mut shown = base.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
 }
 
 fn method_name(method: &Method) -> &'static str {
@@ -488,6 +571,24 @@ mod tests {
         let long = "é".repeat(600);
         let (_, msg, _) = error_fields(long.as_bytes());
         assert!(msg.len() <= MAX_ERROR_TEXT);
+    }
+
+    #[test]
+    fn base_urls_are_shown_without_credentials() {
+        let base = Url::parse("https://user:pw@x.example/notion/?k=v#f").unwrap();
+        assert_eq!(display_base(&base), "https://x.example/notion/");
+        assert_eq!(display_base(&Url::parse("https://x.example").unwrap()), "https://x.example/");
+    }
+
+    #[test]
+    fn list_pages_are_checked_with_the_requested_cursor() {
+        let url = Url::parse("https://x.example/v1/users").unwrap();
+        let page = serde_json::json!({ "results": [], "has_more": true, "next_cursor": "c1" });
+        assert!(decode_list("GET", &url, page.clone(), None).is_ok());
+        assert!(decode_list("GET", &url, page.clone(), Some("")).is_ok());
+        let err = decode_list("GET", &url, page, Some("c1")).unwrap_err();
+        assert!(matches!(err, NotionError::Pagination { .. }), "{err:?}");
+        assert!(err.to_string().starts_with("Notion GET /v1/users: broken pagination"), "{err}");
     }
 
     #[test]

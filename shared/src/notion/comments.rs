@@ -9,7 +9,7 @@ use super::ids::{BlockId, CommentId};
 use super::list::{paginate, ListPage};
 
 impl NotionClient {
-    /// One page of the unresolved comments on a page or block.
+    /// One page of the unresolved comments on a page or block (checked like [`NotionClient::list_children`]).
     pub async fn list_comments(
         &self,
         block_id: impl Into<BlockId>,
@@ -17,7 +17,7 @@ impl NotionClient {
     ) -> Result<ListPage, NotionError> {
         let id = block_id.into();
         let url = self.list_url(&["comments"], cursor, &[("block_id", id.as_str())]);
-        self.get_list(url).await
+        self.get_list(url, cursor).await
     }
 
     /// Every unresolved comment on a page or block, lazily.

@@ -8,7 +8,7 @@ use super::client::{decode_list, NotionClient};
 use super::error::NotionError;
 use super::ids::{DataSourceId, DatabaseId};
 use super::list::{paginate, ListPage};
-use super::search::list_body;
+use super::search::{list_body, sent_cursor};
 
 impl NotionClient {
     /// A database. On 2025-09-03+ a container listing `data_sources: [{id, name}]` (no `properties`).
@@ -28,7 +28,8 @@ impl NotionClient {
 
     /// One page of rows. `source_id` is a data source id on 2025-09-03+ and a database id on 2022-06-28. `body`
     /// holds `filter` / `sorts` / `start_cursor` (a null cursor is dropped; `page_size` defaults to 100). Check
-    /// [`ListPage::hit_result_limit`] for the 10,000-row cap.
+    /// [`ListPage::hit_result_limit`] for the 10,000-row cap. A page failing [`ListPage::check`] is a
+    /// [`NotionError::Pagination`].
     pub async fn query_rows(&self, source_id: impl Into<DataSourceId>, body: &Value) -> Result<ListPage, NotionError> {
         let id = source_id.into();
         let url = if self.version().has_data_sources() {
@@ -36,8 +37,9 @@ impl NotionClient {
         } else {
             self.url(&["databases", id.as_str(), "query"])
         };
-        let value = self.post(url.clone(), &list_body(body, None)).await?;
-        decode_list("POST", &url, value)
+        let body = list_body(body, None);
+        let value = self.post(url.clone(), &body).await?;
+        decode_list("POST", &url, value, sent_cursor(&body))
     }
 
     /// Every row of one query (up to Notion's 10,000-row cap), lazily.

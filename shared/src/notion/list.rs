@@ -46,6 +46,26 @@ impl ListPage {
         }
     }
 
+    /// Refuses a page that would make a cursor loop spin or lie, with what was wrong: `has_more` without a
+    /// `next_cursor`, a `next_cursor` equal to `requested` (the cursor this page was fetched with), or more than
+    /// [`PAGE_SIZE`] results. The client's list methods apply it, so callers that loop on
+    /// `(has_more, next_cursor)` themselves get an error instead of an endless loop or a silent stop.
+    pub fn check(&self, requested: Option<&str>) -> Result<(), String> {
+        if self.results.len() > PAGE_SIZE as usize {
+            return Err(format!("{} results in one page (at most {PAGE_SIZE} expected)", self.results.len()));
+        }
+        if !self.has_more {
+            return Ok(());
+        }
+        match self.next_cursor.as_deref() {
+            None | Some("") => Err("has_more is true but next_cursor is empty".into()),
+            Some(next) if requested == Some(next) => {
+                Err(format!("next_cursor {:?} repeats the cursor just requested", shorten(next)))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
     /// True when a query stopped at Notion's 10,000-row cap
     /// (`request_status.incomplete_reason == "query_result_limit_reached"`; `has_more` is then false).
     pub fn hit_result_limit(&self) -> bool {
@@ -55,6 +75,15 @@ impl ListPage {
             .and_then(Value::as_str)
             .is_some_and(|r| r == "query_result_limit_reached")
     }
+}
+
+/// A cursor for a message: cursors are opaque ids, but nothing bounds what a broken server sends.
+fn shorten(cursor: &str) -> &str {
+    let mut end = cursor.len().min(80);
+    while !cursor.is_char_boundary(end) {
+        end -= 1;
+    }
+    &cursor[..end]
 }
 
 /// A lazy stream of pages: calls `fetch(None)`, then `fetch(Some(next_cursor))` while `has_more`. Stops after the
@@ -191,5 +220,29 @@ mod tests {
         let p = ListPage::from_value(json!({"has_more": true, "next_cursor": ""})).unwrap();
         assert_eq!(p.next(), None);
         assert!(ListPage::from_value(json!([1])).is_err());
+    }
+
+    #[test]
+    fn check_refuses_pages_that_would_loop() {
+        let ok = |p: &ListPage, requested: Option<&str>| p.check(requested).is_ok();
+        assert!(ok(&page(0..100, Some("c2")), Some("c1")));
+        assert!(ok(&page(0..100, Some("c2")), None));
+        assert!(ok(&page(0..3, None), Some("c1")));
+        // `has_more: false` ends the list whatever the cursor says.
+        let mut last = page(0..3, Some("c1"));
+        last.has_more = false;
+        assert!(ok(&last, Some("c1")));
+
+        let no_cursor = ListPage { has_more: true, ..page(0..3, None) };
+        assert_eq!(no_cursor.check(None).unwrap_err(), "has_more is true but next_cursor is empty");
+        let empty = ListPage { next_cursor: Some(String::new()), ..no_cursor.clone() };
+        assert!(empty.check(Some("c1")).unwrap_err().contains("next_cursor is empty"));
+        let repeated = page(0..3, Some("c1")).check(Some("c1")).unwrap_err();
+        assert!(repeated.contains("\"c1\" repeats the cursor just requested"), "{repeated}");
+        let too_many = page(0..101, None).check(None).unwrap_err();
+        assert!(too_many.contains("101 results"), "{too_many}");
+        let long = "é".repeat(100);
+        let repeated = page(0..1, Some(&long)).check(Some(&long)).unwrap_err();
+        assert!(repeated.len() < 150, "{repeated}");
     }
 }

@@ -1,5 +1,6 @@
 //! Typed Notion API client: reqwest, paced (one [`Pacer`] per client, shared by clones), retried per a pure
-//! [`retry::decide`] policy, with lazy cursor streams ([`paginate`]) and counters ([`NotionClient::stats`]).
+//! [`retry::decide`] policy (its waits bounded by a task-local [`with_deadline`]), with lazy cursor streams
+//! ([`paginate`], list pages checked by [`ListPage::check`]) and counters ([`NotionClient::stats`]).
 //!
 //! Objects stay `serde_json::Value` (leniency: unknown fields and block types are kept). One module per resource:
 //! [`users`], [`search`], [`pages`], [`blocks`], [`databases`], [`comments`].
@@ -18,6 +19,7 @@ pub mod blocks;
 pub mod client;
 pub mod comments;
 pub mod databases;
+pub mod deadline;
 pub mod error;
 pub mod ids;
 pub mod list;
@@ -30,10 +32,11 @@ pub mod users;
 pub mod version;
 
 pub use client::{ClientConfig, NotionClient, Token, DEFAULT_BASE_URL, USER_AGENT};
-pub use error::{NotionError, TransportKind};
+pub use deadline::{current_deadline, with_deadline};
+pub use error::{NotionError, TransportKind, WaitReason};
 pub use ids::{BlockId, CommentId, DataSourceId, DatabaseId, PageId, UserId};
 pub use list::{collect_all, paginate, paginate_pages, ListPage, PAGE_SIZE};
-pub use pacer::{Pacer, PacerConfig};
+pub use pacer::{Pacer, PacerConfig, PastDeadline};
 pub use retry::RetryPolicy;
 pub use search::{SearchFilter, SearchQuery, SortDirection};
 pub use stats::{counting_retries, StatsSnapshot};

@@ -139,25 +139,36 @@ impl Pacer {
 
     /// Waits for a slot (and for any rate-limit pause to end). Returns the time waited.
     pub async fn acquire(&self) -> Duration {
+        match self.acquire_before(None).await {
+            Ok(waited) => waited,
+            Err(past) => past.waited,
+        }
+    }
+
+    /// [`Pacer::acquire`], except that when the slot (or the end of a rate-limit pause) lies after `deadline` it
+    /// returns at once, taking no slot: a caller that cannot wait that long must not use up the budget of those
+    /// that can, nor lift the pause, which stays in force for every caller.
+    pub async fn acquire_before(&self, deadline: Option<Instant>) -> Result<Duration, PastDeadline> {
         let start = Instant::now();
         loop {
             let (limiter, paused_until) = {
                 let state = self.lock();
                 (Arc::clone(&state.limiter), state.paused_until)
             };
-            if let Some(until) = paused_until {
-                if until > Instant::now() {
-                    tokio::time::sleep_until(until).await;
-                    continue;
-                }
+            let now = Instant::now();
+            if let Some(until) = paused_until.filter(|until| *until > now) {
+                check_deadline(deadline, now, until - now, start)?;
+                tokio::time::sleep_until(until).await;
+                continue;
             }
             if !self.config.rate.is_finite() {
-                return start.elapsed();
+                return Ok(start.elapsed());
             }
             match limiter.check() {
-                Ok(()) => return start.elapsed(),
+                Ok(()) => return Ok(start.elapsed()),
                 Err(not_until) => {
                     let wait = not_until.wait_time_from(self.clock.now());
+                    check_deadline(deadline, now, wait, start)?;
                     tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
                 }
             }
@@ -208,6 +219,24 @@ impl Pacer {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// [`Pacer::acquire_before`] gave up: the next slot lies after the deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PastDeadline {
+    /// Time already waited in this call (for short pacing waits before a pause was seen).
+    pub waited: Duration,
+    /// The wait still ahead, from now.
+    pub wait: Duration,
+}
+
+fn check_deadline(deadline: Option<Instant>, now: Instant, wait: Duration, start: Instant) -> Result<(), PastDeadline> {
+    match deadline {
+        Some(deadline) if !wait.is_zero() && now + wait > deadline => {
+            Err(PastDeadline { waited: now.saturating_duration_since(start), wait })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -394,6 +423,28 @@ mod tests {
         }
         assert_eq!(p.factor(), 1.0);
         assert_eq!(p.current_rate(), 10.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn acquire_before_a_deadline_gives_up_without_taking_the_slot() {
+        let p = pacer(10.0, 1);
+        p.acquire().await;
+        p.on_rate_limited(Duration::from_secs(60), Instant::now());
+        let start = Instant::now();
+        let soon = Some(start + Duration::from_secs(2));
+        let past = p.acquire_before(soon).await.unwrap_err();
+        assert_eq!(start.elapsed(), Duration::ZERO, "returned at once");
+        assert_eq!(past, PastDeadline { waited: Duration::ZERO, wait: Duration::from_secs(60) });
+        // The pause is still in force for callers without a deadline (and after it, their slot is still free).
+        let waited = p.acquire_before(Some(start + Duration::from_secs(120))).await.unwrap();
+        assert!(waited >= Duration::from_secs(60) && waited <= Duration::from_millis(60_200), "{waited:?}");
+
+        // A slow pace whose next slot lies after the deadline, likewise (10 req/s halved: 200 ms per slot).
+        let now = Instant::now();
+        let past = p.acquire_before(Some(now + Duration::from_millis(50))).await.unwrap_err();
+        assert!(past.wait > Duration::from_millis(50), "{past:?}");
+        assert!(p.acquire_before(Some(now + Duration::from_secs(1))).await.is_ok());
+        assert!(p.acquire_before(None).await.is_ok());
     }
 
     #[test]

@@ -2,9 +2,13 @@
 //!
 //! - 429 `rate_limited` / 529 `service_overload`: wait `Retry-After` (or a backoff when absent); no cap on the
 //!   count, only on the total time spent waiting ([`RetryPolicy::rate_limit_budget`]).
-//! - 409 `conflict_error`, 500, 502, 503, 504, timeouts, refused and dropped connections: capped exponential backoff
-//!   with jitter, at most [`RetryPolicy::max_transient_retries`] times (a `Retry-After` on these is honoured too).
-//! - Everything else (400, 401, 403, 404, ...): never retried.
+//! - 409 `conflict_error`, 500, 502, 503, 504, Cloudflare's 520–524, timeouts, refused and dropped connections:
+//!   capped exponential backoff with jitter, at most [`RetryPolicy::max_transient_retries`] times (a `Retry-After`
+//!   on these is honoured too).
+//! - Answers that are not Notion's (no JSON error `code`: an edge/CDN page, typically Cloudflare HTML with
+//!   `cf-ray`): any 5xx but 501, and 403 ("Sorry, you have been blocked"), are transient as well. Notion itself
+//!   always answers a JSON error object, so such a page says nothing about the request, only about the path to it.
+//! - Everything else (400, 401, a JSON 403 `restricted_resource`, 404, 501, ...): never retried.
 
 use std::time::{Duration, SystemTime};
 
@@ -41,8 +45,9 @@ impl Default for RetryPolicy {
 /// A failed attempt, as the decision function sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Failure {
-    /// Notion answered with a non-2xx status.
-    Status { status: u16, retry_after: Option<Duration> },
+    /// A non-2xx answer. `notion_error`: the body was a Notion error object (JSON with a `code`); false for an
+    /// edge/CDN page (Cloudflare HTML) or an empty body, which are classified differently (see [`classify`]).
+    Status { status: u16, retry_after: Option<Duration>, notion_error: bool },
     /// No response.
     Transport(TransportKind),
 }
@@ -74,17 +79,37 @@ pub enum StatusClass {
     Permanent,
 }
 
-pub fn classify_status(status: u16) -> StatusClass {
+/// How an answer is treated, given whether its body was a Notion error object (JSON with a `code`).
+///
+/// Cloudflare fronts Notion: 520–524 are its "origin unreachable / timed out" pages (HTML), real and transient
+/// (openclaw/notcrawl#48). Any other 5xx without a Notion body is the same kind of edge failure, except 501 (a
+/// method the server will never support). A 403 without a Notion body is Cloudflare's bot block page, which comes
+/// and goes with the egress IP: retried a bounded number of times, whereas Notion's JSON 403
+/// (`restricted_resource`) is a missing capability that no retry fixes.
+pub fn classify(status: u16, notion_error: bool) -> StatusClass {
     match status {
         200..=299 => StatusClass::Success,
         429 | 529 => StatusClass::RateLimited,
-        409 | 500 | 502 | 503 | 504 => StatusClass::Transient,
+        409 | 500 | 502 | 503 | 504 | 520..=524 => StatusClass::Transient,
+        501 => StatusClass::Permanent,
+        500..=599 | 403 if !notion_error => StatusClass::Transient,
         _ => StatusClass::Permanent,
     }
 }
 
+/// [`classify`] for an answer carrying a Notion error body.
+pub fn classify_status(status: u16) -> StatusClass {
+    classify(status, true)
+}
+
+/// Whether a status with a Notion error body is retried (see [`classify`] for non-Notion bodies).
 pub fn is_retryable_status(status: u16) -> bool {
-    matches!(classify_status(status), StatusClass::RateLimited | StatusClass::Transient)
+    is_retryable_answer(status, true)
+}
+
+/// Whether an answer is retried, given whether its body was a Notion error object.
+pub fn is_retryable_answer(status: u16, notion_error: bool) -> bool {
+    matches!(classify(status, notion_error), StatusClass::RateLimited | StatusClass::Transient)
 }
 
 /// `min(max_delay, base · 2^n)`, scaled by `0.5 + jitter / 2` ("equal jitter": never below half the step).
@@ -99,7 +124,7 @@ pub fn backoff_delay(policy: &RetryPolicy, n: u32, jitter: f64) -> Duration {
 /// The pure retry decision.
 pub fn decide(policy: &RetryPolicy, failure: Failure, state: &RetryState, jitter: f64) -> Decision {
     match failure {
-        Failure::Status { status, retry_after } => match classify_status(status) {
+        Failure::Status { status, retry_after, notion_error } => match classify(status, notion_error) {
             StatusClass::RateLimited => {
                 let wait = match retry_after {
                     Some(wait) => wait,
@@ -161,8 +186,14 @@ mod tests {
         Duration::from_millis(m)
     }
 
+    /// An answer with a Notion error body.
     fn status(status: u16, retry_after: Option<u64>) -> Failure {
-        Failure::Status { status, retry_after: retry_after.map(secs) }
+        Failure::Status { status, retry_after: retry_after.map(secs), notion_error: true }
+    }
+
+    /// An answer without one (Cloudflare HTML, an empty body).
+    fn edge(status: u16, retry_after: Option<u64>) -> Failure {
+        Failure::Status { status, retry_after: retry_after.map(secs), notion_error: false }
     }
 
     fn state(transient: u32, limited: u32, waited: u64) -> RetryState {
@@ -214,6 +245,35 @@ mod tests {
             (status(404, None), state(0, 0, 0), 0.5, GiveUp),
             (status(404, Some(1)), state(0, 0, 0), 0.5, GiveUp),
             (status(501, None), state(0, 0, 0), 0.5, GiveUp),
+            // Cloudflare 520-524 are transient, HTML or not, and capped like any transient failure.
+            (edge(520, None), state(0, 0, 0), 1.0, Backoff { delay: ms(500) }),
+            (edge(521, None), state(1, 0, 0), 1.0, Backoff { delay: secs(1) }),
+            (edge(522, None), state(2, 0, 0), 1.0, Backoff { delay: secs(2) }),
+            (edge(523, None), state(0, 0, 0), 1.0, Backoff { delay: ms(500) }),
+            (edge(524, None), state(0, 0, 0), 1.0, Backoff { delay: ms(500) }),
+            (status(524, None), state(0, 0, 0), 1.0, Backoff { delay: ms(500) }),
+            (edge(524, None), state(6, 0, 0), 1.0, GiveUp),
+            // ... and any other 5xx without a Notion body, except 501; with a Notion body they stay permanent.
+            (edge(530, None), state(0, 0, 0), 1.0, Backoff { delay: ms(500) }),
+            (edge(599, None), state(0, 0, 0), 1.0, Backoff { delay: ms(500) }),
+            (status(530, None), state(0, 0, 0), 1.0, GiveUp),
+            (status(507, None), state(0, 0, 0), 1.0, GiveUp),
+            (edge(501, None), state(0, 0, 0), 1.0, GiveUp),
+            // ... an HTML 502/503 as before; a Retry-After on an edge 503 is honoured too.
+            (edge(502, None), state(0, 0, 0), 1.0, Backoff { delay: ms(500) }),
+            (edge(503, Some(5)), state(0, 0, 0), 1.0, Backoff { delay: secs(5) }),
+            // A 403 without a Notion body (Cloudflare block page) is retried a bounded number of times; Notion's
+            // JSON 403 `restricted_resource` never.
+            (edge(403, None), state(0, 0, 0), 1.0, Backoff { delay: ms(500) }),
+            (edge(403, None), state(5, 0, 0), 1.0, Backoff { delay: secs(16) }),
+            (edge(403, None), state(6, 0, 0), 1.0, GiveUp),
+            (status(403, Some(1)), state(0, 0, 0), 1.0, GiveUp),
+            // Other 4xx without a Notion body stay permanent (a 404 page: wrong base URL; 401: bad token).
+            (edge(404, None), state(0, 0, 0), 1.0, GiveUp),
+            (edge(401, None), state(0, 0, 0), 1.0, GiveUp),
+            (edge(400, None), state(0, 0, 0), 1.0, GiveUp),
+            // Rate limits are rate limits whatever the body.
+            (edge(429, Some(2)), state(0, 0, 0), 0.3, RateLimited { wait: secs(2) }),
         ];
         for (i, (failure, st, jitter, expected)) in cases.into_iter().enumerate() {
             assert_eq!(decide(&p, failure, &st, jitter), expected, "case {i}: {failure:?} {st:?}");
@@ -245,9 +305,23 @@ mod tests {
         for s in [409, 500, 502, 503, 504] {
             assert_eq!(classify_status(s), StatusClass::Transient, "{s}");
         }
-        for s in [301, 400, 401, 403, 404, 405, 422, 501] {
+        for s in [301, 400, 401, 403, 404, 405, 422, 501, 505, 507] {
             assert_eq!(classify_status(s), StatusClass::Permanent, "{s}");
         }
+        for s in [409, 500, 502, 503, 504, 520, 521, 522, 523, 524] {
+            assert_eq!(classify(s, true), StatusClass::Transient, "{s} with a Notion body");
+            assert_eq!(classify(s, false), StatusClass::Transient, "{s} without");
+        }
+        for s in [403, 505, 507, 525, 526, 530, 599] {
+            assert_eq!(classify(s, false), StatusClass::Transient, "{s} without a Notion body");
+        }
+        for s in [301, 400, 401, 404, 405, 422, 501] {
+            assert_eq!(classify(s, false), StatusClass::Permanent, "{s} without a Notion body");
+        }
+        assert_eq!(classify(429, false), StatusClass::RateLimited);
+        assert_eq!(classify(200, false), StatusClass::Success);
+        assert!(is_retryable_answer(403, false) && !is_retryable_answer(403, true));
+        assert!(is_retryable_status(524) && !is_retryable_status(501));
     }
 
     #[test]

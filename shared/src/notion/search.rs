@@ -118,13 +118,20 @@ pub(crate) fn list_body(body: &Value, cursor: Option<&str>) -> Value {
     Value::Object(body)
 }
 
+/// The `start_cursor` of a body made by [`list_body`] (the cursor a page is checked against).
+pub(crate) fn sent_cursor(body: &Value) -> Option<&str> {
+    body.get("start_cursor").and_then(Value::as_str)
+}
+
 impl NotionClient {
     /// One page of search results. `body` is a search body (see [`SearchQuery::to_body`]); a null `start_cursor`
-    /// is dropped and `page_size` defaults to 100.
+    /// is dropped and `page_size` defaults to 100. A page failing [`ListPage::check`] is a
+    /// [`NotionError::Pagination`].
     pub async fn search(&self, body: &Value) -> Result<ListPage, NotionError> {
         let url = self.url(&["search"]);
-        let value = self.post(url.clone(), &list_body(body, None)).await?;
-        decode_list("POST", &url, value)
+        let body = list_body(body, None);
+        let value = self.post(url.clone(), &body).await?;
+        decode_list("POST", &url, value, sent_cursor(&body))
     }
 
     /// Every search result for `body`, lazily.

@@ -14,10 +14,10 @@ impl NotionClient {
         self.get(self.url(&["users", "me"])).await
     }
 
-    /// One page of users.
+    /// One page of users (checked like [`NotionClient::list_children`]).
     pub async fn list_users(&self, cursor: Option<&str>) -> Result<ListPage, NotionError> {
         let url = self.list_url(&["users"], cursor, &[]);
-        self.get_list(url).await
+        self.get_list(url, cursor).await
     }
 
     /// Every user, lazily.

@@ -267,7 +267,20 @@ fn parse_database_filter(item: &Value, path: &str) -> Result<DatabaseQueryFilter
             format!("{database_id:?} is blank: give the database's id"),
         ));
     }
-    Ok(DatabaseQueryFilter { database_id: database_id.trim().to_owned(), filter: obj.get("filter").cloned() })
+    let filter = obj.get("filter").cloned();
+    if let Some(depth) = filter.as_ref().map(super::nesting::normalize).map(|f| super::nesting::depth(&f)) {
+        if depth > super::nesting::MAX_FILTER_DEPTH {
+            return Err(RulesError::invalid(
+                format!("{path}/filter"),
+                format!(
+                    "compound filters nest {depth} levels deep; Notion accepts at most {} (a property filter, or \
+                     and/or groups holding property filters or one more and/or group)",
+                    super::nesting::MAX_FILTER_DEPTH
+                ),
+            ));
+        }
+    }
+    Ok(DatabaseQueryFilter { database_id: database_id.trim().to_owned(), filter })
 }
 
 /// Every `database_query_filters[].database_id` must be among `known_database_ids` (the ids of all databases the

@@ -10,6 +10,7 @@
 
 pub mod advanced;
 pub mod basic;
+pub mod nesting;
 pub mod titles;
 
 pub use advanced::{

@@ -121,13 +121,23 @@ pub async fn changed_since(ctx: &SyncContext, since: DateTime<Utc>) -> Result<Ch
                 let path = breadcrumb(&titles, parent_id(&object));
                 changes.tasks.push((format!("p:{id}"), Task::Page { page_id: id, page: Some(object), path }));
             }
-            Some("data_source") | Some("database") => objects.push(object),
+            Some("data_source") | Some("database") if crate::task::embeddable(&object) => {
+                let path = breadcrumb(&titles, parent_id(&object));
+                objects.push((object, path));
+            }
+            // Too large to ride along: the worker fetches it (with its data sources).
+            Some("data_source") | Some("database") => {
+                let database = object.pointer("/parent/database_id").and_then(Value::as_str).unwrap_or(&id);
+                let path = breadcrumb(&titles, parent_id(&object));
+                let task = Task::Database { database_id: database.to_string(), path };
+                changes.tasks.push((format!("database:{database}"), task));
+            }
             _ => {}
         }
     }
-    if !objects.is_empty() {
-        let paths = objects.iter().map(|o| breadcrumb(&titles, parent_id(o))).collect();
-        changes.tasks.push(("objects:0".into(), Task::Objects { objects, paths }));
+    for (i, chunk) in super::planner::object_chunks(objects).into_iter().enumerate() {
+        let (objects, paths) = chunk.into_iter().unzip();
+        changes.tasks.push((format!("objects:{i}"), Task::Objects { objects, paths }));
     }
     Ok(changes)
 }

@@ -5,6 +5,7 @@ pub mod incremental;
 pub mod planner;
 pub mod reaper;
 pub mod selection;
+pub mod verify;
 pub mod walk;
 pub mod worker;
 
@@ -81,9 +82,18 @@ impl SyncError {
         }
     }
 
-    /// The token was rejected: the whole run is aborted (and deletes nothing).
-    pub fn is_auth(&self) -> bool {
-        matches!(self, SyncError::Notion(err) if err.is_auth())
+    /// The token was rejected (401): the whole run is aborted (and deletes nothing).
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, SyncError::Notion(err) if err.is_unauthorized())
+    }
+}
+
+/// How long Notion asked to wait when that wait would pass the invocation's deadline (see
+/// `notion::with_deadline`): the work is handed on to start after it.
+pub fn deadline_wait(err: &NotionError) -> Option<std::time::Duration> {
+    match err {
+        NotionError::DeadlineWouldPass { .. } => err.retry_after_hint(),
+        _ => None,
     }
 }
 
@@ -121,6 +131,9 @@ pub struct DocBuffer<'a> {
     pub failed: u64,
     pub malformed: u64,
     pub file_errors: u64,
+    /// Cuts made to documents to fit the caps (`document::bound`), one per warning: noted in
+    /// `errors`, never counted as failed documents.
+    pub warnings: u64,
     pub errors: Vec<String>,
 }
 
@@ -138,14 +151,23 @@ impl<'a> DocBuffer<'a> {
             failed: 0,
             malformed: 0,
             file_errors: 0,
+            warnings: 0,
             errors: Vec::new(),
         }
     }
 
-    pub async fn push(&mut self, doc: Document) -> Result<(), SyncError> {
+    pub async fn push(&mut self, mut doc: Document) -> Result<(), SyncError> {
         if !self.ctx.config.sync_rules.basic.allows(&doc.source) {
             self.skipped += 1;
             return Ok(());
+        }
+        // Bounded again for the fields added after `to_document` (attachment, author); the cuts
+        // of both passes are in the document's warnings, noted here once each.
+        crate::document::bound(&mut doc);
+        let warnings: Vec<String> = doc.warnings().iter().map(|w| format!("document {}: {w}", doc.id)).collect();
+        for warning in warnings {
+            self.warnings += 1;
+            self.note_error(warning);
         }
         self.bytes += doc.source.get("body").and_then(Value::as_str).map_or(0, str::len) + 512;
         self.docs.push(doc);
@@ -177,6 +199,7 @@ impl<'a> DocBuffer<'a> {
         self.failed += other.failed;
         self.malformed += other.malformed;
         self.file_errors += other.file_errors;
+        self.warnings += other.warnings;
         let room = 20usize.saturating_sub(self.errors.len());
         self.errors.extend(other.errors.into_iter().take(room));
         for doc in other.docs {

@@ -10,8 +10,8 @@ use crate::task::{FinalizeMessage, RowsCursor, RunKind, Task, TaskMessage};
 
 use super::{SyncContext, SyncError};
 
-/// Objects larger than this travel by id only (the worker fetches them); SQS takes 256 KiB.
-const MAX_EMBEDDED_OBJECT: usize = 128 * 1024;
+/// Bytes of objects per `objects` task (each object is at most `task::MAX_EMBEDDED_OBJECT`).
+const MAX_OBJECTS_BYTES: usize = 256 * 1024;
 
 /// What search found, before it becomes tasks.
 #[derive(Default)]
@@ -20,8 +20,8 @@ pub struct Inventory {
     pub pages: Vec<Value>,
     /// Data sources (2025-09-03+) or databases (2022-06-28): their rows come from queries.
     pub sources: Vec<Value>,
-    /// Notion filters from `database_query_filters`, by source id.
-    pub source_filters: HashMap<String, Value>,
+    /// Notion filters from `database_query_filters`, by source id: one query per filter (usually one).
+    pub source_filters: HashMap<String, Vec<Value>>,
     /// Database containers (2025-09-03+), fetched once each.
     pub databases: Vec<Value>,
     /// Sources selected only by `database_query_filters`: their rows are indexed, not the source
@@ -186,17 +186,31 @@ async fn plan_into(ctx: &SyncContext, run: &RunRecord) -> Result<u64, SyncError>
             inventory
         }
     };
-    let tasks = tasks_for(&inventory, ctx.notion.version().has_data_sources());
+    let data_sources = ctx.notion.version().has_data_sources();
+    let tasks = tasks_for(&inventory, data_sources);
+    // The databases indexed here are taken: a `child_database` block reaching one of them leaves it alone.
+    let containers = if data_sources { &inventory.databases } else { &inventory.sources };
+    let marks: Vec<String> = containers
+        .iter()
+        .filter_map(|d| d.get("id").and_then(Value::as_str))
+        .map(|id| format!("database:{id}"))
+        .collect();
+    ctx.runs.mark_claimed(run.id, &marks).await?;
     let messages: Vec<TaskMessage> =
         tasks.into_iter().map(|(id, task)| TaskMessage::new(run.id, RunKind::Full, id, task)).collect();
-    for chunk in messages.chunks(500) {
-        ctx.runs.tasks_queued(run.id, chunk).await?;
-        ctx.queue.send_tasks(chunk).await?;
+    let planned = messages.len() as u64;
+    let mut messages = messages.into_iter().peekable();
+    while messages.peek().is_some() {
+        // Claimed, not just recorded: a worker walking an earlier chunk may already have reached (and queued)
+        // a page of this one through the tree.
+        let chunk: Vec<TaskMessage> = messages.by_ref().take(500).collect();
+        let owned = ctx.runs.claim_tasks(run.id, crate::runs::PLANNER, chunk).await?;
+        ctx.queue.send_tasks(&owned).await?;
     }
     if let Some(newest) = inventory.newest {
         ctx.runs.set_watermark(run.id, &newest.to_rfc3339()).await?;
     }
-    Ok(messages.len() as u64)
+    Ok(planned)
 }
 
 /// Searches the whole workspace once, then fetches each database container (2025-09-03+).
@@ -241,7 +255,6 @@ pub fn tasks_for(inv: &Inventory, data_sources: bool) -> Vec<(String, Task)> {
         tasks.push(("users".to_string(), Task::Users));
     }
     let mut objects = Vec::new();
-    let mut paths = Vec::new();
     let listed = |o: &&Value| !o.get("id").and_then(Value::as_str).is_some_and(|id| inv.rows_only.contains(id));
     let containers: HashSet<&str> = inv
         .sources
@@ -251,13 +264,23 @@ pub fn tasks_for(inv: &Inventory, data_sources: bool) -> Vec<(String, Task)> {
         .collect();
     let databases =
         inv.databases.iter().filter(|d| d.get("id").and_then(Value::as_str).is_some_and(|id| containers.contains(id)));
+    let mut too_large = Vec::new();
     for db in databases.chain(inv.sources.iter().filter(listed)) {
-        objects.push(db.clone());
-        paths.push(breadcrumb(&inv.titles, parent_id(db)));
+        if crate::task::embeddable(db) {
+            objects.push((db.clone(), breadcrumb(&inv.titles, parent_id(db))));
+        } else {
+            // Fetched again by the worker, with its data sources.
+            let database = db.pointer("/parent/database_id").or_else(|| db.get("id")).and_then(Value::as_str);
+            if let Some(id) = database.filter(|id| !too_large.contains(id)) {
+                too_large.push(id);
+                let path = breadcrumb(&inv.titles, parent_id(db));
+                tasks.push((format!("database:{id}"), Task::Database { database_id: id.to_string(), path }));
+            }
+        }
     }
-    for (i, chunk) in objects.chunks(50).enumerate() {
-        let chunk_paths = paths[i * 50..(i * 50 + chunk.len())].to_vec();
-        tasks.push((format!("objects:{i}"), Task::Objects { objects: chunk.to_vec(), paths: chunk_paths }));
+    for (i, chunk) in object_chunks(objects).into_iter().enumerate() {
+        let (objects, paths) = chunk.into_iter().unzip();
+        tasks.push((format!("objects:{i}"), Task::Objects { objects, paths }));
     }
     for source in &inv.sources {
         let Some(id) = source.get("id").and_then(Value::as_str) else { continue };
@@ -268,21 +291,28 @@ pub fn tasks_for(inv: &Inventory, data_sources: bool) -> Vec<(String, Task)> {
         } else {
             None
         };
-        let cursor = RowsCursor {
-            source_id: id.to_string(),
-            database_id,
-            start_cursor: None,
-            after_created: None,
-            skip_ids: vec![],
-            filter: inv.source_filters.get(id).cloned(),
-            path,
-            seq: 0,
+        let filters: Vec<Option<Value>> = match inv.source_filters.get(id) {
+            Some(filters) if !filters.is_empty() => filters.iter().cloned().map(Some).collect(),
+            _ => vec![None],
         };
-        tasks.push((format!("rows:{id}:0"), Task::Rows(cursor)));
+        for (query, filter) in filters.into_iter().enumerate() {
+            let cursor = RowsCursor {
+                source_id: id.to_string(),
+                database_id: database_id.clone(),
+                start_cursor: None,
+                after_created: None,
+                skip_ids: vec![],
+                filter,
+                path: path.clone(),
+                seq: 0,
+                query: query as u32,
+            };
+            tasks.push((cursor.task_id(), Task::Rows(cursor)));
+        }
     }
     for page in &inv.pages {
         let Some(id) = page.get("id").and_then(Value::as_str) else { continue };
-        let embedded = page.to_string().len() <= MAX_EMBEDDED_OBJECT;
+        let embedded = crate::task::embeddable(page);
         tasks.push((
             format!("p:{id}"),
             Task::Page {
@@ -293,6 +323,24 @@ pub fn tasks_for(inv: &Inventory, data_sources: bool) -> Vec<(String, Task)> {
         ));
     }
     tasks
+}
+
+/// Objects (with their breadcrumbs) in chunks of at most 50 and [`MAX_OBJECTS_BYTES`].
+pub(crate) fn object_chunks(objects: Vec<(Value, Vec<String>)>) -> Vec<Vec<(Value, Vec<String>)>> {
+    let mut chunks: Vec<Vec<(Value, Vec<String>)>> = Vec::new();
+    let mut bytes = 0;
+    for (object, path) in objects {
+        let size = crate::queue::serialized_len(&object);
+        match chunks.last_mut() {
+            Some(chunk) if chunk.len() < 50 && bytes + size <= MAX_OBJECTS_BYTES => chunk.push((object, path)),
+            _ => {
+                chunks.push(vec![(object, path)]);
+                bytes = 0;
+            }
+        }
+        bytes += size;
+    }
+    chunks
 }
 
 /// Ancestor titles, outermost first, following parents through the objects search returned.

@@ -1,8 +1,9 @@
 //! The reaper: closes a run once every task has ended, and only after a complete, failure-free
 //! full run deletes the documents that run did not see.
 
+use crate::runs::RunRecord;
 use crate::runs::{is_complete, may_delete, RunState};
-use crate::task::FinalizeMessage;
+use crate::task::{FinalizeMessage, RunKind, TaskMessage, VerifyTarget};
 
 use super::{SyncContext, SyncError};
 
@@ -29,30 +30,37 @@ pub async fn finalize(ctx: &SyncContext, msg: &FinalizeMessage) -> Result<Finali
         let why = format!("{} tasks still queued", status.queued);
         return check_again_later(ctx, msg, &why).await;
     }
+    if may_delete(&status) && !run.verify_planned && index_replaced(ctx, &run).await?.is_none() {
+        // Before anything is deleted, the objects the run did not see are checked with Notion (as tasks of the
+        // run, paced like the others); the run is complete again once they are done.
+        let unseen = plan_verification(ctx, msg).await?;
+        ctx.runs.set_verify_planned(msg.run_id).await?;
+        if unseen > 0 {
+            return check_again_later(ctx, msg, &format!("verifying {unseen} unseen objects")).await;
+        }
+    }
     if !ctx.runs.claim_close(msg.run_id, &msg.token).await? {
         // Another finalize chain of this run (a worker's or the planner's) is closing it.
         return check_again_later(ctx, msg, "another finalize message is closing it").await;
     }
-    if let Some(planned_uuid) = &run.index_uuid {
-        // The content index was deleted (and maybe auto-created again by a `_bulk`) during the run:
-        // what was indexed before is gone, so the run failed and must delete nothing.
-        let now = ctx.store.index_uuid().await?;
-        if now.as_deref() != Some(planned_uuid.as_str()) {
-            let reason = format!(
-                "content index {} was deleted or recreated during the run (uuid {planned_uuid} at planning, {} now): \
-                 documents indexed before are lost and nothing is deleted; if it was recreated without the connector's \
-                 mapping, delete it and run a full sync",
-                ctx.store.index(),
-                now.as_deref().unwrap_or("missing")
-            );
-            ctx.runs.abort(msg.run_id, &reason).await?;
-            ctx.runs.close(msg.run_id, RunState::Failed, 0).await?;
-            tracing::error!(run_id = msg.run_id, event = "run_closed", state = "failed", %reason, "run closed");
-            return Ok(Finalized::Closed { state: RunState::Failed, deleted: 0 });
-        }
+    if let Some(reason) = index_replaced(ctx, &run).await? {
+        ctx.runs.abort(msg.run_id, &reason).await?;
+        ctx.runs.close(msg.run_id, RunState::Failed, 0).await?;
+        tracing::error!(run_id = msg.run_id, event = "run_closed", state = "failed", %reason, "run closed");
+        return Ok(Finalized::Closed { state: RunState::Failed, deleted: 0 });
     }
     let (state, deleted) = if may_delete(&status) {
-        let deleted = ctx.store.delete_stale(msg.run_id).await?;
+        // Verified objects were removed by their verification tasks; what is left unseen belongs to walks and
+        // listings this run completed (blocks, comments, users), except classes it could not read.
+        let mut keep: Vec<&str> = super::verify::VERIFIED_OBJECTS.to_vec();
+        for class in &run.skipped_classes {
+            keep.push(match class.as_str() {
+                "users" => "user",
+                "comments" => "comment",
+                other => other,
+            });
+        }
+        let deleted = ctx.store.delete_stale_except(msg.run_id, &keep).await?;
         (RunState::Completed, deleted)
     } else if status.failed == 0 && status.abort_reason.is_none() {
         // An incremental or webhook run that went well: complete, but it never deletes.
@@ -71,6 +79,44 @@ pub async fn finalize(ctx: &SyncContext, msg: &FinalizeMessage) -> Result<Finali
         "run closed"
     );
     Ok(Finalized::Closed { state, deleted })
+}
+
+/// Why the run must fail because its content index was deleted (and maybe auto-created again by a `_bulk`)
+/// during the run: what was indexed before is gone, so it must delete nothing. `None` when the index is the one
+/// the run was planned on.
+async fn index_replaced(ctx: &SyncContext, run: &RunRecord) -> Result<Option<String>, SyncError> {
+    let Some(planned_uuid) = &run.index_uuid else { return Ok(None) };
+    let now = ctx.store.index_uuid().await?;
+    if now.as_deref() == Some(planned_uuid.as_str()) {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "content index {} was deleted or recreated during the run (uuid {planned_uuid} at planning, {} now): \
+         documents indexed before are lost and nothing is deleted; if it was recreated without the connector's \
+         mapping, delete it and run a full sync",
+        ctx.store.index(),
+        now.as_deref().unwrap_or("missing")
+    )))
+}
+
+/// Queues a verification task per [`super::verify::VERIFY_BATCH`] unseen objects; returns how many this
+/// run has unseen objects (another finalize chain may have queued the same tasks: each is claimed once).
+async fn plan_verification(ctx: &SyncContext, msg: &FinalizeMessage) -> Result<usize, SyncError> {
+    let stale = ctx.store.stale_objects(msg.run_id, &super::verify::VERIFIED_OBJECTS).await?;
+    let targets: Vec<VerifyTarget> = stale.into_iter().map(|(id, object)| VerifyTarget { id, object }).collect();
+    tracing::info!(run_id = msg.run_id, unseen = targets.len(), "verifying the objects the run did not see");
+    let messages: Vec<TaskMessage> = super::verify::verify_tasks(targets)
+        .into_iter()
+        .map(|(id, task)| TaskMessage::new(msg.run_id, RunKind::Full, id, task))
+        .collect();
+    let owner = format!("reaper:{}", msg.token);
+    let unseen = messages
+        .iter()
+        .map(|m| if let crate::task::Task::Verify { objects } = &m.task { objects.len() } else { 0 })
+        .sum();
+    let owned = ctx.runs.claim_tasks(msg.run_id, &owner, messages).await?;
+    ctx.queue.send_tasks(&owned).await?;
+    Ok(unseen)
 }
 
 /// Re-delays the message, unless the run has been checked too often: then it fails (deleting nothing), so tasks

@@ -173,11 +173,8 @@ pub async fn advanced(ctx: &SyncContext, rules: &AdvancedRules) -> Result<Invent
     }
     for (id, list) in filters {
         match list {
-            Some(mut list) if list.len() == 1 => {
-                inv.source_filters.insert(id, list.remove(0));
-            }
             Some(list) if !list.is_empty() => {
-                inv.source_filters.insert(id, json!({"or": list}));
+                inv.source_filters.insert(id, crate::rules::nesting::union(&list));
             }
             _ => {}
         }

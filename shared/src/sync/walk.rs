@@ -79,8 +79,22 @@ impl Frame {
 /// How a walk ended.
 pub enum WalkEnd {
     Finished,
-    /// The deadline came first: the rest of the tree, to be handed on as a continuation.
-    Suspended(Vec<FrontierEntry>),
+    /// The deadline came first (or a rate-limit wait would pass it, then after `delay`): the rest of the
+    /// tree, to be handed on as a continuation.
+    Suspended {
+        frontier: Vec<FrontierEntry>,
+        delay: Option<std::time::Duration>,
+    },
+    /// The page itself answered 404: it was deleted or unshared since it was listed.
+    Vanished,
+}
+
+/// An object a walk reached through a `child_page` / `child_database` block: it is synced in this run
+/// whether or not search returned it (search is not exhaustive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Discovered {
+    Page(String),
+    Database(String),
 }
 
 /// Walks one page. `text` accumulates the page's text (title and properties are added by the
@@ -96,6 +110,8 @@ pub struct PageWalk<'a> {
     pub api_calls: u64,
     /// Ids of the blocks indexed, kept when comments are indexed (each may carry comments).
     pub block_ids: Vec<String>,
+    /// Child pages and databases reached, in order (only when discovery through the tree is on).
+    pub discovered: Vec<Discovered>,
 }
 
 impl<'a> PageWalk<'a> {
@@ -116,7 +132,10 @@ impl<'a> PageWalk<'a> {
             if !top.loaded {
                 // Every segment makes progress (at least one call) before it may hand on.
                 if self.api_calls > 0 && deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Ok(WalkEnd::Suspended(stack.iter().map(Frame::to_entry).collect()));
+                    return Ok(WalkEnd::Suspended {
+                        frontier: stack.iter().map(Frame::to_entry).collect(),
+                        delay: None,
+                    });
                 }
                 self.api_calls += 1;
                 match self.ctx.notion.list_children(&top.block_id, top.cursor.as_deref()).await {
@@ -135,7 +154,16 @@ impl<'a> PageWalk<'a> {
                         stack.pop();
                         continue;
                     }
-                    Err(err) => return Err(err.into()),
+                    Err(err) if top.depth == 0 && err.is_not_found() => return Ok(WalkEnd::Vanished),
+                    Err(err) => match super::deadline_wait(&err) {
+                        // A rate-limit wait that would pass the invocation's deadline: hand the rest on,
+                        // to start after the wait, instead of sleeping until the invocation is killed.
+                        Some(wait) => {
+                            let frontier = stack.iter().map(Frame::to_entry).collect();
+                            return Ok(WalkEnd::Suspended { frontier, delay: Some(wait) });
+                        }
+                        None => return Err(err.into()),
+                    },
                 }
             }
             if let Some(block) = top.items.pop_front() {
@@ -185,6 +213,12 @@ impl<'a> PageWalk<'a> {
         // Child pages and databases are their own objects (walked by their own tasks, under
         // the same id), so their blocks are neither indexed here nor descended into.
         let own_object = matches!(kind, "child_page" | "child_database");
+        if own_object && self.ctx.config.sync_rules.advanced.is_none() {
+            // Advanced rules select exactly what their searches return; otherwise what lies below a synced page
+            // is in scope, found through the tree as well as by search.
+            let id = id.to_string();
+            self.discovered.push(if kind == "child_page" { Discovered::Page(id) } else { Discovered::Database(id) });
+        }
         if !text_only && !own_object {
             let placement = Placement { page_id: Some(self.page_id), page_url: self.page_url, path: self.block_path };
             if self.ctx.config.index_comments {

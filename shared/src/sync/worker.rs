@@ -9,7 +9,7 @@ use crate::document::{properties_text, title_of, to_document, Placement};
 use crate::runs::{RunState, TaskOutcome};
 use crate::task::{Continuation, FrontierEntry, RowsCursor, RunKind, Task, TaskMessage};
 
-use super::walk::{PageWalk, WalkEnd};
+use super::walk::{Discovered, PageWalk, WalkEnd};
 use super::{DocBuffer, SyncContext, SyncError};
 
 /// How one message went, for the SQS adapter: `Ok` deletes the message, `Err` leaves it for a
@@ -46,8 +46,26 @@ pub async fn handle_message(
     let span = tracing::info_span!("task", run_id = msg.run_id, task_id = %msg.task_id, attempt = receive_count);
     async {
         let started = Instant::now();
-        // This task's own Notion retries (the client and its counters are shared by the batch).
-        let (result, retries) = crate::notion::counting_retries(run_task(ctx, &msg, deadline)).await;
+        // This task's own Notion retries (the client and its counters are shared by the batch); no Notion wait
+        // may pass the deadline.
+        let run = crate::notion::with_deadline(deadline, run_task(ctx, &msg, deadline));
+        let (result, retries) = crate::notion::counting_retries(run).await;
+        let result = match result {
+            Err(SyncError::Notion(err)) if super::deadline_wait(&err).is_some() => {
+                // Notion asked for a wait that would pass the invocation's deadline: the task goes back to the
+                // queue, to run after the wait, instead of sleeping until the invocation is killed.
+                let wait = super::deadline_wait(&err).unwrap_or_default();
+                tracing::info!(wait_s = wait.as_secs(), "rate-limit wait past the deadline: task handed back");
+                return match ctx.queue.send_tasks_after(std::slice::from_ref(&msg), delay_seconds(wait)).await {
+                    Ok(()) => Ok(msg.run_id),
+                    Err(e) => Err(MessageError::Failed {
+                        error: format!("could not hand the task back: {e}"),
+                        recorded: false,
+                    }),
+                };
+            }
+            other => other,
+        };
         match result {
             Ok(mut outcome) => {
                 outcome.retries = retries;
@@ -70,7 +88,7 @@ pub async fn handle_message(
                 let last = receive_count >= ctx.limits.max_receive_count;
                 let record = last || err.is_permanent();
                 tracing::warn!(%error, last_attempt = last, permanent = err.is_permanent(), "task failed");
-                if err.is_auth() {
+                if err.is_unauthorized() {
                     let reason = format!("Notion rejected the token: {error}");
                     if let Err(e) = ctx.runs.abort(msg.run_id, &reason).await {
                         tracing::error!(error = %e, "could not abort the run");
@@ -104,9 +122,21 @@ pub async fn run_task(
                 Some(page) => page.clone(),
                 None => {
                     outcome.api_calls += 1;
-                    ctx.notion.get_page(page_id).await?
+                    match ctx.notion.get_page(page_id).await {
+                        Ok(page) => page,
+                        Err(err) if err.is_not_found() => {
+                            vanished(ctx, msg, page_id, &mut outcome).await?;
+                            return Ok(outcome);
+                        }
+                        Err(err) => return Err(err.into()),
+                    }
                 }
             };
+            if in_trash(&page) {
+                // Reached late (a webhook, an incremental run, a stale search result): never indexed again.
+                outcome.deleted += ctx.store.delete_page(page_id).await?;
+                return Ok(outcome);
+            }
             // A webhook names only the page: its breadcrumb comes from the indexed ancestors.
             let path = match msg.run_kind {
                 RunKind::Webhook if path.is_empty() => super::incremental::path_from_index(ctx, &page).await,
@@ -117,7 +147,21 @@ pub async fn run_task(
                 walk_page(ctx, msg, &page, &path, start, 0, &mut buffer, &mut outcome, deadline).await?;
         }
         Task::Continuation(cont) => {
-            let page = cont.page.clone().unwrap_or_else(|| json!({"object": "page", "id": cont.page_id}));
+            let page = match &cont.page {
+                Some(page) => page.clone(),
+                // Too large to ride along: read again (its title names the blocks and the page document).
+                None => {
+                    outcome.api_calls += 1;
+                    match ctx.notion.get_page(cont.page_id.as_str()).await {
+                        Ok(page) => page,
+                        Err(err) if err.is_not_found() => {
+                            vanished(ctx, msg, &cont.page_id, &mut outcome).await?;
+                            return Ok(outcome);
+                        }
+                        Err(err) => return Err(err.into()),
+                    }
+                }
+            };
             outcome.segment = cont.segment;
             outcome.body_part = walk_page(
                 ctx,
@@ -137,19 +181,29 @@ pub async fn run_task(
         Task::Objects { objects, paths } => {
             for (i, object) in objects.iter().enumerate() {
                 let path = paths.get(i).map(Vec::as_slice).unwrap_or(&[]);
-                let body = object_body(object);
-                let page_id = crate::document::parent_id(object);
-                let placement = Placement { page_id: page_id.as_deref(), page_url: None, path };
-                if let Some(doc) = to_document(object, &placement, body, msg.run_id) {
-                    buffer.push(doc).await?;
-                }
+                push_object(msg.run_id, object, path, &mut buffer).await?;
             }
         }
+        Task::Database { database_id, path } => {
+            database(ctx, msg, database_id, path, &mut buffer, &mut outcome).await?
+        }
+        Task::Verify { objects } => super::verify::verify(ctx, msg, objects, &mut buffer, &mut outcome).await?,
         Task::Users => {
             let mut cursor: Option<String> = None;
             loop {
                 outcome.api_calls += 1;
-                let page = ctx.notion.list_users(cursor.as_deref()).await?;
+                let page = match ctx.notion.list_users(cursor.as_deref()).await {
+                    Ok(page) => page,
+                    Err(err) if err.is_restricted() => {
+                        let warning = format!(
+                            "skipped: users (403 restricted_resource): the integration lacks the \"read user \
+                             information\" capability; user documents indexed before are kept ({err})"
+                        );
+                        ctx.runs.add_warning(msg.run_id, &warning, Some("users")).await?;
+                        break;
+                    }
+                    Err(err) => return Err(err.into()),
+                };
                 for user in &page.results {
                     // Bots are integrations, not people: the Elastic connector skips them too.
                     if user.get("type").and_then(Value::as_str) != Some("person") {
@@ -173,13 +227,21 @@ pub async fn run_task(
             }
         }
         Task::Comments { block_ids, page_id } => {
-            for block_id in block_ids {
+            'blocks: for block_id in block_ids {
                 let mut cursor: Option<String> = None;
                 loop {
                     outcome.api_calls += 1;
                     let page = match ctx.notion.list_comments(block_id, cursor.as_deref()).await {
                         Ok(page) => page,
                         Err(err) if err.is_not_found() => break,
+                        Err(err) if err.is_restricted() => {
+                            let warning = format!(
+                                "skipped: comments (403 restricted_resource): the integration lacks the \"read \
+                                 comments\" capability; comment documents indexed before are kept ({err})"
+                            );
+                            ctx.runs.add_warning(msg.run_id, &warning, Some("comments")).await?;
+                            break 'blocks;
+                        }
                         Err(err) => return Err(err.into()),
                     };
                     for comment in &page.results {
@@ -241,6 +303,109 @@ async fn push_comment(
     Ok(())
 }
 
+/// Indexes a database or data source object.
+pub(crate) async fn push_object(
+    run_id: u64,
+    object: &Value,
+    path: &[String],
+    buffer: &mut DocBuffer<'_>,
+) -> Result<(), SyncError> {
+    let body = object_body(object);
+    let page_id = crate::document::parent_id(object);
+    let placement = Placement { page_id: page_id.as_deref(), page_url: None, path };
+    if let Some(doc) = to_document(object, &placement, body, run_id) {
+        buffer.push(doc).await?;
+    }
+    Ok(())
+}
+
+/// Notion's trash flags (`in_trash`, and `archived` before 2026-03-11).
+pub fn in_trash(object: &Value) -> bool {
+    ["in_trash", "archived", "is_archived"].iter().any(|flag| object.get(*flag).and_then(Value::as_bool) == Some(true))
+}
+
+/// A queued page that answers 404 was deleted or unshared since it was listed: its documents go, the run
+/// records it and goes on (a busy workspace must not fail every full sync).
+async fn vanished(
+    ctx: &SyncContext,
+    msg: &TaskMessage,
+    page_id: &str,
+    outcome: &mut TaskOutcome,
+) -> Result<(), SyncError> {
+    outcome.deleted += ctx.store.delete_page(page_id).await?;
+    let warning = format!("page {page_id} vanished (404 object_not_found) during the run: its documents were removed");
+    ctx.runs.add_warning(msg.run_id, &warning, None).await?;
+    Ok(())
+}
+
+/// A database search did not return, reached through a `child_database` block: index it and its data
+/// sources, and claim their rows queries (each is synced once per run, however it was reached).
+async fn database(
+    ctx: &SyncContext,
+    msg: &TaskMessage,
+    database_id: &str,
+    path: &[String],
+    buffer: &mut DocBuffer<'_>,
+    outcome: &mut TaskOutcome,
+) -> Result<(), SyncError> {
+    outcome.api_calls += 1;
+    let database = match ctx.notion.get_database(database_id).await {
+        Ok(database) if !in_trash(&database) => database,
+        Ok(_) => return Ok(()),
+        Err(err) if err.is_not_found() || err.code() == Some("validation_error") => {
+            let warning = format!("database {database_id} (reached through the page tree) skipped: {err}");
+            ctx.runs.add_warning(msg.run_id, &warning, None).await?;
+            return Ok(());
+        }
+        Err(err) => return Err(err.into()),
+    };
+    push_object(msg.run_id, &database, path, buffer).await?;
+    let mut source_path = path.to_vec();
+    source_path.push(title_of(&database));
+    let mut sources = Vec::new();
+    if ctx.notion.version().has_data_sources() {
+        let ids: Vec<String> = database["data_sources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.get("id").and_then(Value::as_str).map(str::to_string))
+            .collect();
+        for id in ids {
+            outcome.api_calls += 1;
+            match ctx.notion.get_data_source(id.as_str()).await {
+                Ok(source) => {
+                    push_object(msg.run_id, &source, &source_path, buffer).await?;
+                    sources.push((id, Some(database_id.to_string())));
+                }
+                Err(err) if err.is_not_found() => {
+                    tracing::warn!(data_source_id = %id, "data source not shared; skipped")
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+    } else {
+        sources.push((database_id.to_string(), None));
+    }
+    let tasks = sources
+        .into_iter()
+        .map(|(source_id, database_id)| {
+            let cursor = RowsCursor {
+                source_id: source_id.clone(),
+                database_id,
+                start_cursor: None,
+                after_created: None,
+                skip_ids: vec![],
+                filter: None,
+                path: source_path.clone(),
+                seq: 0,
+                query: 0,
+            };
+            (cursor.task_id(), Task::Rows(cursor))
+        })
+        .collect();
+    claim(ctx, msg, tasks).await
+}
+
 /// Text of a database or data source document: its title and description.
 fn object_body(object: &Value) -> String {
     let title = title_of(object);
@@ -275,14 +440,36 @@ async fn walk_page(
         text: String::new(),
         api_calls: 0,
         block_ids: Vec::new(),
+        discovered: Vec::new(),
     };
     if segment == 0 {
         // The page's own text comes first: title, then (for rows) the property values.
-        walk.text =
-            [title.clone(), properties_text(page)].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("\n");
+        // Bounded like the title field: a title beyond Notion's own limit must not crowd out the page's text.
+        let title = super::walk::truncate_chars(&title, crate::document::MAX_TITLE_CHARS).to_string();
+        walk.text = [title, properties_text(page)].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("\n");
     }
     let end = walk.run(frontier, buffer, deadline).await?;
     outcome.api_calls += walk.api_calls;
+    if matches!(end, WalkEnd::Vanished) {
+        vanished(ctx, msg, page_id, outcome).await?;
+        return Ok(None);
+    }
+    // What the tree reached is synced in this run too, once, whoever reaches it first.
+    let mut crumbs = block_path.clone();
+    crumbs.truncate(crate::task::MAX_PATH_CRUMBS * 2);
+    let found = walk
+        .discovered
+        .iter()
+        .map(|object| match object {
+            Discovered::Page(id) => {
+                (format!("p:{id}"), Task::Page { page_id: id.clone(), page: None, path: crumbs.clone() })
+            }
+            Discovered::Database(id) => {
+                (format!("database:{id}"), Task::Database { database_id: id.clone(), path: crumbs.clone() })
+            }
+        })
+        .collect();
+    claim(ctx, msg, found).await?;
     let text = walk.text;
     if ctx.config.index_comments {
         // Comments hang off the page and any of its blocks: one list call each, in tasks of
@@ -301,7 +488,8 @@ async fn walk_page(
         enqueue(ctx, msg, tasks).await?;
     }
     match end {
-        WalkEnd::Suspended(frontier) => {
+        WalkEnd::Vanished => Ok(None),
+        WalkEnd::Suspended { frontier, delay } => {
             let next = Continuation {
                 page_id: page_id.to_string(),
                 page: Some(page.clone()),
@@ -309,23 +497,27 @@ async fn walk_page(
                 segment: segment + 1,
                 frontier,
             };
-            let task_id = format!("{}:c{}", msg.task_id.split(":c").next().unwrap_or(&msg.task_id), segment + 1);
             tracing::info!(page_id, segment = segment + 1, "deadline near: handing the rest of the page on");
             // This segment's text is saved before the next segment can exist, so the last
             // segment always finds every earlier part.
-            ctx.runs.save_body_part(msg.run_id, &msg.task_id, page_id, segment, &text).await?;
-            enqueue(ctx, msg, vec![(task_id, Task::Continuation(next))]).await?;
+            let task_id = if matches!(msg.task, Task::Pages { .. }) {
+                // A row walked beside others: its parts and continuations are named after it.
+                ctx.runs.save_row_body_part(msg.run_id, page_id, segment, &text).await?;
+                format!("p:{page_id}:c{}", segment + 1)
+            } else {
+                ctx.runs.save_body_part(msg.run_id, &msg.task_id, page_id, segment, &text).await?;
+                format!("{}:c{}", msg.task_id.split(":c").next().unwrap_or(&msg.task_id), segment + 1)
+            };
+            let delay = delay.map_or(0, delay_seconds);
+            enqueue_after(ctx, msg, vec![(task_id, Task::Continuation(next))], delay).await?;
             Ok(Some(text))
         }
         WalkEnd::Finished => {
-            let mut body = String::new();
-            if segment > 0 {
-                for part in ctx.runs.body_parts_before(page_id, msg.run_id, segment).await? {
-                    body.push_str(&part);
-                    body.push('\n');
-                }
-            }
-            body.push_str(&text);
+            let mut parts =
+                if segment > 0 { ctx.runs.body_parts_before(page_id, msg.run_id, segment).await? } else { Vec::new() };
+            parts.push(text);
+            // Segments join like the lines of one walk (an empty segment adds nothing).
+            let body = parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join("\n");
             let placement = Placement { page_id: Some(page_id), page_url: None, path };
             if let Some(doc) = to_document(page, &placement, body, msg.run_id) {
                 buffer.push(doc).await?;
@@ -351,7 +543,31 @@ async fn rows(
     let mut cursor = start.clone();
     loop {
         outcome.api_calls += 1;
-        let page = ctx.notion.query_rows(cursor.source_id.as_str(), &rows_query(&cursor)).await?;
+        let page = match ctx.notion.query_rows(cursor.source_id.as_str(), &rows_query(&cursor)).await {
+            Ok(page) => page,
+            Err(err) if err.is_not_found() || err.code() == Some("validation_error") => {
+                // Search lists linked and restricted databases whose rows cannot be read, and 2022-06-28 cannot
+                // read a database with several data sources: those rows are skipped, the database document stays,
+                // the run goes on.
+                let source = cursor.database_id.as_deref().unwrap_or(&cursor.source_id);
+                let hint = if err.to_string().contains("multiple data sources") {
+                    " (this database has several data sources, which Notion-Version 2022-06-28 cannot read: set NOTION_VERSION to 2025-09-03)"
+                } else {
+                    ""
+                };
+                let name = cursor.path.last().map(|t| format!(" {t:?}")).unwrap_or_default();
+                let warning = format!("rows of database{name} ({source}) skipped{hint}: {err}");
+                ctx.runs.add_warning(msg.run_id, &warning, None).await?;
+                return Ok(());
+            }
+            Err(err) if super::deadline_wait(&err).is_some() && cursor != *start => {
+                // Rows already handed out stay handed out: the rest of the query goes on after the wait.
+                let delay = super::deadline_wait(&err).map_or(0, delay_seconds);
+                let task = (cursor.task_id(), Task::Rows(cursor));
+                return enqueue_after(ctx, msg, vec![task], delay).await;
+            }
+            Err(err) => return Err(err.into()),
+        };
         let hit_cap = page.hit_result_limit();
         let rows: Vec<Value> = page
             .results
@@ -362,21 +578,24 @@ async fn rows(
             })
             .collect();
         let next = next_rows_cursor(&cursor, &rows, page.has_more, page.next_cursor, hit_cap);
+        // A row too large to ride along travels by id, as a page task of its own.
+        let (rows, large): (Vec<Value>, Vec<Value>) = rows.into_iter().partition(crate::task::embeddable);
         let mut tasks: Vec<(String, Task)> = row_batches(rows)
             .into_iter()
             .enumerate()
-            .map(|(i, pages)| {
-                (
-                    format!("rows:{}:{}:w{i}", cursor.source_id, cursor.seq),
-                    Task::Pages { pages, path: cursor.path.clone() },
-                )
-            })
+            .map(|(i, pages)| (format!("{}:w{i}", cursor.task_id()), Task::Pages { pages, path: cursor.path.clone() }))
             .collect();
+        for row in &large {
+            if let Some(id) = row.get("id").and_then(Value::as_str) {
+                let task = Task::Page { page_id: id.to_string(), page: None, path: cursor.path.clone() };
+                tasks.push((format!("p:{id}"), task));
+            }
+        }
         let Some(next) = next else {
             return enqueue(ctx, msg, tasks).await;
         };
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            tasks.push((format!("rows:{}:{}", next.source_id, next.seq), Task::Rows(next)));
+            tasks.push((next.task_id(), Task::Rows(next)));
             return enqueue(ctx, msg, tasks).await;
         }
         enqueue(ctx, msg, tasks).await?;
@@ -390,7 +609,7 @@ fn row_batches(rows: Vec<Value>) -> Vec<Vec<Value>> {
     let mut batches: Vec<Vec<Value>> = Vec::new();
     let mut bytes = 0;
     for row in rows {
-        let size = row.to_string().len();
+        let size = crate::queue::serialized_len(&row);
         if batches.is_empty() || bytes + size > MAX_BATCH_BYTES {
             batches.push(Vec::new());
             bytes = 0;
@@ -429,15 +648,39 @@ async fn walk_pages(
             let page_id = page.get("id").and_then(Value::as_str).unwrap_or_default();
             let mut local = DocBuffer::new(ctx);
             let mut walked = TaskOutcome::default();
+            // With the deadline, a row whose walk must stop (the deadline, or a rate-limit wait past it) goes on
+            // as a continuation of its own, keeping what it walked.
             let result =
-                walk_page(ctx, msg, page, path, PageWalk::start(page_id), 0, &mut local, &mut walked, None).await;
+                walk_page(ctx, msg, page, path, PageWalk::start(page_id), 0, &mut local, &mut walked, deadline).await;
             (local, walked, result)
         });
-        for (local, walked, result) in futures::future::join_all(walks).await {
+        let mut postponed = Vec::new();
+        let mut delay = 0;
+        for ((local, walked, result), page) in futures::future::join_all(walks).await.into_iter().zip(chunk) {
             buffer.absorb(local).await?;
             outcome.api_calls += walked.api_calls;
             outcome.deleted += walked.deleted;
-            result?;
+            match result {
+                Err(SyncError::Notion(err)) if super::deadline_wait(&err).is_some() => {
+                    delay = delay.max(super::deadline_wait(&err).map_or(0, delay_seconds));
+                    postponed.push(page);
+                }
+                other => {
+                    other?;
+                }
+            }
+        }
+        if !postponed.is_empty() {
+            // A rate-limit wait would pass the deadline: the rows not walked go on after it, each on its own.
+            let rest: Vec<(String, Task)> = postponed
+                .into_iter()
+                .chain(chunks.flatten())
+                .filter_map(|page| {
+                    let id = page.get("id")?.as_str()?.to_string();
+                    Some((format!("p:{id}"), Task::Page { page_id: id, page: Some(page.clone()), path: path.to_vec() }))
+                })
+                .collect();
+            return enqueue_after(ctx, msg, rest, delay).await;
         }
     }
     Ok(())
@@ -449,18 +692,17 @@ const PAGE_CONCURRENCY: usize = 8;
 /// The query body: rows oldest first (so the 10,000-row cap can be windowed by creation time),
 /// restricted to the current window and to the rule's filter if any.
 pub fn rows_query(cursor: &RowsCursor) -> Value {
-    let mut filters = Vec::new();
-    if let Some(after) = &cursor.after_created {
-        filters.push(json!({"timestamp": "created_time", "created_time": {"on_or_after": after}}));
-    }
-    if let Some(filter) = &cursor.filter {
-        filters.push(filter.clone());
-    }
+    let window = cursor
+        .after_created
+        .as_ref()
+        .map(|after| json!({"timestamp": "created_time", "created_time": {"on_or_after": after}}));
     let mut body = json!({"page_size": 100, "sorts": [{"timestamp": "created_time", "direction": "ascending"}]});
-    match filters.len() {
-        0 => {}
-        1 => body["filter"] = filters.remove(0),
-        _ => body["filter"] = json!({"and": filters}),
+    match (window, &cursor.filter) {
+        (None, None) => {}
+        (Some(window), None) => body["filter"] = window,
+        (None, Some(filter)) => body["filter"] = filter.clone(),
+        // Within Notion's two levels of nesting, whatever the rule's shape.
+        (Some(window), Some(filter)) => body["filter"] = crate::rules::nesting::and_with(window, filter),
     }
     if let Some(start) = &cursor.start_cursor {
         body["start_cursor"] = json!(start);
@@ -505,14 +747,46 @@ pub fn next_rows_cursor(
 
 /// Records follow-up tasks as queued, then sends them (in that order: see docs/DESIGN.md).
 pub async fn enqueue(ctx: &SyncContext, parent: &TaskMessage, tasks: Vec<(String, Task)>) -> Result<(), SyncError> {
+    enqueue_after(ctx, parent, tasks, 0).await
+}
+
+/// [`enqueue`], the messages delivered after `delay_seconds`.
+pub async fn enqueue_after(
+    ctx: &SyncContext,
+    parent: &TaskMessage,
+    tasks: Vec<(String, Task)>,
+    delay_seconds: u32,
+) -> Result<(), SyncError> {
     if tasks.is_empty() {
         return Ok(());
     }
     let messages: Vec<TaskMessage> =
         tasks.into_iter().map(|(id, task)| TaskMessage::new(parent.run_id, parent.run_kind, id, task)).collect();
     ctx.runs.tasks_queued(parent.run_id, &messages).await?;
-    ctx.queue.send_tasks(&messages).await?;
+    ctx.queue.send_tasks_after(&messages, delay_seconds).await?;
     Ok(())
+}
+
+/// Sends the tasks of objects this run may already have reached another way (a child page search also
+/// returned, a page a verification finds alive): only those the parent task claims (see `RunStore::claim_tasks`).
+pub async fn claim(ctx: &SyncContext, parent: &TaskMessage, tasks: Vec<(String, Task)>) -> Result<(), SyncError> {
+    if tasks.is_empty() {
+        return Ok(());
+    }
+    let messages: Vec<TaskMessage> =
+        tasks.into_iter().map(|(id, task)| TaskMessage::new(parent.run_id, parent.run_kind, id, task)).collect();
+    let owned = ctx.runs.claim_tasks(parent.run_id, &parent.task_id, messages).await?;
+    if !owned.is_empty() {
+        tracing::info!(claimed = owned.len(), "objects reached through the tree or a verification queued");
+        ctx.queue.send_tasks(&owned).await?;
+    }
+    Ok(())
+}
+
+/// SQS delays are whole seconds, at most 15 minutes.
+pub fn delay_seconds(wait: std::time::Duration) -> u32 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.min(900) as u32
 }
 
 #[cfg(test)]
@@ -533,6 +807,7 @@ mod tests {
             filter: None,
             path: vec![],
             seq: 0,
+            query: 0,
         }
     }
 

@@ -6,12 +6,22 @@ use serde_json::Value;
 
 use crate::api::{parse_id, query_params};
 use crate::cursor::{self, page_size_from_query};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, INSUFFICIENT_PERMISSIONS};
 use crate::model::{Comment, Id};
 use crate::shapes;
 use crate::state::App;
 
+/// Reading comments is a capability of its own: 403 `restricted_resource` without it.
+fn check_capability(app: &App) -> ApiResult<()> {
+    if app.config().capabilities.comments {
+        Ok(())
+    } else {
+        Err(ApiError::restricted(INSUFFICIENT_PERMISSIONS))
+    }
+}
+
 pub async fn list(State(app): State<App>, RawQuery(q): RawQuery) -> ApiResult<Json<Value>> {
+    check_capability(&app)?;
     let params = query_params(q.as_deref());
     let raw = params.get("block_id").ok_or_else(|| {
         ApiError::validation("query failed validation: query.block_id should be defined, instead was `undefined`.")
@@ -34,6 +44,7 @@ pub async fn list(State(app): State<App>, RawQuery(q): RawQuery) -> ApiResult<Js
 /// `GET /v1/comments/{id}`: one comment (resolved or not); 404 when unknown or its page/block is
 /// unshared or gone.
 pub async fn get(State(app): State<App>, Path(raw): Path<String>) -> ApiResult<Json<Value>> {
+    check_capability(&app)?;
     let id = parse_id(&raw, "comment")?;
     let store = app.store();
     let comment = store.comments.iter().find(|c| c.id == id).ok_or_else(|| ApiError::not_found("comment", id))?;

@@ -105,12 +105,28 @@ pub fn fault_response(f: Fault, cfg: &RuntimeConfig) -> Response {
             r.headers_mut().insert("cf-ray", HeaderValue::from_static("8f0000000000abcd-IAD"));
             r
         }
-        Fault::Status503 => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
-            "Notion is unavailable, please try again later. This can occur when the time to respond to a request takes longer than 60 seconds.",
-        )
-        .into_response(),
+        Fault::Status503 => {
+            let mut e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "Notion is unavailable, please try again later. This can occur when the time to respond to a request takes longer than 60 seconds.",
+            );
+            e.retry_after = cfg.retry_after_503;
+            e.into_response()
+        }
+        Fault::Status504 => edge_html(
+            504,
+            "<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center><hr><center>cloudflare</center></body></html>".to_string(),
+        ),
+        Fault::Status520 => cloudflare_page(520, "Web server is returning an unknown error"),
+        Fault::Status521 => cloudflare_page(521, "Web server is down"),
+        Fault::Status522 => cloudflare_page(522, "Connection timed out"),
+        Fault::Status523 => cloudflare_page(523, "Origin is unreachable"),
+        Fault::Status524 => cloudflare_page(524, "A timeout occurred"),
+        Fault::Status403Html => edge_html(
+            403,
+            "<!DOCTYPE html>\n<html lang=\"en-US\"><head><title>Attention Required! | Cloudflare</title></head><body><div id=\"cf-wrapper\"><h1>Sorry, you have been blocked</h1><h2>You are unable to access notion.so</h2><p>This website is using a security service to protect itself from online attacks.</p><p>Cloudflare Ray ID: <strong>8f0000000000abcd</strong></p></div></body></html>".to_string(),
+        ),
         Fault::Status529 => {
             let mut e = ApiError::new(
                 StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
@@ -119,6 +135,46 @@ pub fn fault_response(f: Fault, cfg: &RuntimeConfig) -> Response {
             );
             e.retry_after = Some(cfg.retry_after_529.max(1));
             e.into_response()
+        }
+    }
+}
+
+/// An HTML answer from the edge proxy (Cloudflare): `content-type: text/html`, `cf-ray`, no JSON, no Notion
+/// request id. Clients that expect JSON error objects must cope.
+fn edge_html(status: u16, body: String) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut r = (code, [("content-type", "text/html; charset=UTF-8")], body).into_response();
+    r.headers_mut().insert("cf-ray", HeaderValue::from_static("8f0000000000abcd-IAD"));
+    r.headers_mut().insert("server", HeaderValue::from_static("cloudflare"));
+    r
+}
+
+/// Cloudflare's own error page for 520–524 (origin errors and timeouts).
+fn cloudflare_page(status: u16, what: &str) -> Response {
+    edge_html(
+        status,
+        format!(
+            "<!DOCTYPE html>\n<html lang=\"en-US\"><head><title>notion.so | {status}: {what}</title></head><body><div id=\"cf-wrapper\"><h1><span class=\"cf-error-type\">Error</span> <span class=\"cf-error-code\">{status}</span></h1><h2>{what}</h2><p>Cloudflare Ray ID: <strong>8f0000000000abcd</strong></p></div></body></html>"
+        ),
+    )
+}
+
+/// Count a request against the `throttle_after` one-shot: `Some(retry_after)` when it must answer 429. The last
+/// 429 clears the switch from the config.
+fn throttle_step(app: &App, cfg: &RuntimeConfig) -> Option<u64> {
+    let t = cfg.throttle_after?;
+    let step = app.throttle().step(&t);
+    match step {
+        limits::ThrottleStep::Pass => None,
+        limits::ThrottleStep::Limit { last } => {
+            if last {
+                let mut now = app.config();
+                if now.throttle_after == Some(t) {
+                    now.throttle_after = None;
+                    app.set_config(now);
+                }
+            }
+            Some(t.retry_after)
         }
     }
 }
@@ -140,11 +196,15 @@ async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Response
                 app.stats().delayed += 1;
                 tokio::time::sleep(Duration::from_millis(delay)).await;
             }
+            let throttled = throttle_step(&app, &cfg);
             let limited = match cfg.effective_rate() {
-                Some((rate, burst)) => app.bucket().take(rate, burst, Instant::now()).err(),
-                None => None,
+                Some((rate, burst)) if throttled.is_none() => app.bucket().take(rate, burst, Instant::now()).err(),
+                _ => None,
             };
-            if let Some(wait) = limited {
+            if let Some(secs) = throttled {
+                app.stats().rate_limited += 1;
+                ApiError::rate_limited(secs, &cfg.rate_limit_reason).into_response()
+            } else if let Some(wait) = limited {
                 app.stats().rate_limited += 1;
                 ApiError::rate_limited(limits::retry_after_secs(wait), &cfg.rate_limit_reason).into_response()
             } else if let Some(f) = limits::pick_fault(&cfg, rand::random::<f64>()) {

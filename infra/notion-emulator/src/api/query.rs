@@ -39,7 +39,12 @@ pub fn run(ctx: &Ctx, ds_id: &Id, body: &Map<String, Value>, opts: &QueryOptions
     let start = cursor_from_json(body.get("start_cursor"))?;
     let filter = match body.get("filter") {
         None | Some(Value::Null) => None,
-        Some(f) => Some(filter::parse_filter(f, schema, 0)?),
+        Some(f) => {
+            if let Some(max) = app.config().filter_max_depth {
+                filter::check_nesting(f, max, 0, "body.filter")?;
+            }
+            Some(filter::parse_filter(f, schema, 0)?)
+        }
     };
     let sorts = match body.get("sorts") {
         None | Some(Value::Null) => Vec::new(),

@@ -1,14 +1,18 @@
 //! `POST /v1/search`: pages and data sources (databases before 2025-09-03), title match, last_edited_time sort.
 
+use std::collections::HashSet;
+use std::time::Duration;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::{Extension, Json};
 use serde_json::{Map, Value};
 
 use crate::api::parse_body;
+use crate::config::RuntimeConfig;
 use crate::cursor::{self, cursor_from_json, page_size_from_json};
 use crate::error::{ApiError, ApiResult};
-use crate::model::{Id, Store, Ts};
+use crate::model::{Id, Parent, Store, Ts};
 use crate::shapes::{self, Ctx};
 use crate::state::App;
 use crate::version::ApiVersion;
@@ -55,6 +59,61 @@ pub fn searchable(store: &Store, v: ApiVersion, only: Option<Kind>, query: &str)
         }
     }
     out
+}
+
+/// Salt of the drop roll, so that `search_drop_rate` picks objects unrelated to any other use of the ids.
+const DROP_SALT: u64 = 0x5ea5_c4d0_0b1e_55ed;
+
+/// A number in [0, 1) fixed by the id (FNV-1a then a SplitMix64 finaliser): the same on every call and run.
+pub fn drop_roll(id: &Id) -> f64 {
+    let mut h = DROP_SALT ^ 0xcbf2_9ce4_8422_2325;
+    for b in id.as_bytes() {
+        h = (h ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Directly shared objects sit under the workspace: Notion guarantees those in search. Sub-pages, rows and the
+/// data sources (databases) of inline databases are reached through their parent's share only.
+fn directly_shared(store: &Store, item: &Item) -> bool {
+    let db_top = |db: &Id| store.databases.get(db).is_some_and(|d| d.parent == Parent::Workspace);
+    match item.kind {
+        Kind::Page => store.pages.get(&item.id).is_some_and(|p| p.parent == Parent::Workspace),
+        Kind::Database => db_top(&item.id),
+        Kind::DataSource => store.data_sources.get(&item.id).is_some_and(|ds| db_top(&ds.database_id)),
+    }
+}
+
+/// What search leaves out on top of trash and unsharing: real search's incompleteness and index lag.
+pub struct Omit {
+    rate: f64,
+    ids: HashSet<Id>,
+    recent: HashSet<Id>,
+}
+
+impl Omit {
+    /// `None` when the config omits nothing (the usual case: the cached list is served as is).
+    pub fn new(cfg: &RuntimeConfig, app: &App) -> Option<Omit> {
+        let ids: HashSet<Id> =
+            cfg.search_drop_ids.iter().filter_map(|s| uuid::Uuid::parse_str(s.trim()).ok()).collect();
+        let recent = app.created_within(Duration::from_secs(cfg.search_index_lag_secs));
+        let rate = cfg.search_drop_rate;
+        (rate > 0.0 || !ids.is_empty() || !recent.is_empty()).then_some(Omit { rate, ids, recent })
+    }
+
+    pub fn hides(&self, store: &Store, item: &Item) -> bool {
+        let database = match item.kind {
+            Kind::DataSource => store.data_sources.get(&item.id).map(|d| d.database_id),
+            _ => None,
+        };
+        let named = |set: &HashSet<Id>| set.contains(&item.id) || database.is_some_and(|db| set.contains(&db));
+        named(&self.ids)
+            || named(&self.recent)
+            || (self.rate > 0.0 && drop_roll(&item.id) < self.rate && !directly_shared(store, item))
+    }
 }
 
 fn parse_filter(v: ApiVersion, f: Option<&Value>) -> ApiResult<Option<Kind>> {
@@ -131,6 +190,11 @@ pub fn run(ctx: &Ctx, body: &Map<String, Value>, app: Option<&App>) -> ApiResult
     let items = match app {
         Some(app) => app.cached_search(format!("{:?}|{only:?}|{descending}|{query}", ctx.v), make),
         None => std::sync::Arc::new(make()),
+    };
+    let omit = app.and_then(|a| Omit::new(&a.config(), a));
+    let items = match omit {
+        Some(o) => std::sync::Arc::new(items.iter().filter(|i| !o.hides(ctx.store, i)).copied().collect()),
+        None => items,
     };
     let slice = cursor::slice_by('s', items.len(), |i| items[i].id, start.as_deref(), page_size)?;
     let results: Vec<Value> = items[slice.start..slice.end]

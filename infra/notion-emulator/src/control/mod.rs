@@ -41,6 +41,7 @@ pub fn router(app: App) -> Router {
         .route("/__control/blocks/{id}/children", post(mutations::append_children))
         .route("/__control/data_sources/{id}/rows", post(mutations::add_row))
         .route("/__control/webhooks/emit", post(webhook::emit))
+        .route("/__control/webhooks/emit_batch", post(webhook::emit_batch))
         .with_state(app)
 }
 
@@ -51,6 +52,7 @@ async fn get_config(State(app): State<App>) -> Json<RuntimeConfig> {
 /// Merge a partial config (any subset of the fields) into the current one.
 async fn set_config(State(app): State<App>, body: Bytes) -> ApiResult<Json<RuntimeConfig>> {
     let patch = parse_body(&body)?;
+    let throttle_set = patch.contains_key("throttle_after");
     let mut current = serde_json::to_value(app.config()).map_err(|e| ApiError::validation(e.to_string()))?;
     if let Value::Object(cur) = &mut current {
         for (k, v) in patch {
@@ -62,6 +64,10 @@ async fn set_config(State(app): State<App>, body: Bytes) -> ApiResult<Json<Runti
     cfg.validate().map_err(ApiError::validation)?;
     if cfg.rate != app.config().rate || cfg.burst != app.config().burst {
         *app.bucket() = Bucket::default();
+    }
+    if throttle_set {
+        // The one-shot counts from when it is set.
+        *app.throttle() = Default::default();
     }
     tracing::info!(config = ?cfg, "config changed");
     app.set_config(cfg.clone());
@@ -149,6 +155,7 @@ async fn reset_workspace(State(app): State<App>, body: Bytes) -> ApiResult<Json<
         .map_err(|e| ApiError::validation(format!("generation failed: {e}")))?;
     let c = expected::counts(&store);
     *app.store_mut() = store;
+    app.forget_created();
     app.set_workspace(kind, seed);
     *app.stats() = Stats::default();
     Ok(Json(json!({ "workspace": kind.as_str(), "seed": seed, "counts": c })))

@@ -250,10 +250,33 @@ fn page_json(p: &Page, blocks: Vec<Id>) -> Value {
     json!({ "id": p.id, "object": "page", "title": p.title, "last_edited_time": crate::shapes::iso(p.last_edited), "blocks": blocks })
 }
 
-fn new_page(store: &mut Store, body: &Body, parent: Parent) -> ApiResult<Value> {
+/// Largest title `title_repeat` builds (bytes): far beyond Notion's limits, small enough for a test machine.
+const MAX_REPEATED_TITLE: usize = 64 * 1024 * 1024;
+
+/// `title`, repeated `title_repeat` times when given: built here, so that a test can make a 20 MB title without
+/// sending 20 MB (axum refuses bodies over 2 MB).
+fn page_title(body: &Body) -> ApiResult<String> {
+    let title = body.get("title").and_then(Value::as_str).unwrap_or_default();
+    let Some(raw) = body.get("title_repeat").filter(|v| !v.is_null()) else {
+        return Ok(title.to_string());
+    };
+    let n = raw
+        .as_u64()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| ApiError::validation("title_repeat should be a positive integer"))?;
+    let total = (title.len() as u64).saturating_mul(n);
+    if total > MAX_REPEATED_TITLE as u64 {
+        return Err(ApiError::validation(format!(
+            "title_repeat would build {total} bytes; at most {MAX_REPEATED_TITLE} are allowed"
+        )));
+    }
+    Ok(title.repeat(n as usize))
+}
+
+fn new_page(store: &mut Store, body: &Body, parent: Parent) -> ApiResult<(Id, Value)> {
     let ts = at(body, "at")?;
     let created = if body.contains_key("created_time") { at(body, "created_time")? } else { ts };
-    let title = body.get("title").and_then(Value::as_str).unwrap_or_default().to_string();
+    let title = page_title(body)?;
     let id = Uuid::new_v4();
     let props = match parent {
         Parent::DataSource(ds) => {
@@ -286,15 +309,17 @@ fn new_page(store: &mut Store, body: &Body, parent: Parent) -> ApiResult<Value> 
         body.get("blocks").or_else(|| body.get("children")).and_then(Value::as_array).cloned().unwrap_or_default();
     let blocks = insert_blocks(store, id, &specs, None, ts, 0)?;
     let p = store.pages.get(&id).ok_or_else(|| ApiError::not_found("page", id))?;
-    Ok(page_json(p, blocks))
+    Ok((id, page_json(p, blocks)))
 }
 
-/// `POST /__control/pages` `{parent, title, blocks?, properties?, created_time?, at?}`
+/// `POST /__control/pages` `{parent, title, title_repeat?, blocks?, properties?, created_time?, at?}`
 pub async fn create_page(State(app): State<App>, body: Bytes) -> ApiResult<Json<Value>> {
     let body = parse_body(&body)?;
     let mut store = app.store_mut();
     let parent = parse_parent(&store, body.get("parent").unwrap_or(&json!({"type": "workspace"})))?;
-    Ok(Json(new_page(&mut store, &body, parent)?))
+    let (id, out) = new_page(&mut store, &body, parent)?;
+    app.note_created(&[id]);
+    Ok(Json(out))
 }
 
 /// `POST /__control/data_sources/{id}/rows` `{title, properties?, blocks?, created_time?, at?}`
@@ -305,7 +330,9 @@ pub async fn add_row(State(app): State<App>, Path(raw): Path<String>, body: Byte
     if !store.data_sources.contains_key(&ds) {
         return Err(ApiError::not_found("data source", ds));
     }
-    Ok(Json(new_page(&mut store, &body, Parent::DataSource(ds))?))
+    let (id, out) = new_page(&mut store, &body, Parent::DataSource(ds))?;
+    app.note_created(&[id]);
+    Ok(Json(out))
 }
 
 /// Options of a select / multi-select property spec: `{"type": "select", "options": ["a", "b"]}`.
@@ -445,6 +472,9 @@ pub async fn create_database(State(app): State<App>, body: Bytes) -> ApiResult<J
         store.children.entry(c).or_default().push(id);
         store.touch_block(&id, ts);
     }
+    let mut created_ids = ds_ids.clone();
+    created_ids.push(id);
+    app.note_created(&created_ids);
     let properties: Vec<Value> =
         schema.iter().map(|s| json!({"id": s.id, "name": s.name, "type": s.kind.type_name()})).collect();
     Ok(Json(json!({

@@ -2,6 +2,7 @@
 
 pub mod builder;
 pub mod edge;
+pub mod limits;
 pub mod rng;
 pub mod text;
 
@@ -47,6 +48,7 @@ pub fn generate(kind: WorkspaceKind, seed: u64) -> Store {
             file_every: 500,
         },
         WorkspaceKind::Edge => return edge::generate(seed),
+        WorkspaceKind::Limits => return limits::generate(seed),
     };
     sized(kind.as_str(), seed, &params)
 }
