@@ -116,15 +116,41 @@ async fn medium_workspace_full_sync_then_deletions() {
     stack.control(Method::DELETE, &format!("pages/{deleted_page}"), None).await.unwrap();
     stack.control(Method::POST, &format!("pages/{trashed_page}/trash"), None).await.unwrap();
     stack.control(Method::DELETE, &format!("blocks/{removed_block}"), None).await.unwrap();
+    // And 1 % of the rows, deleted in Notion.
+    let rows: Vec<String> = pages
+        .iter()
+        .filter(|p| p["is_row"].as_bool().unwrap_or(false))
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect();
+    let deleted_rows: Vec<String> = rows.iter().step_by(100).cloned().collect();
+    for row in &deleted_rows {
+        stack.control(Method::DELETE, &format!("pages/{row}"), None).await.unwrap();
+    }
+    stack.reset_api_calls().await.unwrap();
 
     let second = stack.sync("full").await.unwrap();
     assert_eq!(second.state, RunState::Completed);
     let after = stack.documents().await.unwrap();
     let mut removed: Vec<String> = docs.keys().filter(|id| !after.contains_key(*id)).cloned().collect();
     removed.sort();
-    // What goes: the deleted and trashed pages, the removed block, and everything below them
+    // Stale removal checked each unseen page, database and data source with Notion first: one call each.
+    let verify_calls = verification_calls(&stack, second.id).await;
+    let unseen = removed
+        .iter()
+        .filter(|id| matches!(text(&docs[*id], "object").as_str(), "page" | "database" | "data_source"))
+        .count();
+    assert_eq!(verify_calls as usize, unseen, "one verification call per unseen object");
+    println!(
+        "RELIABILITY verify-medium: {} rows (1 %) + 2 pages deleted: {unseen} unseen objects verified with {verify_calls} calls = {:.2} % of the full sync's {} calls; {} documents removed",
+        deleted_rows.len(),
+        100.0 * verify_calls as f64 / stack.api_calls().await.unwrap() as f64,
+        stack.api_calls().await.unwrap(),
+        removed.len()
+    );
+    // What goes: the deleted and trashed pages and rows, the removed block, and everything below them
     // (sub-pages, their databases and rows, blocks), following `parent_id`.
-    let roots = [deleted_page.clone(), trashed_page.clone(), removed_block.clone()];
+    let roots: Vec<String> =
+        [deleted_page.clone(), trashed_page.clone(), removed_block.clone()].into_iter().chain(deleted_rows).collect();
     let mut want: Vec<String> =
         roots.iter().cloned().chain(roots.iter().flat_map(|r| descendants_of(&docs, r))).collect();
     want.sort();
@@ -132,6 +158,18 @@ async fn medium_workspace_full_sync_then_deletions() {
     assert_eq!(removed, want, "exactly the deleted objects are removed");
     assert_eq!(second.counts.deleted as usize, want.len());
     stack.cleanup().await;
+}
+
+/// Notion calls of a run's verification tasks.
+async fn verification_calls(stack: &Stack, run_id: u64) -> u64 {
+    let mut calls = 0;
+    for i in 0.. {
+        match stack.ctx.runs.task(run_id, &format!("verify:{i}")).await.unwrap() {
+            Some(task) => calls += task.api_calls,
+            None => return calls,
+        }
+    }
+    calls
 }
 
 /// Documents whose parent chain leads to `root`.

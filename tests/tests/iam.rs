@@ -972,24 +972,20 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A new AWS call in the code is caught: a copy of the reaper whose handler also sends tasks
-/// needs sqs:SendMessage on the work queue, which its policy does not grant.
+/// A call the code makes that its policy does not grant is caught: the reaper queues verification tasks, so a
+/// template without its `sqs:SendMessage` on the work queue fails the check.
 #[test]
 fn a_code_change_is_caught() {
-    let t = load_template();
+    let mut t = load_template();
+    let policies = t.pointer_mut("/Resources/ReaperRole/Properties/Policies").and_then(Value::as_array_mut).unwrap();
+    for policy in policies {
+        if let Some(statements) = policy.pointer_mut("/PolicyDocument/Statement").and_then(Value::as_array_mut) {
+            statements.retain(|s| s.get("Sid").and_then(Value::as_str) != Some("QueueVerification"));
+        }
+    }
     let functions = template_functions(&t);
     let reaper = functions.iter().find(|f| f.binary == "reaper").expect("a reaper function");
-    let tmp = std::env::temp_dir().join(format!("notion-es-iam-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    copy_dir(&root().join("shared/src"), &tmp.join("shared/src"));
-    copy_dir(&root().join("functions/reaper/src"), &tmp.join("functions/reaper/src"));
-    let main = tmp.join("functions/reaper/src/main.rs");
-    let text = std::fs::read_to_string(&main).unwrap();
-    let anchor = "let ctx = &ctx;";
-    assert!(text.contains(anchor), "reaper main.rs changed; update this test's anchor");
-    std::fs::write(&main, text.replacen(anchor, "let ctx = &ctx;\n    ctx.queue.send_tasks(&[]).await?;", 1)).unwrap();
-    let d = derive_in(&t, reaper, &tmp.join("functions"), &tmp.join("shared/src"));
-    let _ = std::fs::remove_dir_all(&tmp);
+    let d = derive_in(&t, reaper, &root().join("functions"), &root().join("shared/src"));
     let p = compare(&t, reaper, &d);
     assert!(p.iter().any(|p| p.contains("lacks sqs:SendMessage on WorkQueue")), "{p:?}");
 }

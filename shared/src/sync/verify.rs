@@ -25,6 +25,17 @@ pub fn selects_everything(ctx: &SyncContext) -> bool {
     config.pages.is_all() && config.databases.is_all() && config.sync_rules.advanced.is_none()
 }
 
+/// The data source (or 2022-06-28 database) a database row belongs to: its rows query says whether the run
+/// reached it.
+fn row_source(page: &Value) -> Option<&str> {
+    let parent = page.get("parent")?;
+    match parent.get("type").and_then(Value::as_str)? {
+        "data_source_id" => parent.get("data_source_id").and_then(Value::as_str),
+        "database_id" => parent.get("database_id").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
 /// The verification tasks of a run's unseen objects, [`VERIFY_BATCH`] per task.
 pub fn verify_tasks(targets: Vec<VerifyTarget>) -> Vec<(String, Task)> {
     targets
@@ -70,6 +81,21 @@ pub async fn verify(
         if !resync {
             tracing::info!(id, object = %target.object, "exists but outside the configured selection: removed");
             outcome.deleted += ctx.store.delete_page(id).await?;
+            continue;
+        }
+        // Reached by this run yet not written (a basic rule excludes it now): its old document goes. Not reached
+        // (search and the tree missed it): synced again.
+        let reached_as = match target.object.as_str() {
+            "page" => match row_source(&object) {
+                Some(source) => format!("rows:{source}:0"),
+                None => format!("p:{id}"),
+            },
+            "database" => format!("database:{id}"),
+            _ => format!("rows:{id}:0"),
+        };
+        if ctx.runs.task(msg.run_id, &reached_as).await?.is_some() {
+            // Only its own document: what it holds was walked (and written, or judged by the rules) this run.
+            outcome.deleted += ctx.store.delete_ids(&[id.to_string()]).await?;
             continue;
         }
         kept += 1;

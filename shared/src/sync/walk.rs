@@ -213,11 +213,17 @@ impl<'a> PageWalk<'a> {
         // Child pages and databases are their own objects (walked by their own tasks, under
         // the same id), so their blocks are neither indexed here nor descended into.
         let own_object = matches!(kind, "child_page" | "child_database");
-        if own_object && self.ctx.config.sync_rules.advanced.is_none() {
+        let config = &self.ctx.config;
+        if own_object && config.sync_rules.advanced.is_none() {
             // Advanced rules select exactly what their searches return; otherwise what lies below a synced page
-            // is in scope, found through the tree as well as by search.
+            // is in scope, found through the tree as well as by search, except databases when only listed
+            // databases are selected.
             let id = id.to_string();
-            self.discovered.push(if kind == "child_page" { Discovered::Page(id) } else { Discovered::Database(id) });
+            if kind == "child_page" {
+                self.discovered.push(Discovered::Page(id));
+            } else if config.databases.is_all() || !config.pages.is_all() {
+                self.discovered.push(Discovered::Database(id));
+            }
         }
         if !text_only && !own_object {
             let placement = Placement { page_id: Some(self.page_id), page_url: self.page_url, path: self.block_path };

@@ -454,7 +454,11 @@ async fn walk_page(
         vanished(ctx, msg, page_id, outcome).await?;
         return Ok(None);
     }
-    // What the tree reached is synced in this run too, once, whoever reaches it first.
+    // What the tree reached is synced in a full run too, once, whoever reaches it first (incremental and webhook
+    // runs sync what changed; an unchanged child page needs nothing).
+    if msg.run_kind != RunKind::Full {
+        walk.discovered.clear();
+    }
     let mut crumbs = block_path.clone();
     crumbs.truncate(crate::task::MAX_PATH_CRUMBS * 2);
     let found = walk
