@@ -122,7 +122,7 @@ pub struct RunRecord {
     /// database this API version cannot read), at most [`MAX_RUN_ERRORS`] messages.
     #[serde(default)]
     pub warnings: Vec<String>,
-    /// Object classes skipped for want of a capability (`users`, `comments`): their documents are kept.
+    /// `object`s of the documents skipped for want of a capability (`user`, `comment`): they are kept.
     #[serde(default)]
     pub skipped_classes: Vec<String>,
     /// Full runs: the reaper has queued the verification of the objects the run did not see.
@@ -270,7 +270,8 @@ pub fn task_page(task: &Task) -> Option<(&str, u32)> {
     }
 }
 
-fn truncate(text: &str, max: usize) -> String {
+/// `text` cut to at most `max` bytes on a character boundary, with `…` when cut.
+pub(crate) fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_string();
     }
@@ -408,34 +409,33 @@ impl RunStore {
     /// Records tasks as `queued` before they are sent. A record that already exists (the task is
     /// done, or this is a redelivery) is left as it is.
     pub async fn tasks_queued(&self, run_id: u64, tasks: &[TaskMessage]) -> Result<(), RunError> {
-        self.create_records(run_id, PLANNER, tasks, TaskState::Queued).await
+        self.create_records(run_id, PLANNER, queued_records(tasks), TaskState::Queued).await
     }
 
-    async fn create_records(
+    /// Creates task records (`task_id`, and the page and segment a walk task covers) unless they exist.
+    async fn create_records<'t>(
         &self,
         run_id: u64,
         owner: &str,
-        tasks: &[TaskMessage],
+        records: Vec<(&'t str, Option<(&'t str, u32)>)>,
         state: TaskState,
     ) -> Result<(), RunError> {
         let now = Utc::now();
-        let mut ops = Vec::with_capacity(tasks.len());
-        for msg in tasks {
-            let (page_id, segment) = match task_page(&msg.task) {
-                Some((page, segment)) if state == TaskState::Queued => (Some(page), Some(segment)),
-                _ => (None, None),
-            };
-            let record = json!({"run_id": run_id, "task_id": msg.task_id, "state": state, "page_id": page_id,
+        let total = records.len();
+        let mut ops = Vec::with_capacity(total);
+        for (task_id, page) in records {
+            let (page_id, segment) = page.unzip();
+            let record = json!({"run_id": run_id, "task_id": task_id, "state": state, "page_id": page_id,
                 "segment": segment, "has_body_part": false, "claimed_by": owner, "updated_at": now});
-            let record_id = task_record_id(run_id, &msg.task_id);
+            let record_id = task_record_id(run_id, task_id);
             let bytes = encode_source(BulkOp::Create, &record_id, &record).map_err(|e| malformed("task record", e))?;
-            ops.push(EncodedOp { id: msg.task_id.clone(), bytes });
+            ops.push(EncodedOp { id: task_id.to_string(), bytes });
         }
         let outcome = send_bulk(&self.client, &self.tasks, BulkOp::Create, &ops, &self.limits).await?;
         if let Some(first) = outcome.report.failed.first() {
             return Err(RunError::Unrecorded {
                 failed: outcome.report.failed.len(),
-                total: tasks.len(),
+                total,
                 first: format!("{}: {}", first.id, first.reason),
             });
         }
@@ -531,7 +531,7 @@ impl RunStore {
     }
 
     /// Records something the run left out without failing (kept to the first [`MAX_RUN_ERRORS`]); with
-    /// `skipped_class`, that class of objects (`users`, `comments`) was not read, so its documents are kept.
+    /// `skipped_class`, the documents of that `object` (`user`, `comment`) were not read, so they are kept.
     pub async fn add_warning(&self, run_id: u64, warning: &str, skipped_class: Option<&str>) -> Result<(), RunError> {
         tracing::warn!(run_id, warning, "run warning");
         let body = json!({"script": {
@@ -560,7 +560,7 @@ impl RunStore {
         if tasks.is_empty() {
             return Ok(tasks);
         }
-        self.create_records(run_id, owner, &tasks, TaskState::Queued).await?;
+        self.create_records(run_id, owner, queued_records(&tasks), TaskState::Queued).await?;
         let ids: Vec<String> = tasks.iter().map(|t| task_record_id(run_id, &t.task_id)).collect();
         let owners = self.owners(&ids).await?;
         Ok(tasks
@@ -574,9 +574,8 @@ impl RunStore {
     /// Marks objects as claimed by the planner without a task of their own (databases it indexes in an objects
     /// task): a `child_database` block reaching one of them then finds it taken. Marks are not counted as tasks.
     pub async fn mark_claimed(&self, run_id: u64, task_ids: &[String]) -> Result<(), RunError> {
-        let marks: Vec<TaskMessage> =
-            task_ids.iter().map(|id| TaskMessage::new(run_id, RunKind::Full, id.clone(), Task::Users)).collect();
-        self.create_records(run_id, PLANNER, &marks, TaskState::Claimed).await
+        let marks = task_ids.iter().map(|id| (id.as_str(), None)).collect();
+        self.create_records(run_id, PLANNER, marks, TaskState::Claimed).await
     }
 
     /// `claimed_by` of task records, by `_id`.
@@ -810,6 +809,11 @@ pub fn parts_before(parts: Vec<(u32, String)>, segment: u32) -> Result<Vec<Strin
     } else {
         Err(missing)
     }
+}
+
+/// The records of tasks about to be queued: their ids and the page and segment each walks.
+fn queued_records(tasks: &[TaskMessage]) -> Vec<(&str, Option<(&str, u32)>)> {
+    tasks.iter().map(|msg| (msg.task_id.as_str(), task_page(&msg.task))).collect()
 }
 
 /// The `_id` of a task record.

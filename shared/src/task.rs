@@ -133,6 +133,21 @@ fn is_zero(n: &u32) -> bool {
 }
 
 impl RowsCursor {
+    /// The first page of a source's rows query (`filter` narrows it).
+    pub fn start(source_id: &str, database_id: Option<String>, filter: Option<Value>, path: Vec<String>) -> Self {
+        RowsCursor {
+            source_id: source_id.to_string(),
+            database_id,
+            start_cursor: None,
+            after_created: None,
+            skip_ids: vec![],
+            filter,
+            path,
+            seq: 0,
+            query: 0,
+        }
+    }
+
     /// The task id of this query page: `rows:{source}:{seq}` (`rows:{source}:q{query}:{seq}` for a source's
     /// further queries).
     pub fn task_id(&self) -> String {
@@ -211,16 +226,7 @@ pub fn embeddable(object: &Value) -> bool {
 
 /// A breadcrumb bounded for messages and documents (see [`MAX_PATH_CRUMBS`]).
 pub fn bounded_path(path: &[String]) -> Vec<String> {
-    let crumb = |c: &String| {
-        if c.len() <= MAX_CRUMB_BYTES {
-            return c.clone();
-        }
-        let mut end = MAX_CRUMB_BYTES;
-        while !c.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!("{}…", &c[..end])
-    };
+    let crumb = |c: &String| crate::runs::truncate(c, MAX_CRUMB_BYTES);
     if path.len() <= MAX_PATH_CRUMBS {
         return path.iter().map(crumb).collect();
     }

@@ -214,18 +214,8 @@ pub fn tasks_for_event(event: &WebhookEvent) -> Vec<(String, Task)> {
             } else {
                 None
             };
-            let cursor = RowsCursor {
-                source_id: id.to_string(),
-                database_id,
-                start_cursor: None,
-                after_created: None,
-                skip_ids: vec![],
-                filter,
-                path: vec![],
-                seq: 0,
-                query: 0,
-            };
-            vec![(format!("rows:{id}:0"), Task::Rows(cursor))]
+            let cursor = RowsCursor::start(id, database_id, filter, vec![]);
+            vec![(cursor.task_id(), Task::Rows(cursor))]
         }
         ("comment", "created" | "updated" | "deleted") => {
             let page_id = event

@@ -386,7 +386,7 @@ async fn never_retries_401_403_404_400() {
         assert_eq!(err.status(), Some(status));
         assert_eq!(err.code(), Some(code));
         assert_eq!(err.request_id(), Some(format!("req-{status}").as_str()));
-        assert_eq!(err.is_auth(), status == 401, "only a 401 is a token problem");
+        assert_eq!(err.is_unauthorized(), status == 401, "only a 401 is a token problem");
         assert_eq!(err.is_restricted(), status == 403);
         assert_eq!(err.is_not_found(), status == 404);
         assert!(!err.is_endpoint_missing());
@@ -495,13 +495,13 @@ async fn an_html_403_is_retried_a_json_403_is_a_missing_capability() {
     let c = client(&server);
     let err = c.list_users(None).await.unwrap_err();
     assert_eq!(server.requests().len(), 5, "bounded: 1 + max_transient_retries");
-    assert!(err.is_retryable() && !err.is_auth() && !err.is_restricted(), "{err:?}");
+    assert!(err.is_retryable() && !err.is_unauthorized() && !err.is_restricted(), "{err:?}");
 
     let server = Server::start(vec![error(403, "restricted_resource")]).await.with_fallback(ok(json!({})));
     let c = client(&server);
     let err = c.list_users(None).await.unwrap_err();
     assert_eq!(server.requests().len(), 1);
-    assert!(err.is_restricted() && !err.is_auth() && !err.is_retryable(), "{err:?}");
+    assert!(err.is_restricted() && !err.is_unauthorized() && !err.is_retryable(), "{err:?}");
 }
 
 #[tokio::test]
@@ -1059,7 +1059,7 @@ mod emulator {
         let c =
             NotionClient::new(Token::new("ntn_wrong"), config(&server.base_url(), ApiVersion::V2025_09_03)).unwrap();
         let err = c.users_me().await.unwrap_err();
-        assert!(err.is_auth(), "{err}");
+        assert!(err.is_unauthorized(), "{err}");
         assert_eq!(err.code(), Some("unauthorized"));
         assert_eq!(c.stats().requests, 1);
         assert!(!err.to_string().contains("ntn_wrong"));

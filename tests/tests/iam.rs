@@ -959,19 +959,6 @@ fn a_policy_change_is_caught() {
     );
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let dest = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &dest);
-        } else {
-            std::fs::copy(&path, &dest).unwrap();
-        }
-    }
-}
-
 /// A call the code makes that its policy does not grant is caught: the reaper queues verification tasks, so a
 /// template without its `sqs:SendMessage` on the work queue fails the check.
 #[test]

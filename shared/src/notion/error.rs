@@ -168,13 +168,8 @@ impl NotionError {
     }
 
     /// 401: the token is bad or revoked. (A 403 is not: see [`NotionError::is_restricted`].)
-    pub fn is_auth(&self) -> bool {
-        matches!(self, NotionError::Api { status: 401, .. })
-    }
-
-    /// 401: the token is bad or revoked (the same as [`NotionError::is_auth`], under a name that says so).
     pub fn is_unauthorized(&self) -> bool {
-        self.is_auth()
+        matches!(self, NotionError::Api { status: 401, .. })
     }
 
     /// 403 `restricted_resource`: the token works but lacks a capability (user information, read comments) or
@@ -241,10 +236,9 @@ mod tests {
         assert!(api(404, "some_future_code").is_not_found());
         assert!(!api(404, "").is_not_found(), "no Notion body: not Notion's answer about the object");
         assert!(!api(404, "object_not_found").is_endpoint_missing());
-        assert!(api(401, "unauthorized").is_auth());
-        assert!(api(401, "").is_auth());
-        assert!(api(401, "unauthorized").is_unauthorized() && !api(403, "restricted_resource").is_unauthorized());
-        assert!(!api(403, "restricted_resource").is_auth(), "a missing capability is not a bad token");
+        assert!(api(401, "unauthorized").is_unauthorized());
+        assert!(api(401, "").is_unauthorized());
+        assert!(!api(403, "restricted_resource").is_unauthorized(), "a missing capability is not a bad token");
         assert!(api(403, "restricted_resource").is_restricted());
         assert!(!api(403, "restricted_resource").is_retryable());
         assert!(!api(403, "").is_restricted());
@@ -253,7 +247,7 @@ mod tests {
         assert!(api(524, "").is_retryable());
         assert!(api(530, "").is_retryable());
         assert!(!api(501, "").is_retryable());
-        assert!(!api(404, "object_not_found").is_auth());
+        assert!(!api(404, "object_not_found").is_unauthorized());
         assert!(api(429, "rate_limited").is_retryable());
         assert!(api(409, "conflict_error").is_retryable());
         assert!(api(503, "service_unavailable").is_retryable());
@@ -288,7 +282,7 @@ mod tests {
             "Notion GET /v1/search: endpoint not found at https://x.example/ (HTTP 404 without a Notion error body: \
              check NOTION_BASE_URL and NOTION_VERSION)"
         );
-        assert!(e.is_endpoint_missing() && !e.is_not_found() && !e.is_retryable() && !e.is_auth());
+        assert!(e.is_endpoint_missing() && !e.is_not_found() && !e.is_retryable() && !e.is_unauthorized());
         assert_eq!(e.status(), Some(404));
     }
 

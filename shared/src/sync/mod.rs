@@ -88,13 +88,12 @@ impl SyncError {
     }
 }
 
-/// How long Notion asked to wait when that wait would pass the invocation's deadline (see
-/// `notion::with_deadline`): the work is handed on to start after it.
-pub fn deadline_wait(err: &NotionError) -> Option<std::time::Duration> {
-    match err {
-        NotionError::DeadlineWouldPass { .. } => err.retry_after_hint(),
-        _ => None,
-    }
+/// When Notion asked for a wait that would pass the invocation's deadline (see `notion::with_deadline`), the SQS
+/// delay after which the work handed on may start: the wait in whole seconds, at most SQS's 15 minutes.
+pub fn deadline_delay(err: &NotionError) -> Option<u32> {
+    let wait = err.retry_after_hint().filter(|_| err.is_deadline())?;
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    Some(secs.min(900) as u32)
 }
 
 impl SyncContext {

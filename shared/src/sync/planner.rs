@@ -296,17 +296,8 @@ pub fn tasks_for(inv: &Inventory, data_sources: bool) -> Vec<(String, Task)> {
             _ => vec![None],
         };
         for (query, filter) in filters.into_iter().enumerate() {
-            let cursor = RowsCursor {
-                source_id: id.to_string(),
-                database_id: database_id.clone(),
-                start_cursor: None,
-                after_created: None,
-                skip_ids: vec![],
-                filter,
-                path: path.clone(),
-                seq: 0,
-                query: query as u32,
-            };
+            let cursor =
+                RowsCursor { query: query as u32, ..RowsCursor::start(id, database_id.clone(), filter, path.clone()) };
             tasks.push((cursor.task_id(), Task::Rows(cursor)));
         }
     }

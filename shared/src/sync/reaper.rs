@@ -53,13 +53,7 @@ pub async fn finalize(ctx: &SyncContext, msg: &FinalizeMessage) -> Result<Finali
         // Verified objects were removed by their verification tasks; what is left unseen belongs to walks and
         // listings this run completed (blocks, comments, users), except classes it could not read.
         let mut keep: Vec<&str> = super::verify::VERIFIED_OBJECTS.to_vec();
-        for class in &run.skipped_classes {
-            keep.push(match class.as_str() {
-                "users" => "user",
-                "comments" => "comment",
-                other => other,
-            });
-        }
+        keep.extend(run.skipped_classes.iter().map(String::as_str));
         let deleted = ctx.store.delete_stale_except(msg.run_id, &keep).await?;
         (RunState::Completed, deleted)
     } else if status.failed == 0 && status.abort_reason.is_none() {
@@ -103,17 +97,14 @@ async fn index_replaced(ctx: &SyncContext, run: &RunRecord) -> Result<Option<Str
 /// run has unseen objects (another finalize chain may have queued the same tasks: each is claimed once).
 async fn plan_verification(ctx: &SyncContext, msg: &FinalizeMessage) -> Result<usize, SyncError> {
     let stale = ctx.store.stale_objects(msg.run_id, &super::verify::VERIFIED_OBJECTS).await?;
+    let unseen = stale.len();
+    tracing::info!(run_id = msg.run_id, unseen, "verifying the objects the run did not see");
     let targets: Vec<VerifyTarget> = stale.into_iter().map(|(id, object)| VerifyTarget { id, object }).collect();
-    tracing::info!(run_id = msg.run_id, unseen = targets.len(), "verifying the objects the run did not see");
     let messages: Vec<TaskMessage> = super::verify::verify_tasks(targets)
         .into_iter()
         .map(|(id, task)| TaskMessage::new(msg.run_id, RunKind::Full, id, task))
         .collect();
     let owner = format!("reaper:{}", msg.token);
-    let unseen = messages
-        .iter()
-        .map(|m| if let crate::task::Task::Verify { objects } = &m.task { objects.len() } else { 0 })
-        .sum();
     let owned = ctx.runs.claim_tasks(msg.run_id, &owner, messages).await?;
     ctx.queue.send_tasks(&owned).await?;
     Ok(unseen)

@@ -112,17 +112,7 @@ pub async fn verify(
                 let mut rows_path = path;
                 rows_path.push(crate::document::title_of(&object));
                 let database_id = object.pointer("/parent/database_id").and_then(Value::as_str).map(str::to_string);
-                let cursor = RowsCursor {
-                    source_id: id.to_string(),
-                    database_id,
-                    start_cursor: None,
-                    after_created: None,
-                    skip_ids: vec![],
-                    filter: None,
-                    path: rows_path,
-                    seq: 0,
-                    query: 0,
-                };
+                let cursor = RowsCursor::start(id, database_id, None, rows_path);
                 follow_ups.push((cursor.task_id(), Task::Rows(cursor)));
             }
         }

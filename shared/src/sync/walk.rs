@@ -79,11 +79,11 @@ impl Frame {
 /// How a walk ended.
 pub enum WalkEnd {
     Finished,
-    /// The deadline came first (or a rate-limit wait would pass it, then after `delay`): the rest of the
+    /// The deadline came first (or a rate-limit wait would pass it, then after `delay_seconds`): the rest of the
     /// tree, to be handed on as a continuation.
     Suspended {
         frontier: Vec<FrontierEntry>,
-        delay: Option<std::time::Duration>,
+        delay_seconds: u32,
     },
     /// The page itself answered 404: it was deleted or unshared since it was listed.
     Vanished,
@@ -132,10 +132,8 @@ impl<'a> PageWalk<'a> {
             if !top.loaded {
                 // Every segment makes progress (at least one call) before it may hand on.
                 if self.api_calls > 0 && deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Ok(WalkEnd::Suspended {
-                        frontier: stack.iter().map(Frame::to_entry).collect(),
-                        delay: None,
-                    });
+                    let frontier = stack.iter().map(Frame::to_entry).collect();
+                    return Ok(WalkEnd::Suspended { frontier, delay_seconds: 0 });
                 }
                 self.api_calls += 1;
                 match self.ctx.notion.list_children(&top.block_id, top.cursor.as_deref()).await {
@@ -155,12 +153,12 @@ impl<'a> PageWalk<'a> {
                         continue;
                     }
                     Err(err) if top.depth == 0 && err.is_not_found() => return Ok(WalkEnd::Vanished),
-                    Err(err) => match super::deadline_wait(&err) {
+                    Err(err) => match super::deadline_delay(&err) {
                         // A rate-limit wait that would pass the invocation's deadline: hand the rest on,
                         // to start after the wait, instead of sleeping until the invocation is killed.
-                        Some(wait) => {
+                        Some(delay_seconds) => {
                             let frontier = stack.iter().map(Frame::to_entry).collect();
-                            return Ok(WalkEnd::Suspended { frontier, delay: Some(wait) });
+                            return Ok(WalkEnd::Suspended { frontier, delay_seconds });
                         }
                         None => return Err(err.into()),
                     },

@@ -50,22 +50,17 @@ pub async fn handle_message(
         // may pass the deadline.
         let run = crate::notion::with_deadline(deadline, run_task(ctx, &msg, deadline));
         let (result, retries) = crate::notion::counting_retries(run).await;
-        let result = match result {
-            Err(SyncError::Notion(err)) if super::deadline_wait(&err).is_some() => {
-                // Notion asked for a wait that would pass the invocation's deadline: the task goes back to the
-                // queue, to run after the wait, instead of sleeping until the invocation is killed.
-                let wait = super::deadline_wait(&err).unwrap_or_default();
-                tracing::info!(wait_s = wait.as_secs(), "rate-limit wait past the deadline: task handed back");
-                return match ctx.queue.send_tasks_after(std::slice::from_ref(&msg), delay_seconds(wait)).await {
-                    Ok(()) => Ok(msg.run_id),
-                    Err(e) => Err(MessageError::Failed {
-                        error: format!("could not hand the task back: {e}"),
-                        recorded: false,
-                    }),
-                };
-            }
-            other => other,
-        };
+        if let Some(delay) = result.as_ref().err().and_then(notion_deadline_delay) {
+            // Notion asked for a wait that would pass the invocation's deadline: the task goes back to the
+            // queue, to run after the wait, instead of sleeping until the invocation is killed.
+            tracing::info!(delay_s = delay, "rate-limit wait past the deadline: task handed back");
+            return match ctx.queue.send_tasks_after(std::slice::from_ref(&msg), delay).await {
+                Ok(()) => Ok(msg.run_id),
+                Err(e) => {
+                    Err(MessageError::Failed { error: format!("could not hand the task back: {e}"), recorded: false })
+                }
+            };
+        }
         match result {
             Ok(mut outcome) => {
                 outcome.retries = retries;
@@ -199,7 +194,7 @@ pub async fn run_task(
                             "skipped: users (403 restricted_resource): the integration lacks the \"read user \
                              information\" capability; user documents indexed before are kept ({err})"
                         );
-                        ctx.runs.add_warning(msg.run_id, &warning, Some("users")).await?;
+                        ctx.runs.add_warning(msg.run_id, &warning, Some("user")).await?;
                         break;
                     }
                     Err(err) => return Err(err.into()),
@@ -239,7 +234,7 @@ pub async fn run_task(
                                 "skipped: comments (403 restricted_resource): the integration lacks the \"read \
                                  comments\" capability; comment documents indexed before are kept ({err})"
                             );
-                            ctx.runs.add_warning(msg.run_id, &warning, Some("comments")).await?;
+                            ctx.runs.add_warning(msg.run_id, &warning, Some("comment")).await?;
                             break 'blocks;
                         }
                         Err(err) => return Err(err.into()),
@@ -389,17 +384,7 @@ async fn database(
     let tasks = sources
         .into_iter()
         .map(|(source_id, database_id)| {
-            let cursor = RowsCursor {
-                source_id: source_id.clone(),
-                database_id,
-                start_cursor: None,
-                after_created: None,
-                skip_ids: vec![],
-                filter: None,
-                path: source_path.clone(),
-                seq: 0,
-                query: 0,
-            };
+            let cursor = RowsCursor::start(&source_id, database_id, None, source_path.clone());
             (cursor.task_id(), Task::Rows(cursor))
         })
         .collect();
@@ -459,17 +444,15 @@ async fn walk_page(
     if msg.run_kind != RunKind::Full {
         walk.discovered.clear();
     }
-    let mut crumbs = block_path.clone();
-    crumbs.truncate(crate::task::MAX_PATH_CRUMBS * 2);
     let found = walk
         .discovered
         .iter()
         .map(|object| match object {
             Discovered::Page(id) => {
-                (format!("p:{id}"), Task::Page { page_id: id.clone(), page: None, path: crumbs.clone() })
+                (format!("p:{id}"), Task::Page { page_id: id.clone(), page: None, path: block_path.clone() })
             }
             Discovered::Database(id) => {
-                (format!("database:{id}"), Task::Database { database_id: id.clone(), path: crumbs.clone() })
+                (format!("database:{id}"), Task::Database { database_id: id.clone(), path: block_path.clone() })
             }
         })
         .collect();
@@ -493,7 +476,7 @@ async fn walk_page(
     }
     match end {
         WalkEnd::Vanished => Ok(None),
-        WalkEnd::Suspended { frontier, delay } => {
+        WalkEnd::Suspended { frontier, delay_seconds } => {
             let next = Continuation {
                 page_id: page_id.to_string(),
                 page: Some(page.clone()),
@@ -512,8 +495,7 @@ async fn walk_page(
                 ctx.runs.save_body_part(msg.run_id, &msg.task_id, page_id, segment, &text).await?;
                 format!("{}:c{}", msg.task_id.split(":c").next().unwrap_or(&msg.task_id), segment + 1)
             };
-            let delay = delay.map_or(0, delay_seconds);
-            enqueue_after(ctx, msg, vec![(task_id, Task::Continuation(next))], delay).await?;
+            enqueue_after(ctx, msg, vec![(task_id, Task::Continuation(next))], delay_seconds).await?;
             Ok(Some(text))
         }
         WalkEnd::Finished => {
@@ -564,13 +546,15 @@ async fn rows(
                 ctx.runs.add_warning(msg.run_id, &warning, None).await?;
                 return Ok(());
             }
-            Err(err) if super::deadline_wait(&err).is_some() && cursor != *start => {
-                // Rows already handed out stay handed out: the rest of the query goes on after the wait.
-                let delay = super::deadline_wait(&err).map_or(0, delay_seconds);
-                let task = (cursor.task_id(), Task::Rows(cursor));
-                return enqueue_after(ctx, msg, vec![task], delay).await;
-            }
-            Err(err) => return Err(err.into()),
+            Err(err) => match super::deadline_delay(&err) {
+                // Rows already handed out stay handed out: the rest of the query goes on after the wait (a first
+                // query is handed back whole by `handle_message`).
+                Some(delay) if cursor != *start => {
+                    let task = (cursor.task_id(), Task::Rows(cursor));
+                    return enqueue_after(ctx, msg, vec![task], delay).await;
+                }
+                _ => return Err(err.into()),
+            },
         };
         let hit_cap = page.hit_result_limit();
         let rows: Vec<Value> = page
@@ -658,33 +642,11 @@ async fn walk_pages(
                 walk_page(ctx, msg, page, path, PageWalk::start(page_id), 0, &mut local, &mut walked, deadline).await;
             (local, walked, result)
         });
-        let mut postponed = Vec::new();
-        let mut delay = 0;
-        for ((local, walked, result), page) in futures::future::join_all(walks).await.into_iter().zip(chunk) {
+        for (local, walked, result) in futures::future::join_all(walks).await {
             buffer.absorb(local).await?;
             outcome.api_calls += walked.api_calls;
             outcome.deleted += walked.deleted;
-            match result {
-                Err(SyncError::Notion(err)) if super::deadline_wait(&err).is_some() => {
-                    delay = delay.max(super::deadline_wait(&err).map_or(0, delay_seconds));
-                    postponed.push(page);
-                }
-                other => {
-                    other?;
-                }
-            }
-        }
-        if !postponed.is_empty() {
-            // A rate-limit wait would pass the deadline: the rows not walked go on after it, each on its own.
-            let rest: Vec<(String, Task)> = postponed
-                .into_iter()
-                .chain(chunks.flatten())
-                .filter_map(|page| {
-                    let id = page.get("id")?.as_str()?.to_string();
-                    Some((format!("p:{id}"), Task::Page { page_id: id, page: Some(page.clone()), path: path.to_vec() }))
-                })
-                .collect();
-            return enqueue_after(ctx, msg, rest, delay).await;
+            result?;
         }
     }
     Ok(())
@@ -787,10 +749,12 @@ pub async fn claim(ctx: &SyncContext, parent: &TaskMessage, tasks: Vec<(String, 
     Ok(())
 }
 
-/// SQS delays are whole seconds, at most 15 minutes.
-pub fn delay_seconds(wait: std::time::Duration) -> u32 {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    secs.min(900) as u32
+/// [`super::deadline_delay`] of a Notion error.
+fn notion_deadline_delay(err: &SyncError) -> Option<u32> {
+    match err {
+        SyncError::Notion(err) => super::deadline_delay(err),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
