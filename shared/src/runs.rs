@@ -20,6 +20,8 @@ use crate::task::{RunKind, Task, TaskMessage};
 
 /// Most entries kept in a run's `errors` list.
 pub const MAX_RUN_ERRORS: usize = 50;
+/// Writes of one warning that lose the race for the run record before [`RunStore::add_warning`] gives up.
+const WARNING_ATTEMPTS: u32 = 8;
 /// Longest error message stored (longer ones are cut).
 const MAX_ERROR_LEN: usize = 2000;
 
@@ -532,14 +534,36 @@ impl RunStore {
 
     /// Records something the run left out without failing (kept to the first [`MAX_RUN_ERRORS`]); with
     /// `skipped_class`, the documents of that `object` (`user`, `comment`) were not read, so they are kept.
+    ///
+    /// Many tasks of a run report the same thing at once (every comments task of an integration without the
+    /// capability): a read settles a warning already recorded without a write, and a write that loses the race
+    /// for the run record is tried again.
     pub async fn add_warning(&self, run_id: u64, warning: &str, skipped_class: Option<&str>) -> Result<(), RunError> {
-        tracing::warn!(run_id, warning, "run warning");
+        let warning = truncate(warning, MAX_ERROR_LEN);
         let body = json!({"script": {
             "lang": "painless",
-            "source": "if (ctx._source.warnings == null) { ctx._source.warnings = []; } if (ctx._source.skipped_classes == null) { ctx._source.skipped_classes = []; } if (ctx._source.warnings.size() < params.max && !ctx._source.warnings.contains(params.warning)) { ctx._source.warnings.add(params.warning); } if (params.class != null && !ctx._source.skipped_classes.contains(params.class)) { ctx._source.skipped_classes.add(params.class); }",
-            "params": {"warning": truncate(warning, MAX_ERROR_LEN), "max": MAX_RUN_ERRORS, "class": skipped_class}
+            "source": "boolean changed = false; if (ctx._source.warnings == null) { ctx._source.warnings = []; } if (ctx._source.skipped_classes == null) { ctx._source.skipped_classes = []; } if (ctx._source.warnings.size() < params.max && !ctx._source.warnings.contains(params.warning)) { ctx._source.warnings.add(params.warning); changed = true; } if (params.class != null && !ctx._source.skipped_classes.contains(params.class)) { ctx._source.skipped_classes.add(params.class); changed = true; } if (!changed) { ctx.op = 'noop'; }",
+            "params": {"warning": warning, "max": MAX_RUN_ERRORS, "class": skipped_class}
         }});
-        self.update_run(run_id, body, "warning").await
+        for attempt in 0..WARNING_ATTEMPTS {
+            let run = self.get(run_id).await?.ok_or(RunError::NotFound(run_id))?;
+            let noted = run.warnings.contains(&warning) || run.warnings.len() >= MAX_RUN_ERRORS;
+            let skipped = skipped_class.is_none_or(|class| run.skipped_classes.iter().any(|c| c == class));
+            if noted && skipped {
+                return Ok(());
+            }
+            match self.update_run(run_id, body.clone(), "warning").await {
+                Err(RunError::Index(IndexError::Refused { status: 409, .. })) if attempt + 1 < WARNING_ATTEMPTS => {
+                    let pause = 50 + rand::random::<u64>() % 200;
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+                other => {
+                    tracing::warn!(run_id, warning, "run warning");
+                    return other;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Marks that the reaper queued the verification of the objects this full run did not see.

@@ -190,11 +190,12 @@ pub async fn run_task(
                 let page = match ctx.notion.list_users(cursor.as_deref()).await {
                     Ok(page) => page,
                     Err(err) if err.is_restricted() => {
-                        let warning = format!(
-                            "skipped: users (403 restricted_resource): the integration lacks the \"read user \
-                             information\" capability; user documents indexed before are kept ({err})"
-                        );
-                        ctx.runs.add_warning(msg.run_id, &warning, Some("user")).await?;
+                        // One message per run (no request id in it): every task that meets the 403 says the same.
+                        tracing::warn!(error = %err, "users skipped: capability missing");
+                        let warning = "skipped: users (403 restricted_resource): GET /v1/users needs the \"read user \
+                                       information\" capability, which the integration lacks; user documents indexed \
+                                       before are kept";
+                        ctx.runs.add_warning(msg.run_id, warning, Some("user")).await?;
                         break;
                     }
                     Err(err) => return Err(err.into()),
@@ -230,11 +231,11 @@ pub async fn run_task(
                         Ok(page) => page,
                         Err(err) if err.is_not_found() => break,
                         Err(err) if err.is_restricted() => {
-                            let warning = format!(
-                                "skipped: comments (403 restricted_resource): the integration lacks the \"read \
-                                 comments\" capability; comment documents indexed before are kept ({err})"
-                            );
-                            ctx.runs.add_warning(msg.run_id, &warning, Some("comment")).await?;
+                            tracing::warn!(error = %err, "comments skipped: capability missing");
+                            let warning = "skipped: comments (403 restricted_resource): GET /v1/comments needs the \
+                                           \"read comments\" capability, which the integration lacks; comment \
+                                           documents indexed before are kept";
+                            ctx.runs.add_warning(msg.run_id, warning, Some("comment")).await?;
                             break 'blocks;
                         }
                         Err(err) => return Err(err.into()),
