@@ -153,7 +153,8 @@ def static() -> None:
     routes = {(e["Properties"]["Method"], e["Properties"]["Path"]): e["Properties"].get("Auth", {}).get("Authorizer")
               for e in res["ApiFunction"]["Properties"]["Events"].values()}
     check(routes == {("POST", "/syncs"): None, ("GET", "/syncs"): None, ("GET", "/syncs/{id}"): None,
-                     ("POST", "/webhooks/notion"): "NONE"}, f"api routes {routes}")
+                     ("POST", "/webhooks/notion"): "NONE", ("GET", "/webhooks/notion/pending"): None,
+                     ("POST", "/webhooks/notion/confirm"): None}, f"api routes {routes}")
     auth = res["HttpApi"]["Properties"]["Auth"]
     check(auth == {"EnableIamAuthorizer": True, "DefaultAuthorizer": "AWS_IAM"}, "HTTP API defaults to IAM auth")
 

@@ -4,35 +4,49 @@
 //!
 //! | route | answers |
 //! |---|---|
-//! | `POST /webhooks/notion` | handshake: 200 (token stored), 409 (another token is already stored); event: 202 `{run_id}` (tasks queued), 200 `{"status":"duplicate"}` (event id seen before), 200 `{"status":"ignored"}` (no task for this type), 401 (unsigned / wrongly signed / no token stored yet), 400 (signed but not an event), 503 (the stores or queue failed: Notion retries) |
+//! | `POST /webhooks/notion` | handshake: 200 `{"status":"received"}` (recorded as *pending*, whatever the state); event: 202 `{run_id}` (tasks queued), 200 `{"status":"duplicate"}` (event id seen before), 200 `{"status":"ignored"}` (no task for this type), 401 [`webhook::SIGNATURE_REFUSED`] (unsigned, wrongly signed, or no confirmed token: one text for all), 400 (signed but not an event), 503 (the stores or queue failed: Notion retries) |
+//! | `GET /webhooks/notion/pending` (authenticated) | 200 `{"pending": [{id, received_at, expires_at, verification_token}]}`, newest first |
+//! | `POST /webhooks/notion/confirm` `{"id"}` (authenticated) | 200 (that token is now the confirmed `webhook_verification_token`), 404 (no such pending handshake, or expired), 400, 503 |
 //! | `POST /syncs` `{"kind":"full"\|"incremental"}` | 202 `{run_id, kind, state}`, 400 (bad JSON, unknown kind), 409 (a full sync is running), 401 (bearer key), 502/503 |
 //! | `GET /syncs/{id}` | 200 the run (state, counts), 404 unknown id, 400 non-numeric id |
 //! | `GET /syncs` | 200 `{"runs": [...]}` (the [`RECENT_RUNS`] newest) |
 //! | anything else | 404 unknown route, 405 wrong method (with `allow`) |
 //!
-//! Authentication of `/syncs*`: in AWS the routes are IAM-protected by API Gateway
-//! ([`ApiRequest::iam_authenticated`] is set by the adapter when the request context carries an IAM
-//! identity). Otherwise, when the secret has an `api_key`, `Authorization: Bearer <api_key>` is
-//! required (compared in constant time); without an `api_key` the routes are open (local use).
+//! Authentication of `/syncs*` and `/webhooks/notion/{pending,confirm}`: in AWS the routes are
+//! IAM-protected by API Gateway ([`ApiRequest::iam_authenticated`] is set by the adapter when the
+//! request context carries an IAM identity). Otherwise, when the secret has an `api_key`,
+//! `Authorization: Bearer <api_key>` is required (compared in constant time); without an `api_key`
+//! the routes are open (local use).
 //!
 //! Webhook handshake policy: Notion's handshake is not authenticated (it is signed with the very
-//! token it carries), so a token is stored only when none is stored yet; the same token again is
-//! a no-op; a different one is refused with 409 until the operator removes
-//! `webhook_verification_token` from the secret (re-creating a subscription). Without this, anyone
-//! could replace the token and then sign their own events.
+//! token it carries), so anyone can send one. A handshake is therefore only recorded as *pending*
+//! ([`HandshakeStore`]: at most [`MAX_PENDING_HANDSHAKES`], newest first, each expiring after
+//! [`HANDSHAKE_TTL`]); the operator lists them and confirms the one Notion's Verify dialog accepts
+//! through the authenticated routes, which writes it to the secret. Only a confirmed token verifies
+//! events. The handshake route never reads or writes the secret and answers the same 200 whatever
+//! the state; refused events all get the same 401, so a stranger learns nothing.
 //!
-//! Secrets never appear in responses or logs: the handshake is logged with `token_received = true`.
+//! Cost of unauthenticated traffic: a request without `X-Notion-Signature` reads no secret, and an
+//! unsigned body over [`UNSIGNED_BODY_LIMIT`] is refused unparsed; a signed one is verified before
+//! it is parsed, and the secret is re-read at most once per [`TOKEN_REFRESH_INTERVAL`] (also when
+//! no token is confirmed).
+//!
+//! Secrets never appear in logs or in unauthenticated responses (`Debug` of [`ApiRequest`] shows
+//! neither header values nor the body); only `GET /webhooks/notion/pending` shows pending tokens,
+//! to the operator who must paste one into Notion.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
 use crate::index::{IndexError, SearchClient};
 use crate::queue::{BoxFuture, TaskQueue};
-use crate::runs::{RunError, RunRecord, RunState, RunStatus, RunStore};
+use crate::runs::{FullStart, RunError, RunRecord, RunState, RunStatus, RunStore};
 use crate::secrets::SecretString;
 use crate::task::{FinalizeMessage, RunKind, TaskMessage};
 use crate::webhook::{self, SignatureError, WebhookBody, WebhookEvent};
@@ -40,9 +54,20 @@ use crate::webhook::{self, SignatureError, WebhookBody, WebhookEvent};
 /// How many runs `GET /syncs` lists.
 pub const RECENT_RUNS: usize = 20;
 
-/// After a signature mismatch, the stored token is re-read at most this often (another container
-/// may have stored a new one); bounds Secrets Manager calls under a flood of bad requests.
-const TOKEN_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// After a signature mismatch (or while no token is confirmed), the stored token is re-read at
+/// most this often (another container may have confirmed a new one); bounds Secrets Manager calls
+/// under a flood of bad requests.
+pub const TOKEN_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How many pending handshakes are kept (the newest).
+pub const MAX_PENDING_HANDSHAKES: usize = 5;
+
+/// How long a pending handshake can be confirmed.
+pub const HANDSHAKE_TTL: chrono::Duration = chrono::Duration::hours(1);
+
+/// Unsigned webhook bodies larger than this are refused without being parsed (a handshake is
+/// well under 100 bytes).
+pub const UNSIGNED_BODY_LIMIT: usize = 4096;
 
 /// A failure of one of the edges (run store, queue, planner, secret store, event log). Its text is
 /// logged, never sent back (it may name internal hosts).
@@ -69,8 +94,19 @@ pub trait RunBook: Send + Sync {
     fn run(&self, run_id: u64) -> BoxFuture<'_, Result<Option<Value>, EdgeError>>;
     /// The newest runs, newest first.
     fn recent(&self, limit: usize) -> BoxFuture<'_, Result<Vec<Value>, EdgeError>>;
-    /// The id of a full run in state `planning` or `running`, if any.
-    fn active_full_run(&self) -> BoxFuture<'_, Result<Option<u64>, EdgeError>>;
+    /// Starts a run for `POST /syncs` (state `planning`). Runs whose lease ran out (a planner killed
+    /// mid-planning, a lost finalize chain) are closed as failed first. A full run takes the
+    /// full-run lock atomically; any run is refused while a live full run holds it.
+    fn start_run(&self, kind: RunKind) -> BoxFuture<'_, Result<RunStart, EdgeError>>;
+}
+
+/// What [`RunBook::start_run`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStart {
+    /// The run is recorded; a full run holds the full-run lock.
+    Started(u64),
+    /// Refused, nothing recorded: this full run holds the lock.
+    FullRunning(u64),
 }
 
 /// Starts the planner asynchronously for a run already recorded (`{"kind", "run_id"}`).
@@ -78,7 +114,8 @@ pub trait PlannerTrigger: Send + Sync {
     fn start(&self, kind: RunKind, run_id: u64) -> BoxFuture<'_, Result<(), EdgeError>>;
 }
 
-/// Where the webhook verification token is kept (Secrets Manager in AWS).
+/// Where the confirmed webhook verification token is kept (Secrets Manager in AWS). Written only by
+/// the operator's `POST /webhooks/notion/confirm`.
 pub trait SecretStore: Send + Sync {
     /// Stores the token (merged into the secret, other keys untouched).
     fn store_verification_token<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<(), EdgeError>>;
@@ -86,15 +123,66 @@ pub trait SecretStore: Send + Sync {
     fn verification_token(&self) -> BoxFuture<'_, Result<Option<SecretString>, EdgeError>>;
 }
 
-/// Webhook event ids already accepted, for de-duplication.
+/// Webhook event ids whose tasks were queued, for de-duplication.
 pub trait EventLog: Send + Sync {
-    /// Records the id; `true` the first time, `false` when it was recorded before.
-    fn first_time<'a>(&'a self, event_id: &'a str) -> BoxFuture<'a, Result<bool, EdgeError>>;
-    /// Removes the id again (its tasks could not be queued: Notion's retry must get through).
-    fn forget<'a>(&'a self, event_id: &'a str) -> BoxFuture<'a, Result<(), EdgeError>>;
+    /// Whether the id was recorded before.
+    fn seen<'a>(&'a self, event_id: &'a str) -> BoxFuture<'a, Result<bool, EdgeError>>;
+    /// Records the id, once its tasks are queued (a failure before leaves Notion's retry free to
+    /// get through). Recording an id twice is no error.
+    fn record<'a>(&'a self, event_id: &'a str) -> BoxFuture<'a, Result<(), EdgeError>>;
 }
 
-/// The webhook verification token as this container knows it, re-read when needed.
+/// A handshake token received but not confirmed by the operator.
+#[derive(Clone)]
+pub struct PendingHandshake {
+    /// Derived from the token (the same token twice is one entry).
+    pub id: String,
+    pub token: SecretString,
+    pub received_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl PendingHandshake {
+    pub fn new(token: &SecretString, now: DateTime<Utc>) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("notion-es handshake {}", token.expose()).as_bytes());
+        PendingHandshake {
+            id: format!("hs-{}", &hex::encode(digest)[..24]),
+            token: token.clone(),
+            received_at: now,
+            expires_at: now + HANDSHAKE_TTL,
+        }
+    }
+
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at > now
+    }
+}
+
+impl std::fmt::Debug for PendingHandshake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingHandshake")
+            .field("id", &self.id)
+            .field("received_at", &self.received_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where pending handshakes are kept (a small index on the search engine). Storage only: bounding
+/// and expiry are the handler's.
+pub trait HandshakeStore: Send + Sync {
+    /// Stores the entry under its id (replacing one with the same id).
+    fn put<'a>(&'a self, entry: &'a PendingHandshake) -> BoxFuture<'a, Result<(), EdgeError>>;
+    /// Every stored entry, expired ones included, in any order.
+    fn all(&self) -> BoxFuture<'_, Result<Vec<PendingHandshake>, EdgeError>>;
+    /// Removes an entry; a missing one is no error.
+    fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), EdgeError>>;
+}
+
+/// The confirmed webhook verification token as this container knows it (`None`: none confirmed,
+/// a negative answer cached like a positive one), re-read at most once per
+/// [`TOKEN_REFRESH_INTERVAL`].
 pub struct TokenCache {
     token: RwLock<Option<SecretString>>,
     last_refresh: Mutex<Option<Instant>>,
@@ -136,6 +224,7 @@ pub struct ApiContext {
     pub planner: Arc<dyn PlannerTrigger>,
     pub secrets: Arc<dyn SecretStore>,
     pub events: Arc<dyn EventLog>,
+    pub handshakes: Arc<dyn HandshakeStore>,
     /// The bearer key of `/syncs*` when not IAM-authenticated (`None`: open).
     pub api_key: Option<SecretString>,
     pub webhook_token: TokenCache,
@@ -143,8 +232,9 @@ pub struct ApiContext {
     pub finalize_delay_seconds: u32,
 }
 
-/// One HTTP request. Header names lower-case; `body` is the raw bytes as received.
-#[derive(Debug, Clone, Default)]
+/// One HTTP request. Header names lower-case; `body` is the raw bytes as received. `Debug` shows
+/// header names and the body's length only (they carry bearer keys and handshake tokens).
+#[derive(Clone, Default)]
 pub struct ApiRequest {
     pub method: String,
     pub path: String,
@@ -171,6 +261,20 @@ impl ApiRequest {
 
     fn get_header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(String::as_str)
+    }
+}
+
+impl std::fmt::Debug for ApiRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&str> = self.headers.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("ApiRequest")
+            .field("method", &self.method)
+            .field("path", &self.path.split(['?', '#']).next().unwrap_or_default())
+            .field("header_names", &names)
+            .field("body_bytes", &self.body.len())
+            .field("iam_authenticated", &self.iam_authenticated)
+            .finish()
     }
 }
 
@@ -201,6 +305,8 @@ impl ApiResponse {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Webhook,
+    PendingHandshakes,
+    ConfirmHandshake,
     StartSync,
     ListSyncs,
     GetSync(String),
@@ -215,6 +321,10 @@ pub fn route(method: &str, path: &str) -> Route {
     match (segments.as_slice(), method.as_str()) {
         (["webhooks", "notion"], "POST") => Route::Webhook,
         (["webhooks", "notion"], _) => Route::MethodNotAllowed("POST"),
+        (["webhooks", "notion", "pending"], "GET") => Route::PendingHandshakes,
+        (["webhooks", "notion", "pending"], _) => Route::MethodNotAllowed("GET"),
+        (["webhooks", "notion", "confirm"], "POST") => Route::ConfirmHandshake,
+        (["webhooks", "notion", "confirm"], _) => Route::MethodNotAllowed("POST"),
         (["syncs"], "POST") => Route::StartSync,
         (["syncs"], "GET") => Route::ListSyncs,
         (["syncs"], _) => Route::MethodNotAllowed("GET, POST"),
@@ -262,6 +372,8 @@ pub async fn handle(ctx: &ApiContext, req: ApiRequest) -> ApiResponse {
                 Route::StartSync => start_sync(ctx, &req.body).await,
                 Route::ListSyncs => list_syncs(ctx).await,
                 Route::GetSync(id) => get_sync(ctx, &id).await,
+                Route::PendingHandshakes => list_handshakes(ctx).await,
+                Route::ConfirmHandshake => confirm_handshake(ctx, &req.body).await,
                 _ => ApiResponse::error(404, "no such route"),
             }
         }
@@ -294,15 +406,12 @@ async fn start_sync(ctx: &ApiContext, body: &[u8]) -> ApiResponse {
         Ok(kind) => kind,
         Err(problem) => return ApiResponse::error(400, problem),
     };
-    match ctx.runs.active_full_run().await {
-        Ok(Some(running)) => {
+    let run_id = match ctx.runs.start_run(kind).await {
+        Ok(RunStart::Started(id)) => id,
+        Ok(RunStart::FullRunning(running)) => {
+            tracing::info!(kind = kind.as_str(), running, "sync refused: a full sync is running");
             return ApiResponse::json(409, json!({"error": "a full sync is running", "run_id": running}));
         }
-        Ok(None) => {}
-        Err(err) => return unavailable("run store", &err),
-    }
-    let run_id = match ctx.runs.create_run(kind).await {
-        Ok(id) => id,
         Err(err) => return unavailable("run store", &err),
     };
     if let Err(err) = ctx.planner.start(kind, run_id).await {
@@ -340,90 +449,162 @@ fn unavailable(what: &str, err: &EdgeError) -> ApiResponse {
 }
 
 async fn handle_webhook(ctx: &ApiContext, req: &ApiRequest) -> ApiResponse {
-    let decoded = webhook::decode_body(&req.body);
-    if let Ok(WebhookBody::Handshake { verification_token }) = &decoded {
-        return handshake(ctx, verification_token).await;
-    }
-    // Everything else must be signed before its content is looked at.
-    if let Err(err) = check_signature(ctx, req).await {
-        tracing::warn!(reason = %err, "webhook refused");
-        return ApiResponse::error(401, err.to_string());
-    }
-    let event = match decoded {
-        Ok(WebhookBody::Event(event)) => event,
-        Ok(WebhookBody::Handshake { .. }) => return ApiResponse::error(400, "unexpected handshake"),
-        Err(err) => return ApiResponse::error(400, err.to_string()),
-    };
-    accept_event(ctx, &event).await
-}
-
-async fn handshake(ctx: &ApiContext, token: &SecretString) -> ApiResponse {
-    let stored = match current_token(ctx).await {
-        Ok(stored) => stored,
-        Err(err) => return unavailable("secret store", &err),
-    };
-    match stored {
-        Some(stored) if bool::from(stored.expose().as_bytes().ct_eq(token.expose().as_bytes())) => {
-            tracing::info!(token_received = true, already_stored = true, "webhook verification token received again");
-            ApiResponse::json(200, json!({"status": "verification token already stored"}))
-        }
-        Some(_) => {
-            tracing::warn!(
-                token_received = true,
-                stored = false,
-                "webhook verification token refused: another token is already stored"
-            );
-            ApiResponse::error(
-                409,
-                "a different webhook verification token is already stored; remove webhook_verification_token \
-                 from the secret to verify a new subscription",
-            )
-        }
-        None => match ctx.secrets.store_verification_token(token.expose()).await {
+    let signed = req.get_header(webhook::SIGNATURE_HEADER).is_some();
+    let refusal = if signed {
+        // Verified before anything in the body is looked at.
+        match check_signature(ctx, req).await {
             Ok(()) => {
-                ctx.webhook_token.set(Some(token.clone()));
-                tracing::info!(token_received = true, stored = true, "webhook verification token received and stored");
-                ApiResponse::json(200, json!({"status": "verification token stored"}))
+                return match webhook::decode_body(&req.body) {
+                    Ok(WebhookBody::Event(event)) => accept_event(ctx, &event).await,
+                    Ok(WebhookBody::Handshake { verification_token }) => handshake(ctx, &verification_token).await,
+                    Err(err) => ApiResponse::error(400, err.to_string()),
+                };
             }
-            Err(err) => unavailable("secret store", &err),
-        },
+            Err(err) => err,
+        }
+    } else {
+        SignatureError::Missing
+    };
+    // Not signed with the confirmed token: only a small handshake is looked at (Notion signs its
+    // handshake with the token it carries, which no one can check yet).
+    if req.body.len() <= UNSIGNED_BODY_LIMIT {
+        if let Ok(WebhookBody::Handshake { verification_token }) = webhook::decode_body(&req.body) {
+            return handshake(ctx, &verification_token).await;
+        }
+    }
+    tracing::warn!(reason = ?refusal, body_bytes = req.body.len(), "webhook refused");
+    refused()
+}
+
+/// The one answer to every unsigned or wrongly signed request.
+fn refused() -> ApiResponse {
+    ApiResponse::error(401, webhook::SIGNATURE_REFUSED)
+}
+
+/// Records a handshake as pending (never as the verification token) and keeps the pending list
+/// bounded: expired entries and all but the [`MAX_PENDING_HANDSHAKES`] newest are removed. The
+/// same token again changes nothing. The answer does not depend on the state.
+async fn handshake(ctx: &ApiContext, token: &SecretString) -> ApiResponse {
+    let now = Utc::now();
+    let entry = PendingHandshake::new(token, now);
+    let result: Result<bool, EdgeError> = async {
+        let mut entries = ctx.handshakes.all().await?;
+        let known = entries.iter().any(|e| e.id == entry.id && e.is_live(now));
+        if !known {
+            ctx.handshakes.put(&entry).await?;
+            entries.retain(|e| e.id != entry.id);
+            entries.push(entry.clone());
+        }
+        entries.sort_by(|a, b| b.received_at.cmp(&a.received_at).then_with(|| a.id.cmp(&b.id)));
+        let mut kept = 0;
+        for e in &entries {
+            if e.is_live(now) && kept < MAX_PENDING_HANDSHAKES {
+                kept += 1;
+            } else if let Err(err) = ctx.handshakes.remove(&e.id).await {
+                tracing::warn!(id = %e.id, error = %err, "could not remove a pending handshake");
+            }
+        }
+        Ok(!known)
+    }
+    .await;
+    match result {
+        Ok(new) => {
+            tracing::info!(
+                token_received = true,
+                pending_id = %entry.id,
+                new,
+                "webhook handshake recorded as pending: confirm it with POST /webhooks/notion/confirm"
+            );
+            ApiResponse::json(200, json!({"status": "received"}))
+        }
+        Err(err) => unavailable("handshake store", &err),
     }
 }
 
-/// The cached token, or a fresh read when none is cached.
-async fn current_token(ctx: &ApiContext) -> Result<Option<SecretString>, EdgeError> {
-    if let Some(token) = ctx.webhook_token.get() {
-        return Ok(Some(token));
-    }
-    let token = ctx.secrets.verification_token().await?;
-    if token.is_some() {
-        ctx.webhook_token.set(token.clone());
-    }
-    Ok(token)
+/// The unexpired pending handshakes, newest first, at most [`MAX_PENDING_HANDSHAKES`].
+async fn live_handshakes(ctx: &ApiContext) -> Result<Vec<PendingHandshake>, EdgeError> {
+    let now = Utc::now();
+    let mut entries: Vec<PendingHandshake> =
+        ctx.handshakes.all().await?.into_iter().filter(|e| e.is_live(now)).collect();
+    entries.sort_by(|a, b| b.received_at.cmp(&a.received_at).then_with(|| a.id.cmp(&b.id)));
+    entries.truncate(MAX_PENDING_HANDSHAKES);
+    Ok(entries)
 }
 
+/// `GET /webhooks/notion/pending` (authenticated): the operator pastes one token into Notion.
+async fn list_handshakes(ctx: &ApiContext) -> ApiResponse {
+    match live_handshakes(ctx).await {
+        Ok(entries) => {
+            let pending: Vec<Value> = entries
+                .iter()
+                .map(|e| {
+                    json!({
+                        "id": e.id,
+                        "received_at": e.received_at.to_rfc3339(),
+                        "expires_at": e.expires_at.to_rfc3339(),
+                        "verification_token": e.token.expose(),
+                    })
+                })
+                .collect();
+            ApiResponse::json(200, json!({"pending": pending}))
+        }
+        Err(err) => unavailable("handshake store", &err),
+    }
+}
+
+/// `POST /webhooks/notion/confirm` `{"id"}` (authenticated): that pending token becomes the
+/// confirmed one (replacing any earlier), then the pending entry is removed.
+async fn confirm_handshake(ctx: &ApiContext, body: &[u8]) -> ApiResponse {
+    let id = match serde_json::from_slice::<Value>(body) {
+        Ok(v) => v.get("id").and_then(Value::as_str).map(str::to_string),
+        Err(_) => None,
+    };
+    let Some(id) = id.filter(|i| !i.is_empty()) else {
+        return ApiResponse::error(400, r#"request body must be {"id": "<id from GET /webhooks/notion/pending>"}"#);
+    };
+    let entry = match live_handshakes(ctx).await {
+        Ok(entries) => entries.into_iter().find(|e| e.id == id),
+        Err(err) => return unavailable("handshake store", &err),
+    };
+    let Some(entry) = entry else {
+        return ApiResponse::error(404, "no pending handshake with this id (unknown or expired)");
+    };
+    if let Err(err) = ctx.secrets.store_verification_token(entry.token.expose()).await {
+        return unavailable("secret store", &err);
+    }
+    ctx.webhook_token.set(Some(entry.token.clone()));
+    if let Err(err) = ctx.handshakes.remove(&entry.id).await {
+        tracing::warn!(id = %entry.id, error = %err, "confirmed, but could not remove the pending handshake");
+    }
+    tracing::info!(id = %entry.id, "webhook verification token confirmed by the operator");
+    ApiResponse::json(200, json!({"status": "confirmed", "id": entry.id}))
+}
+
+/// Checks the signature against the confirmed token as cached. When it does not match (or none is
+/// cached), the secret is re-read, at most once per [`TOKEN_REFRESH_INTERVAL`] (another container
+/// may have confirmed a token); a malformed header costs no read.
 async fn check_signature(ctx: &ApiContext, req: &ApiRequest) -> Result<(), SignatureError> {
     let header = req.get_header(webhook::SIGNATURE_HEADER);
-    let token = match current_token(ctx).await {
-        Ok(Some(token)) => token,
-        Ok(None) => return Err(SignatureError::NoToken),
-        Err(err) => {
-            tracing::error!(error = %err, "could not read the webhook verification token");
-            return Err(SignatureError::NoToken);
-        }
-    };
-    match webhook::verify_signature(&req.body, header, token.expose()) {
-        // The token may have been replaced by another container: re-read it, at most once a minute.
-        Err(SignatureError::Mismatch) if ctx.webhook_token.may_refresh() => {
-            match ctx.secrets.verification_token().await {
-                Ok(Some(fresh)) if fresh.expose() != token.expose() => {
-                    ctx.webhook_token.set(Some(fresh.clone()));
+    let cached = ctx.webhook_token.get();
+    let first = webhook::verify_signature(&req.body, header, cached.as_ref().map_or("", |t| t.expose()));
+    if !matches!(first, Err(SignatureError::Mismatch | SignatureError::NoToken)) || !ctx.webhook_token.may_refresh() {
+        return first;
+    }
+    match ctx.secrets.verification_token().await {
+        Ok(fresh) => {
+            ctx.webhook_token.set(fresh.clone());
+            match fresh {
+                Some(fresh) if cached.as_ref().map(SecretString::expose) != Some(fresh.expose()) => {
                     webhook::verify_signature(&req.body, header, fresh.expose())
                 }
-                _ => Err(SignatureError::Mismatch),
+                Some(_) => first,
+                None => Err(SignatureError::NoToken),
             }
         }
-        other => other,
+        Err(err) => {
+            tracing::error!(error = %err, "could not read the webhook verification token");
+            first
+        }
     }
 }
 
@@ -433,9 +614,9 @@ async fn accept_event(ctx: &ApiContext, event: &WebhookEvent) -> ApiResponse {
         tracing::info!(event_id = %event.id, event_type = %event.kind, entity_type = %event.entity.kind, "webhook event ignored");
         return ApiResponse::json(200, json!({"status": "ignored", "event_id": event.id}));
     }
-    match ctx.events.first_time(&event.id).await {
-        Ok(true) => {}
-        Ok(false) => {
+    match ctx.events.seen(&event.id).await {
+        Ok(false) => {}
+        Ok(true) => {
             tracing::info!(event_id = %event.id, event_type = %event.kind, "duplicate webhook event ignored");
             return ApiResponse::json(200, json!({"status": "duplicate", "event_id": event.id}));
         }
@@ -456,14 +637,15 @@ async fn accept_event(ctx: &ApiContext, event: &WebhookEvent) -> ApiResponse {
     .await;
     match result {
         Ok((id, tasks)) => {
+            // Recorded only now: a failure above leaves the id free for Notion's retry. A retry racing
+            // this write queues the tasks twice, which is harmless (tasks are idempotent).
+            if let Err(err) = ctx.events.record(&event.id).await {
+                tracing::error!(event_id = %event.id, error = %err, "tasks queued, but the event id was not recorded");
+            }
             tracing::info!(event_id = %event.id, event_type = %event.kind, run_id = id, tasks, "webhook event queued");
             ApiResponse::json(202, json!({"status": "accepted", "event_id": event.id, "run_id": id, "tasks": tasks}))
         }
         Err(err) => {
-            // Let Notion's retry through: forget the id; close the run if one was made.
-            if let Err(e) = ctx.events.forget(&event.id).await {
-                tracing::error!(event_id = %event.id, error = %e, "could not forget the event id");
-            }
             if let Some(id) = run_id {
                 if let Err(e) = ctx.runs.fail_run(id, &format!("webhook event {} not queued: {err}", event.id)).await {
                     tracing::error!(run_id = id, error = %e, "could not close the run");
@@ -474,31 +656,57 @@ async fn accept_event(ctx: &ApiContext, event: &WebhookEvent) -> ApiResponse {
     }
 }
 
+/// A document `_id` for an outside id: kept when short and plain, else hashed.
+fn safe_doc_id(raw: &str) -> String {
+    if !raw.is_empty() && raw.len() <= 128 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        raw.to_string()
+    } else {
+        use sha2::Digest;
+        format!("sha256-{}", hex::encode(sha2::Sha256::digest(raw.as_bytes())))
+    }
+}
+
+/// Creates a small companion index with explicit (strict) mappings, once per container; an
+/// existing index is fine.
+async fn ensure_small_index(
+    client: &SearchClient,
+    index: &str,
+    properties: Value,
+    ready: &AtomicBool,
+) -> Result<(), EdgeError> {
+    if ready.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let body = json!({
+        "settings": {"index": {"number_of_shards": 1, "auto_expand_replicas": "0-1"}},
+        "mappings": {"dynamic": "strict", "properties": properties},
+    });
+    let path = format!("/{}", crate::index::path_segment(index));
+    let reply = client.json(elasticsearch::http::Method::Put, &path, &[], Some(&body)).await.map_err(EdgeError::new)?;
+    if !reply.is_success() && reply.error_type() != Some("resource_already_exists_exception") {
+        return Err(EdgeError::new(reply.refused(&format!("create index {index}"))));
+    }
+    ready.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
 /// The de-duplication log on the search engine: one document per event id in
-/// `{index}-webhook-events`, written with `op_type=create`; a 409 means already seen.
+/// `{index}-webhook-events` (strict mappings), written once the event's tasks are queued.
 pub struct SearchEventLog {
     client: SearchClient,
     index: String,
+    ready: AtomicBool,
 }
 
 impl SearchEventLog {
     /// `content_index` is the content index name; the log is `{content_index}-webhook-events`.
     pub fn new(client: SearchClient, content_index: &str) -> Self {
-        SearchEventLog { client, index: events_index(content_index) }
+        SearchEventLog { client, index: events_index(content_index), ready: AtomicBool::new(false) }
     }
 
     fn doc_path(&self, op: &str, event_id: &str) -> String {
         // Notion event ids are UUIDs; anything long or odd is hashed to a safe `_id`.
-        let id = if !event_id.is_empty()
-            && event_id.len() <= 128
-            && event_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            event_id.to_string()
-        } else {
-            use sha2::Digest;
-            format!("sha256-{}", hex::encode(sha2::Sha256::digest(event_id.as_bytes())))
-        };
-        format!("/{}/{op}/{id}", self.index)
+        format!("/{}/{op}/{}", self.index, safe_doc_id(event_id))
     }
 }
 
@@ -507,10 +715,35 @@ pub fn events_index(content_index: &str) -> String {
     format!("{content_index}-webhook-events")
 }
 
+/// The pending-handshake index beside a content index.
+pub fn handshakes_index(content_index: &str) -> String {
+    format!("{content_index}-webhook-handshakes")
+}
+
 impl EventLog for SearchEventLog {
-    fn first_time<'a>(&'a self, event_id: &'a str) -> BoxFuture<'a, Result<bool, EdgeError>> {
+    fn seen<'a>(&'a self, event_id: &'a str) -> BoxFuture<'a, Result<bool, EdgeError>> {
         Box::pin(async move {
-            let body = json!({"event_id": event_id, "received_at": chrono::Utc::now().to_rfc3339()});
+            let path = self.doc_path("_doc", event_id);
+            let query = [("_source", "false".to_string())];
+            let reply = self
+                .client
+                .json(elasticsearch::http::Method::Get, &path, &query, None)
+                .await
+                .map_err(EdgeError::new)?;
+            match reply.status {
+                200 => Ok(reply.body.get("found").and_then(Value::as_bool).unwrap_or(true)),
+                404 => Ok(false),
+                _ => Err(EdgeError::new(reply.refused("look up webhook event id"))),
+            }
+        })
+    }
+
+    fn record<'a>(&'a self, event_id: &'a str) -> BoxFuture<'a, Result<(), EdgeError>> {
+        Box::pin(async move {
+            let properties =
+                json!({"event_id": {"type": "keyword", "ignore_above": 512}, "received_at": {"type": "date"}});
+            ensure_small_index(&self.client, &self.index, properties, &self.ready).await?;
+            let body = json!({"event_id": event_id, "received_at": Utc::now().to_rfc3339()});
             let path = self.doc_path("_create", event_id);
             let reply = self
                 .client
@@ -518,45 +751,124 @@ impl EventLog for SearchEventLog {
                 .await
                 .map_err(EdgeError::new)?;
             match reply.status {
-                200 | 201 => Ok(true),
-                409 => Ok(false),
+                200 | 201 | 409 => Ok(()),
                 _ => Err(EdgeError::new(reply.refused("record webhook event id"))),
-            }
-        })
-    }
-
-    fn forget<'a>(&'a self, event_id: &'a str) -> BoxFuture<'a, Result<(), EdgeError>> {
-        Box::pin(async move {
-            let path = self.doc_path("_doc", event_id);
-            let reply = self
-                .client
-                .json(elasticsearch::http::Method::Delete, &path, &[], None)
-                .await
-                .map_err(EdgeError::new)?;
-            match reply.status {
-                200 | 404 => Ok(()),
-                _ => Err(EdgeError::new(reply.refused("forget webhook event id"))),
             }
         })
     }
 }
 
-/// [`RunBook`] over the run records on the search engine (`runs::RunStore`), plus the one query
-/// the store does not offer: is a full run open?
+/// Pending handshakes on the search engine: one document per entry in
+/// `{index}-webhook-handshakes` (strict mappings; the token is kept in `_source` only, not indexed).
+/// Writes refresh, so the next listing sees them.
+pub struct SearchHandshakeStore {
+    client: SearchClient,
+    index: String,
+    ready: AtomicBool,
+}
+
+impl SearchHandshakeStore {
+    pub fn new(client: SearchClient, content_index: &str) -> Self {
+        SearchHandshakeStore { client, index: handshakes_index(content_index), ready: AtomicBool::new(false) }
+    }
+
+    fn doc_path(&self, id: &str) -> String {
+        format!("/{}/_doc/{}", self.index, safe_doc_id(id))
+    }
+}
+
+impl HandshakeStore for SearchHandshakeStore {
+    fn put<'a>(&'a self, entry: &'a PendingHandshake) -> BoxFuture<'a, Result<(), EdgeError>> {
+        Box::pin(async move {
+            let properties = json!({
+                "verification_token": {"type": "keyword", "index": false, "doc_values": false},
+                "received_at": {"type": "date"},
+                "expires_at": {"type": "date"},
+            });
+            ensure_small_index(&self.client, &self.index, properties, &self.ready).await?;
+            let body = json!({
+                "verification_token": entry.token.expose(),
+                "received_at": entry.received_at.to_rfc3339(),
+                "expires_at": entry.expires_at.to_rfc3339(),
+            });
+            let reply = self
+                .client
+                .json(
+                    elasticsearch::http::Method::Put,
+                    &self.doc_path(&entry.id),
+                    &[("refresh", "true".to_string())],
+                    Some(&body),
+                )
+                .await
+                .map_err(EdgeError::new)?;
+            reply.ok("store a pending handshake").map(|_| ()).map_err(EdgeError::new)
+        })
+    }
+
+    fn all(&self) -> BoxFuture<'_, Result<Vec<PendingHandshake>, EdgeError>> {
+        Box::pin(async move {
+            let body = json!({"size": 100, "sort": [{"received_at": "desc"}]});
+            let path = format!("/{}/_search", self.index);
+            let reply = self
+                .client
+                .json(elasticsearch::http::Method::Post, &path, &[], Some(&body))
+                .await
+                .map_err(EdgeError::new)?;
+            if reply.status == 404 {
+                return Ok(vec![]);
+            }
+            let response = reply.ok("list pending handshakes").map_err(EdgeError::new)?;
+            let hits = response.pointer("/hits/hits").and_then(Value::as_array).cloned().unwrap_or_default();
+            let date = |hit: &Value, field: &str| {
+                hit.pointer(&format!("/_source/{field}"))
+                    .and_then(Value::as_str)
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&Utc))
+            };
+            Ok(hits
+                .iter()
+                .filter_map(|hit| {
+                    Some(PendingHandshake {
+                        id: hit.get("_id")?.as_str()?.to_string(),
+                        token: SecretString::new(hit.pointer("/_source/verification_token")?.as_str()?.to_string()),
+                        received_at: date(hit, "received_at")?,
+                        expires_at: date(hit, "expires_at")?,
+                    })
+                })
+                .collect())
+        })
+    }
+
+    fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), EdgeError>> {
+        Box::pin(async move {
+            let reply = self
+                .client
+                .json(elasticsearch::http::Method::Delete, &self.doc_path(id), &[("refresh", "true".to_string())], None)
+                .await
+                .map_err(EdgeError::new)?;
+            match reply.status {
+                200 | 404 => Ok(()),
+                _ => Err(EdgeError::new(reply.refused("remove a pending handshake"))),
+            }
+        })
+    }
+}
+
+/// [`RunBook`] over the run records on the search engine (`runs::RunStore`), with its full-run
+/// lock and leases.
 pub struct SearchRunBook {
     runs: RunStore,
-    client: SearchClient,
-    runs_index: String,
 }
 
 impl SearchRunBook {
     /// The run book of content index `content_index` (`{content_index}-runs`).
     pub fn new(client: SearchClient, content_index: &str) -> Self {
-        SearchRunBook {
-            runs: RunStore::new(client.clone(), content_index),
-            client,
-            runs_index: crate::index::runs_index(content_index),
-        }
+        SearchRunBook { runs: RunStore::new(client, content_index) }
+    }
+
+    /// The same run book with other leases (the settings').
+    pub fn with_leases(self, leases: crate::runs::Leases) -> Self {
+        SearchRunBook { runs: self.runs.with_leases(leases) }
     }
 }
 
@@ -615,35 +927,22 @@ impl RunBook for SearchRunBook {
         })
     }
 
-    fn active_full_run(&self) -> BoxFuture<'_, Result<Option<u64>, EdgeError>> {
+    fn start_run(&self, kind: RunKind) -> BoxFuture<'_, Result<RunStart, EdgeError>> {
         Box::pin(async move {
-            use elasticsearch::http::Method;
-            let index = crate::index::path_segment(&self.runs_index);
-            let refresh = self.client.json(Method::Post, &format!("/{index}/_refresh"), &[], None).await;
-            if let Ok(reply) = &refresh {
-                if reply.status == 404 {
-                    return Ok(None); // no run was ever recorded
-                }
+            let closed = self.runs.close_zombies().await.map_err(EdgeError::new)?;
+            if !closed.is_empty() {
+                tracing::warn!(?closed, "runs whose lease ran out closed as failed");
             }
-            let body = json!({
-                "query": {"bool": {"filter": [
-                    {"term": {"kind": RunKind::Full.as_str()}},
-                    {"terms": {"state": [RunState::Planning.as_str(), RunState::Running.as_str()]}},
-                ]}},
-                "sort": [{"id": "desc"}],
-                "size": 1,
-                "_source": ["id"],
-            });
-            let reply = self
-                .client
-                .json(Method::Post, &format!("/{index}/_search"), &[], Some(&body))
-                .await
-                .map_err(EdgeError::new)?;
-            if reply.status == 404 {
-                return Ok(None);
+            if kind == RunKind::Full {
+                return match self.runs.start_full_run().await.map_err(EdgeError::new)? {
+                    FullStart::Started(run) => Ok(RunStart::Started(run.id)),
+                    FullStart::Running(holder) => Ok(RunStart::FullRunning(holder)),
+                };
             }
-            let response = reply.ok("search for open full runs").map_err(EdgeError::new)?;
-            Ok(response.pointer("/hits/hits/0/_source/id").and_then(Value::as_u64))
+            if let Some(holder) = self.runs.full_lock_holder().await.map_err(EdgeError::new)? {
+                return Ok(RunStart::FullRunning(holder));
+            }
+            Ok(RunStart::Started(self.runs.create_run(kind).await.map_err(EdgeError::new)?.id))
         })
     }
 }
@@ -657,6 +956,11 @@ mod tests {
         assert_eq!(route("POST", "/webhooks/notion"), Route::Webhook);
         assert_eq!(route("post", "/webhooks/notion/"), Route::Webhook);
         assert_eq!(route("GET", "/webhooks/notion"), Route::MethodNotAllowed("POST"));
+        assert_eq!(route("GET", "/webhooks/notion/pending"), Route::PendingHandshakes);
+        assert_eq!(route("POST", "/webhooks/notion/pending"), Route::MethodNotAllowed("GET"));
+        assert_eq!(route("POST", "/webhooks/notion/confirm/"), Route::ConfirmHandshake);
+        assert_eq!(route("GET", "/webhooks/notion/confirm"), Route::MethodNotAllowed("POST"));
+        assert_eq!(route("POST", "/webhooks/notion/other"), Route::NotFound);
         assert_eq!(route("POST", "/syncs"), Route::StartSync);
         assert_eq!(route("GET", "/syncs?x=1"), Route::ListSyncs);
         assert_eq!(route("DELETE", "/syncs"), Route::MethodNotAllowed("GET, POST"));
@@ -688,10 +992,10 @@ mod tests {
 
     #[test]
     fn event_log_ids_are_safe() {
-        let log = SearchEventLog {
-            client: SearchClient::new(&crate::index::SearchSettings::new("http://127.0.0.1:9", "i")).unwrap(),
-            index: events_index("i"),
-        };
+        let log = SearchEventLog::new(
+            SearchClient::new(&crate::index::SearchSettings::new("http://127.0.0.1:9", "i")).unwrap(),
+            "i",
+        );
         assert_eq!(log.doc_path("_create", "4a1b-c2"), "/i-webhook-events/_create/4a1b-c2");
         assert!(log.doc_path("_create", "../x y").starts_with("/i-webhook-events/_create/sha256-"));
     }

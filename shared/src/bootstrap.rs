@@ -57,6 +57,21 @@ pub async fn context_from_env(share: Share) -> Result<SyncContext, BootError> {
     build(&settings, &secrets, Arc::new(queue), share).await
 }
 
+/// The content store with its companion indices ensured: all the API function needs of the
+/// search engine (it builds no Notion client).
+pub async fn search_store(settings: &Settings, secrets: &Secrets) -> Result<SearchStore, BootError> {
+    let mut search =
+        SearchSettings::new(settings.search_url.as_str().trim_end_matches('/'), settings.index_name.clone());
+    search.credentials = SearchCredentials {
+        username: secrets.search_username.as_ref().map(|s| s.expose().to_string()),
+        password: secrets.search_password.as_ref().map(|s| s.expose().to_string()),
+        api_key: secrets.search_api_key.as_ref().map(|s| s.expose().to_string()),
+    };
+    let store = SearchStore::connect(&search)?;
+    store.ensure_indices().await?;
+    Ok(store)
+}
+
 /// Builds the context from validated parts (tests call this with their own queue).
 pub async fn build(
     settings: &Settings,
@@ -72,16 +87,8 @@ pub async fn build(
             share.rate(settings),
         ),
     )?;
-    let mut search =
-        SearchSettings::new(settings.search_url.as_str().trim_end_matches('/'), settings.index_name.clone());
-    search.credentials = SearchCredentials {
-        username: secrets.search_username.as_ref().map(|s| s.expose().to_string()),
-        password: secrets.search_password.as_ref().map(|s| s.expose().to_string()),
-        api_key: secrets.search_api_key.as_ref().map(|s| s.expose().to_string()),
-    };
-    let store = SearchStore::connect(&search)?;
-    store.ensure_indices().await?;
-    let runs = RunStore::beside(&store);
+    let store = search_store(settings, secrets).await?;
+    let runs = RunStore::beside(&store).with_leases(settings.leases());
     let connector = &settings.connector;
     let downloads = DownloadConfig {
         max_bytes: connector.max_file_size,

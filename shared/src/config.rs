@@ -28,9 +28,20 @@ pub const DEFAULT_SEARCH_URL: &str = "http://127.0.0.1:9200";
 pub const DEFAULT_INDEX_NAME: &str = "search-notion";
 pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 3;
 pub const DEFAULT_FINALIZE_DELAY_SECONDS: u32 = 60;
+/// A planning run's lease: the planner's timeout (900 s) plus a margin.
+pub const DEFAULT_PLANNING_LEASE_SECONDS: u32 = 1200;
+/// A running run's lease: a finalize message that fails is retried after the finalize queue's 1,800 s visibility
+/// timeout, twice before it reaches the DLQ, so only a run unchecked for longer than that (and a few finalize
+/// delays) has lost its finalize chain.
+pub const DEFAULT_RUN_LEASE_SECONDS: u32 = 2 * 1800 + 5 * 60;
 pub const DEFAULT_CONCURRENT_DOWNLOADS: u32 = 30;
 /// 10 MiB, the Elastic framework's `max_file_download_size`.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 10 * 1024 * 1024;
+/// Hard cap of `max_file_size` (100 MiB): a download buffer never grows past it.
+pub const MAX_FILE_SIZE_CAP: u64 = 100 * 1024 * 1024;
+/// Share of the function's memory that downloads in flight (`concurrent_downloads × max_file_size`) may take; the
+/// rest is for extraction, documents and the runtime.
+pub const DOWNLOAD_MEMORY_PERCENT: u64 = 50;
 
 /// An invalid setting or configuration document.
 #[derive(Debug, thiserror::Error)]
@@ -99,8 +110,16 @@ pub struct Settings {
     pub max_receive_count: u32,
     /// `FINALIZE_DELAY_SECONDS`: delay of the finalize message and its re-checks, 0..=900 (default 60).
     pub finalize_delay_seconds: u32,
+    /// `PLANNING_LEASE_SECONDS`: how long a run may stay in `planning` without a sign of its planner before it
+    /// counts as dead and is closed as failed when the next run starts, 1..=86400 (default 1200).
+    pub planning_lease_seconds: u32,
+    /// `RUN_LEASE_SECONDS`: the same for a `running` run without a finalize check, 1..=86400 (default 3900).
+    pub run_lease_seconds: u32,
     /// `CONNECTOR_CONFIG`: the configuration document (default `{}`: everything, no rules).
     pub connector: ConnectorConfig,
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (MB, set by Lambda): bounds the downloads in flight, see
+    /// [`Settings::check_download_memory`]. `None` outside Lambda.
+    pub function_memory_mb: Option<u64>,
 }
 
 fn env_err(name: &'static str, problem: impl Into<String>) -> ConfigError {
@@ -143,6 +162,16 @@ where
 }
 
 /// Elasticsearch / OpenSearch index name rules (the `-runs` and `-tasks` suffixes are added to it).
+/// The content index when `INDEX_NAME` is not set: `search-notion`, or `search-notion-{stack}` under a
+/// CloudFormation stack other than the documented `notion-es`, so two stacks on one cluster never
+/// share run records or remove each other's documents.
+pub fn default_index_name(stack: Option<&str>) -> String {
+    match stack {
+        Some(stack) if stack != "notion-es" => format!("{DEFAULT_INDEX_NAME}-{}", stack.to_lowercase()),
+        _ => DEFAULT_INDEX_NAME.to_owned(),
+    }
+}
+
 fn check_index_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("must not be empty".into());
@@ -206,8 +235,11 @@ impl Settings {
 
         let search_url = http_url("SEARCH_URL", var(vars, "SEARCH_URL").unwrap_or(DEFAULT_SEARCH_URL))?;
 
-        let env_index = var(vars, "INDEX_NAME").unwrap_or(DEFAULT_INDEX_NAME);
-        check_index_name(env_index).map_err(|p| env_err("INDEX_NAME", p))?;
+        let env_index = match var(vars, "INDEX_NAME") {
+            Some(name) => name.to_owned(),
+            None => default_index_name(var(vars, "STACK_NAME")),
+        };
+        check_index_name(&env_index).map_err(|p| env_err("INDEX_NAME", p))?;
 
         let work_queue_url = http_url("WORK_QUEUE_URL", required(vars, "WORK_QUEUE_URL")?)?.to_string();
         let finalize_queue_url = http_url("FINALIZE_QUEUE_URL", required(vars, "FINALIZE_QUEUE_URL")?)?.to_string();
@@ -221,12 +253,37 @@ impl Settings {
             Some(v) => int_in("FINALIZE_DELAY_SECONDS", v, 0, 900)?,
         };
 
+        let planning_lease_seconds = match var(vars, "PLANNING_LEASE_SECONDS") {
+            None => DEFAULT_PLANNING_LEASE_SECONDS,
+            Some(v) => int_in("PLANNING_LEASE_SECONDS", v, 1, 86_400)?,
+        };
+        let run_lease_seconds = match var(vars, "RUN_LEASE_SECONDS") {
+            None => DEFAULT_RUN_LEASE_SECONDS,
+            Some(v) => int_in("RUN_LEASE_SECONDS", v, 1, 86_400)?,
+        };
+        if run_lease_seconds <= finalize_delay_seconds {
+            return Err(env_err(
+                "RUN_LEASE_SECONDS",
+                format!("{run_lease_seconds} must be longer than FINALIZE_DELAY_SECONDS ({finalize_delay_seconds}): every finalize check renews the lease"),
+            ));
+        }
+
         let connector = match var(vars, "CONNECTOR_CONFIG") {
             None => Ok(ConnectorConfig::default()),
             Some(v) if v.starts_with('{') => ConnectorConfig::from_json_str(v),
             Some(path) => ConnectorConfig::from_file(Path::new(path)),
         }
         .map_err(|e| ConfigError::ConnectorConfig(Box::new(e)))?;
+        let mut connector = connector;
+        let function_memory_mb = match var(vars, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE") {
+            None => None,
+            Some(v) => Some(int_in("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", v, 1, 1 << 20)?),
+        };
+        if let (Some(memory), false) = (function_memory_mb, connector.concurrent_downloads_given) {
+            // Not configured: as many as fit (at most the default, at least one).
+            let fit = download_memory_limit(memory) / connector.max_file_size.max(1);
+            connector.concurrent_downloads = fit.clamp(1, u64::from(DEFAULT_CONCURRENT_DOWNLOADS)) as u32;
+        }
 
         Ok(Settings {
             secret_id,
@@ -235,18 +292,52 @@ impl Settings {
             notion_rate,
             worker_concurrency,
             search_url,
-            index_name: connector.index_name.clone().unwrap_or_else(|| env_index.to_owned()),
+            index_name: connector.index_name.clone().unwrap_or(env_index),
             work_queue_url,
             finalize_queue_url,
             max_receive_count,
             finalize_delay_seconds,
+            planning_lease_seconds,
+            run_lease_seconds,
             connector,
+            function_memory_mb,
         })
+    }
+
+    /// For the functions that download files (the worker, at start): `concurrent_downloads × max_file_size` must
+    /// stay within [`DOWNLOAD_MEMORY_PERCENT`] % of the function's memory, so many large files at once cannot run
+    /// it out of memory (which kills the invocation, not the file). Without a known memory size, nothing to check.
+    pub fn check_download_memory(&self) -> Result<(), ConfigError> {
+        let Some(memory) = self.function_memory_mb else { return Ok(()) };
+        let c = &self.connector;
+        let need = u64::from(c.concurrent_downloads).saturating_mul(c.max_file_size);
+        let limit = download_memory_limit(memory);
+        if need > limit {
+            return Err(ConfigError::ConnectorConfig(Box::new(invalid(
+                "/concurrent_downloads",
+                format!(
+                    "concurrent_downloads ({}) × max_file_size ({} bytes) = {need} bytes is more than \
+                     {DOWNLOAD_MEMORY_PERCENT} % of the function's memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE = {memory} \
+                     MB): at most {limit} bytes; lower concurrent_downloads or max_file_size, or give the function \
+                     more memory",
+                    c.concurrent_downloads, c.max_file_size
+                ),
+            ))));
+        }
+        Ok(())
     }
 
     /// Each worker's pace: `NOTION_RATE / WORKER_CONCURRENCY` requests per second.
     pub fn worker_rate(&self) -> f64 {
         self.notion_rate / f64::from(self.worker_concurrency.max(1))
+    }
+
+    /// The run leases ([`crate::runs::Leases`]).
+    pub fn leases(&self) -> crate::runs::Leases {
+        crate::runs::Leases {
+            planning: std::time::Duration::from_secs(u64::from(self.planning_lease_seconds)),
+            running: std::time::Duration::from_secs(u64::from(self.run_lease_seconds)),
+        }
     }
 
     /// `{index_name}-runs`.
@@ -258,6 +349,11 @@ impl Settings {
     pub fn tasks_index(&self) -> String {
         format!("{}-tasks", self.index_name)
     }
+}
+
+/// Bytes that downloads in flight may take in a function of `memory_mb` MB.
+fn download_memory_limit(memory_mb: u64) -> u64 {
+    memory_mb.saturating_mul(1024 * 1024).saturating_mul(DOWNLOAD_MEMORY_PERCENT) / 100
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -361,10 +457,13 @@ pub struct ConnectorConfig {
     /// `index_comments`: also index every unresolved comment on pages and blocks (default `false`; one extra API call
     /// per page and block).
     pub index_comments: bool,
-    /// `concurrent_downloads`: maximum concurrent file downloads, 1..=100 (default 30).
+    /// `concurrent_downloads`: maximum concurrent file downloads, 1..=100 (default 30; in Lambda, unless set,
+    /// as many as fit in half the function's memory, see [`Settings::check_download_memory`]).
     pub concurrent_downloads: u32,
+    /// True when the document sets `concurrent_downloads` (then it is checked against the memory, not fitted).
+    pub concurrent_downloads_given: bool,
     /// `max_file_size`: files larger than this many bytes are indexed without their content (default 10485760 =
-    /// 10 MiB); `0` turns file downloads off.
+    /// 10 MiB, at most [`MAX_FILE_SIZE_CAP`]); `0` turns file downloads off.
     pub max_file_size: u64,
     /// `allow_http_files`: also download `http://` external file links (default `false`: https only; the
     /// address checks apply either way).
@@ -384,6 +483,7 @@ impl Default for ConnectorConfig {
             pages: TitleSelection::All,
             index_comments: false,
             concurrent_downloads: DEFAULT_CONCURRENT_DOWNLOADS,
+            concurrent_downloads_given: false,
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             allow_http_files: false,
             sync_rules: SyncRules::default(),
@@ -474,9 +574,10 @@ impl ConnectorConfig {
                 }
                 "concurrent_downloads" => {
                     // The range check bounds the value, so the conversion cannot fail.
-                    config.concurrent_downloads = u32::try_from(uint(value, &path, 1, 100)?).unwrap_or(100)
+                    config.concurrent_downloads = u32::try_from(uint(value, &path, 1, 100)?).unwrap_or(100);
+                    config.concurrent_downloads_given = true;
                 }
-                "max_file_size" => config.max_file_size = uint(value, &path, 0, u64::MAX)?,
+                "max_file_size" => config.max_file_size = uint(value, &path, 0, MAX_FILE_SIZE_CAP)?,
                 "allow_http_files" => {
                     config.allow_http_files = value
                         .as_bool()
@@ -575,6 +676,8 @@ mod tests {
         assert_eq!(s.tasks_index(), "search-notion-tasks");
         assert_eq!(s.max_receive_count, 3);
         assert_eq!(s.finalize_delay_seconds, 60);
+        assert_eq!((s.planning_lease_seconds, s.run_lease_seconds), (1200, 3900));
+        assert_eq!(s.leases().planning, std::time::Duration::from_secs(1200));
         assert!(s.connector.selects_everything());
         assert_eq!(s.connector.concurrent_downloads, 30);
         assert_eq!(s.connector.max_file_size, 10 * 1024 * 1024);
@@ -612,6 +715,16 @@ mod tests {
                 "901",
                 "environment variable FINALIZE_DELAY_SECONDS: 901 is out of range (0..=900)",
             ),
+            (
+                "PLANNING_LEASE_SECONDS",
+                "0",
+                "environment variable PLANNING_LEASE_SECONDS: 0 is out of range (1..=86400)",
+            ),
+            (
+                "RUN_LEASE_SECONDS",
+                "60",
+                "environment variable RUN_LEASE_SECONDS: 60 must be longer than FINALIZE_DELAY_SECONDS (60)",
+            ),
             ("INDEX_NAME", "Search-Notion", "environment variable INDEX_NAME: \"Search-Notion\" must be lower-case"),
             ("INDEX_NAME", "_x", "environment variable INDEX_NAME: \"_x\" must not start with"),
             ("WORK_QUEUE_URL", " ", "environment variable WORK_QUEUE_URL: is required but empty"),
@@ -637,6 +750,22 @@ mod tests {
             Settings::from_map(&env).unwrap_err().to_string(),
             "environment variable FINALIZE_QUEUE_URL: is required but not set"
         );
+    }
+
+    #[test]
+    fn each_stack_has_its_own_default_index() {
+        let index_of = |stack: Option<&str>| {
+            let mut env = base_env();
+            env.remove("INDEX_NAME");
+            if let Some(stack) = stack {
+                env.insert("STACK_NAME".into(), stack.into());
+            }
+            Settings::from_map(&env).unwrap().index_name
+        };
+        assert_eq!(index_of(None), "search-notion");
+        assert_eq!(index_of(Some("notion-es")), "search-notion");
+        assert_eq!(index_of(Some("Notion-Staging")), "search-notion-notion-staging");
+        assert_ne!(index_of(Some("a")), index_of(Some("b")));
     }
 
     #[test]
@@ -711,7 +840,7 @@ mod tests {
         );
         assert_eq!(
             e(json!({"max_file_size": -1})),
-            "configuration /max_file_size: must be a whole number in 0..=18446744073709551615, found -1"
+            "configuration /max_file_size: must be a whole number in 0..=104857600, found -1"
         );
         assert!(e(json!({"notion_version": "2023"}))
             .starts_with("configuration /notion_version: unknown Notion API version"));

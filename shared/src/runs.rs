@@ -5,6 +5,13 @@
 //! planner and the reaper (and `abort`, a script that keeps the first reason). Run counts are sums
 //! over task records, so a task delivered twice is counted once. A run is complete when planning
 //! has finished and no task record of the run is `queued` (docs/DESIGN.md "Sync runs").
+//!
+//! Overlap: one full run per index at a time, by a lock document ([`FULL_LOCK_ID`] in `{index}-runs`)
+//! created with `op_type=create`, taken over by compare-and-set (`if_seq_no`/`if_primary_term`) only
+//! from a closed run or one whose lease ran out, and released when its run is closed. Every run has
+//! a lease (`lease_until`), renewed by its planner and by each finalize check: an open run past it is
+//! a zombie (a planner killed mid-planning, a finalize chain lost to its DLQ), closed as failed by
+//! [`RunStore::close_zombies`] when the next run starts.
 
 use chrono::{DateTime, Utc};
 use elasticsearch::http::Method;
@@ -24,6 +31,82 @@ pub const MAX_RUN_ERRORS: usize = 50;
 const WARNING_ATTEMPTS: u32 = 8;
 /// Longest error message stored (longer ones are cut).
 const MAX_ERROR_LEN: usize = 2000;
+/// The `_id` of the full-run lock in `{index}-runs` (it has no `id` field, so it is never read as a run).
+pub const FULL_LOCK_ID: &str = "lock:full";
+/// Rounds of create / compare-and-set before taking the lock gives up (each round loses only to another taker).
+const LOCK_ATTEMPTS: u32 = 6;
+
+/// How long a run counts as alive after its last sign of life (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leases {
+    /// While planning (renewed by the planner as it goes).
+    pub planning: std::time::Duration,
+    /// While running (renewed by every finalize check).
+    pub running: std::time::Duration,
+}
+
+impl Default for Leases {
+    fn default() -> Self {
+        Leases {
+            planning: std::time::Duration::from_secs(u64::from(crate::config::DEFAULT_PLANNING_LEASE_SECONDS)),
+            running: std::time::Duration::from_secs(u64::from(crate::config::DEFAULT_RUN_LEASE_SECONDS)),
+        }
+    }
+}
+
+/// The answer to a request for the full-run lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// The run holds it (it was free, its holder was dead or closed, or the run held it already).
+    Taken,
+    /// Another run, alive, holds it.
+    Busy(u64),
+}
+
+/// The answer to [`RunStore::start_full_run`] (a return value, never stored: its size does not matter).
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum FullStart {
+    /// Recorded (state `planning`), holding the lock.
+    Started(RunRecord),
+    /// Refused: this full run holds the lock. Nothing was recorded.
+    Running(u64),
+}
+
+/// The lock document as read, with what a compare-and-set needs.
+#[derive(Debug, Clone)]
+struct HeldLock {
+    run_id: u64,
+    expires_at: DateTime<Utc>,
+    seq_no: u64,
+    primary_term: u64,
+}
+
+fn lease_delta(lease: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(lease).unwrap_or_else(|_| chrono::Duration::days(365))
+}
+
+/// Why an open run is dead: its lease ran out without a sign of life (`None` while it is alive, or closed).
+/// Runs recorded before leases existed count from their start.
+pub fn zombie_reason(run: &RunRecord, leases: &Leases, now: DateTime<Utc>) -> Option<String> {
+    let lease = match run.state {
+        RunState::Planning => leases.planning,
+        RunState::Running => leases.running,
+        RunState::Completed | RunState::Failed => return None,
+    };
+    let since = run.renewed_at.unwrap_or(run.started_at);
+    if now <= run.lease_until.unwrap_or(since + lease_delta(lease)) {
+        return None;
+    }
+    let quiet = (now - since).num_seconds().max(0);
+    Some(match run.state {
+        RunState::Planning if run.kind == RunKind::Webhook => {
+            format!("the API stopped before the webhook run was queued (no sign of it for {quiet} s)")
+        }
+        RunState::Planning => format!("planner stopped before planning finished (no sign of it for {quiet} s)"),
+        _ => format!("no finalize check for {quiet} s (its finalize chain is lost, see the finalize DLQ)"),
+    })
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -37,6 +120,8 @@ pub enum RunError {
     MissingBodyParts { page_id: String, missing: Vec<u32> },
     #[error("{failed} of {total} task records could not be written, first: {first}")]
     Unrecorded { failed: usize, total: usize, first: String },
+    #[error("the full-run lock changed hands {attempts} times while run {run_id} tried to take it; try again")]
+    LockContended { run_id: u64, attempts: u32 },
 }
 
 impl RunError {
@@ -44,7 +129,7 @@ impl RunError {
     pub fn is_retryable(&self) -> bool {
         match self {
             RunError::Index(err) => err.is_retryable(),
-            RunError::MissingBodyParts { .. } | RunError::Unrecorded { .. } => true,
+            RunError::MissingBodyParts { .. } | RunError::Unrecorded { .. } | RunError::LockContended { .. } => true,
             RunError::NotFound(_) | RunError::Malformed { .. } => false,
         }
     }
@@ -117,6 +202,12 @@ pub struct RunRecord {
     /// nothing) if the index was deleted or recreated meanwhile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index_uuid: Option<String>,
+    /// Until when the run counts as alive without another sign of life (see [`Leases`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<DateTime<Utc>>,
+    /// The last sign of life: creation, the planner's progress, a finalize check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewed_at: Option<DateTime<Utc>>,
     /// At most [`MAX_RUN_ERRORS`] messages.
     #[serde(default)]
     pub errors: Vec<String>,
@@ -294,13 +385,33 @@ pub struct RunStore {
     client: SearchClient,
     runs: String,
     tasks: String,
+    /// The webhook event log (`{index}-webhook-events`), pruned here with the task records.
+    events: String,
     limits: BulkLimits,
+    leases: Leases,
 }
 
 impl RunStore {
     /// The stores of content index `index` (`{index}-runs`, `{index}-tasks`).
     pub fn new(client: SearchClient, index: &str) -> Self {
-        RunStore { client, runs: runs_index(index), tasks: tasks_index(index), limits: BulkLimits::default() }
+        RunStore {
+            client,
+            runs: runs_index(index),
+            tasks: tasks_index(index),
+            events: crate::api::events_index(index),
+            limits: BulkLimits::default(),
+            leases: Leases::default(),
+        }
+    }
+
+    /// The same store with other leases (settings, tests).
+    pub fn with_leases(mut self, leases: Leases) -> Self {
+        self.leases = leases;
+        self
+    }
+
+    pub fn leases(&self) -> &Leases {
+        &self.leases
     }
 
     /// The run store beside a content store, sharing its client.
@@ -344,6 +455,8 @@ impl RunStore {
 
     async fn search_runs(&self, query: Value, size: usize) -> Result<Vec<RunRecord>, RunError> {
         refresh(&self.client, &self.runs).await?;
+        // Runs only: the lock document has no `id`.
+        let query = json!({"bool": {"filter": [query, {"exists": {"field": "id"}}]}});
         let body = json!({"query": query, "size": size, "sort": [{"id": "desc"}]});
         let response = self.search(&self.runs, &body).await?;
         hits(&response).into_iter().map(|source| parse_run(source, "run search")).collect()
@@ -359,18 +472,21 @@ impl RunStore {
     pub async fn create_run(&self, kind: RunKind) -> Result<RunRecord, RunError> {
         let mut id = self.next_run_id().await?;
         for _ in 0..5 {
+            let now = Utc::now();
             let run = RunRecord {
                 id,
                 kind,
                 state: RunState::Planning,
                 planning_done: false,
                 planned: 0,
-                started_at: Utc::now(),
+                started_at: now,
                 planned_at: None,
                 finished_at: None,
                 watermark: None,
                 abort_reason: None,
                 index_uuid: None,
+                lease_until: Some(now + lease_delta(self.leases.planning)),
+                renewed_at: Some(now),
                 errors: Vec::new(),
                 warnings: Vec::new(),
                 skipped_classes: Vec::new(),
@@ -707,6 +823,12 @@ impl RunStore {
         let finished_at = Utc::now();
         let doc = json!({"state": state, "finished_at": finished_at, "counts": counts, "errors": errors});
         self.update_run(run_id, json!({"doc": doc}), "close").await?;
+        if run.kind == RunKind::Full {
+            // A lock left behind is taken over anyway (its run is closed); this only frees it sooner.
+            if let Err(err) = self.release_full_lock(run_id).await {
+                tracing::warn!(run_id, error = %err, "full-run lock not released; the next full run takes it over");
+            }
+        }
         Ok(RunRecord { state, finished_at: Some(finished_at), counts, errors, ..run })
     }
 
@@ -802,8 +924,210 @@ impl RunStore {
             .map_err(|missing| RunError::MissingBodyParts { page_id: page_id.to_string(), missing })
     }
 
-    /// Deletes the task records of all but the newest `keep_runs` runs (at least one is kept);
-    /// returns how many were deleted.
+    /// Runs in state `planning` or `running`, newest first.
+    pub async fn open_runs(&self) -> Result<Vec<RunRecord>, RunError> {
+        let states = [RunState::Planning.as_str(), RunState::Running.as_str()];
+        match self.search_runs(json!({"terms": {"state": states}}), 1000).await {
+            // No runs index: no run was ever recorded.
+            Err(RunError::Index(IndexError::Refused { status: 404, .. })) => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
+    /// The ids of the runs in state `planning` or `running` (their documents are not another run's to delete).
+    pub async fn active_run_ids(&self) -> Result<Vec<u64>, RunError> {
+        Ok(self.open_runs().await?.into_iter().map(|r| r.id).collect())
+    }
+
+    /// Renews the run's lease for `lease` from now (and the full-run lock's, when the run holds it).
+    pub async fn renew_lease(&self, run_id: u64, kind: RunKind, lease: std::time::Duration) -> Result<(), RunError> {
+        let now = Utc::now();
+        let until = now + lease_delta(lease);
+        self.update_run(run_id, json!({"doc": {"lease_until": until, "renewed_at": now}}), "lease").await?;
+        if kind != RunKind::Full {
+            return Ok(());
+        }
+        match self.read_lock().await? {
+            Some(held) if held.run_id == run_id => {
+                let reply = self.write_lock(run_id, until, Some(&held)).await?;
+                if reply.status == 409 {
+                    tracing::warn!(run_id, "full-run lock changed hands while its lease was renewed");
+                } else {
+                    reply.ok(&format!("renewing the full-run lock of run {run_id}"))?;
+                }
+            }
+            other => {
+                let holder = other.map(|h| h.run_id);
+                tracing::warn!(run_id, ?holder, "full run no longer holds the full-run lock");
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes every open run whose lease ran out as failed (deleting nothing), naming why; returns their ids.
+    pub async fn close_zombies(&self) -> Result<Vec<u64>, RunError> {
+        let now = Utc::now();
+        let mut closed = Vec::new();
+        for run in self.open_runs().await? {
+            if let Some(reason) = zombie_reason(&run, &self.leases, now) {
+                self.close_zombie(&run, &reason).await?;
+                closed.push(run.id);
+            }
+        }
+        Ok(closed)
+    }
+
+    async fn close_zombie(&self, run: &RunRecord, reason: &str) -> Result<(), RunError> {
+        self.abort(run.id, reason).await?;
+        self.close(run.id, RunState::Failed, 0).await?;
+        tracing::error!(
+            run_id = run.id,
+            kind = run.kind.as_str(),
+            event = "run_closed",
+            state = "failed",
+            reason,
+            "zombie run closed"
+        );
+        Ok(())
+    }
+
+    /// Records a new full run holding the full-run lock, or names the full run that holds it (and records nothing).
+    pub async fn start_full_run(&self) -> Result<FullStart, RunError> {
+        let run = self.create_run(RunKind::Full).await?;
+        match self.take_full_lock(run.id).await {
+            Ok(Lock::Taken) => Ok(FullStart::Started(run)),
+            Ok(Lock::Busy(holder)) => {
+                let reply = self
+                    .client
+                    .json(Method::Delete, &self.run_path("_doc", run.id), &[("refresh", "true".into())], None)
+                    .await?;
+                if !reply.is_success() && reply.status != 404 {
+                    return Err(reply.refused(&format!("removing refused run {}", run.id)).into());
+                }
+                tracing::info!(
+                    refused = run.id,
+                    running = holder,
+                    "full run not started: another full run holds the lock"
+                );
+                Ok(FullStart::Running(holder))
+            }
+            Err(err) => {
+                let reason = format!("could not take the full-run lock: {err}");
+                if let Err(e) = self.abort(run.id, &reason).await {
+                    tracing::error!(run_id = run.id, error = %e, "could not record why the run did not start");
+                } else if let Err(e) = self.close(run.id, RunState::Failed, 0).await {
+                    tracing::error!(run_id = run.id, error = %e, "could not close the run");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Takes the full-run lock for `run_id`: created if there is none; taken over (compare-and-set) from a holder
+    /// that is closed, missing, or dead (that one is closed as failed first); `Taken` again for its holder.
+    pub async fn take_full_lock(&self, run_id: u64) -> Result<Lock, RunError> {
+        for _ in 0..LOCK_ATTEMPTS {
+            let now = Utc::now();
+            let until = now + lease_delta(self.leases.planning);
+            let reply = self.write_lock(run_id, until, None).await?;
+            if reply.is_success() {
+                tracing::info!(run_id, "full-run lock taken");
+                return Ok(Lock::Taken);
+            }
+            if reply.status != 409 {
+                return Err(reply.refused("taking the full-run lock").into());
+            }
+            let Some(held) = self.read_lock().await? else { continue };
+            if held.run_id == run_id {
+                return Ok(Lock::Taken);
+            }
+            if let Some(holder) = self.get(held.run_id).await?.filter(|r| !r.state.is_closed()) {
+                match zombie_reason(&holder, &self.leases, now) {
+                    Some(reason) if held.expires_at < now => self.close_zombie(&holder, &reason).await?,
+                    _ => return Ok(Lock::Busy(holder.id)),
+                }
+            }
+            // Its run is closed (or gone): take it over, unless someone else changed it since it was read.
+            let reply = self.write_lock(run_id, until, Some(&held)).await?;
+            if reply.is_success() {
+                tracing::info!(run_id, previous = held.run_id, "full-run lock taken over");
+                return Ok(Lock::Taken);
+            }
+            if reply.status != 409 && reply.status != 404 {
+                return Err(reply.refused("taking over the full-run lock").into());
+            }
+        }
+        Err(RunError::LockContended { run_id, attempts: LOCK_ATTEMPTS })
+    }
+
+    /// The full run that holds the lock and is alive, if any.
+    pub async fn full_lock_holder(&self) -> Result<Option<u64>, RunError> {
+        let Some(held) = self.read_lock().await? else { return Ok(None) };
+        let now = Utc::now();
+        match self.get(held.run_id).await? {
+            Some(run) if !run.state.is_closed() => {
+                let dead = held.expires_at < now && zombie_reason(&run, &self.leases, now).is_some();
+                Ok((!dead).then_some(run.id))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Releases the full-run lock if `run_id` holds it (compare-and-set: a lock taken over meanwhile stays).
+    pub async fn release_full_lock(&self, run_id: u64) -> Result<(), RunError> {
+        let Some(held) = self.read_lock().await?.filter(|h| h.run_id == run_id) else { return Ok(()) };
+        let query = [("if_seq_no", held.seq_no.to_string()), ("if_primary_term", held.primary_term.to_string())];
+        let reply = self.client.json(Method::Delete, &self.lock_path(), &query, None).await?;
+        if reply.is_success() {
+            tracing::info!(run_id, "full-run lock released");
+        } else if reply.status != 404 && reply.status != 409 {
+            return Err(reply.refused(&format!("releasing the full-run lock of run {run_id}")).into());
+        }
+        Ok(())
+    }
+
+    fn lock_path(&self) -> String {
+        format!("{}/_doc/{}", path_segment(&self.runs), path_segment(FULL_LOCK_ID))
+    }
+
+    async fn read_lock(&self) -> Result<Option<HeldLock>, RunError> {
+        let reply = self.client.json(Method::Get, &self.lock_path(), &[], None).await?;
+        if reply.status == 404 {
+            return Ok(None);
+        }
+        let body = reply.ok("reading the full-run lock")?;
+        let field = |name: &str| body.get(name).and_then(Value::as_u64);
+        let source = body.get("_source");
+        let expires_at = source
+            .and_then(|s| s.get("expires_at"))
+            .and_then(Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        match (
+            source.and_then(|s| s.get("run_id")).and_then(Value::as_u64),
+            expires_at,
+            field("_seq_no"),
+            field("_primary_term"),
+        ) {
+            (Some(run_id), Some(expires_at), Some(seq_no), Some(primary_term)) => {
+                Ok(Some(HeldLock { run_id, expires_at, seq_no, primary_term }))
+            }
+            _ => Err(malformed("the full-run lock", format!("unexpected document {body}"))),
+        }
+    }
+
+    /// Creates the lock (`held: None`, `op_type=create`) or replaces the one read (`if_seq_no`/`if_primary_term`).
+    async fn write_lock(&self, run_id: u64, until: DateTime<Utc>, held: Option<&HeldLock>) -> Result<Reply, RunError> {
+        let body = json!({"lock": "full", "run_id": run_id, "expires_at": until, "renewed_at": Utc::now()});
+        let query = match held {
+            None => vec![("op_type", "create".to_string())],
+            Some(h) => vec![("if_seq_no", h.seq_no.to_string()), ("if_primary_term", h.primary_term.to_string())],
+        };
+        Ok(self.client.json(Method::Put, &self.lock_path(), &query, Some(&body)).await?)
+    }
+
+    /// Deletes the task records (and the page texts they hold) of all but the newest `keep_runs` runs
+    /// (at least one is kept), never those of a run still open; returns how many were deleted.
     pub async fn prune_tasks(&self, keep_runs: usize) -> Result<u64, RunError> {
         let kept = self.recent(keep_runs.max(1)).await?;
         if kept.len() < keep_runs.max(1) {
@@ -812,7 +1136,20 @@ impl RunStore {
         let Some(oldest_kept) = kept.last().map(|r| r.id) else {
             return Ok(0);
         };
-        Ok(delete_by_query(&self.client, &self.tasks, &json!({"range": {"run_id": {"lt": oldest_kept}}})).await?)
+        let open = self.active_run_ids().await?;
+        let query = json!({"bool": {
+            "filter": [{"range": {"run_id": {"lt": oldest_kept}}}],
+            "must_not": [{"terms": {"run_id": open}}]
+        }});
+        Ok(delete_by_query(&self.client, &self.tasks, &query).await?)
+    }
+
+    /// Deletes the webhook event ids received more than `older_than` ago (Notion retries an event
+    /// for hours, not days); returns how many were deleted. A missing log is fine.
+    pub async fn prune_webhook_events(&self, older_than: chrono::Duration) -> Result<u64, RunError> {
+        let before = (Utc::now() - older_than).to_rfc3339();
+        let query = json!({"range": {"received_at": {"lt": before}}});
+        Ok(delete_by_query(&self.client, &self.events, &query).await?)
     }
 }
 
@@ -929,6 +1266,31 @@ mod tests {
         assert_eq!(parts_before(parts(&[0, 2]), 3), Err(vec![1]));
         assert_eq!(parts_before(parts(&[]), 2), Err(vec![0, 1]));
         assert_eq!(parts_before(parts(&[]), 0), Ok(vec![]));
+    }
+
+    #[test]
+    fn a_run_is_a_zombie_only_past_its_lease() {
+        let leases =
+            Leases { planning: std::time::Duration::from_secs(60), running: std::time::Duration::from_secs(300) };
+        let start: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        let mut run: RunRecord = serde_json::from_value(json!({
+            "id": 5, "kind": "full", "state": "planning", "started_at": "2026-01-01T00:00:00Z"
+        }))
+        .unwrap();
+        let at = |secs: i64| start + chrono::Duration::seconds(secs);
+        // Recorded before leases: counted from the start.
+        assert_eq!(zombie_reason(&run, &leases, at(60)), None);
+        assert!(zombie_reason(&run, &leases, at(61)).unwrap().contains("planner stopped before planning finished"));
+        run.state = RunState::Running;
+        run.renewed_at = Some(at(100));
+        run.lease_until = Some(at(400));
+        assert_eq!(zombie_reason(&run, &leases, at(400)), None);
+        assert_eq!(
+            zombie_reason(&run, &leases, at(401)).unwrap(),
+            "no finalize check for 301 s (its finalize chain is lost, see the finalize DLQ)"
+        );
+        run.state = RunState::Failed;
+        assert_eq!(zombie_reason(&run, &leases, at(10_000)), None);
     }
 
     #[test]

@@ -10,8 +10,8 @@
 //!
 //! | event | task |
 //! |---|---|
-//! | `page.created`, `.content_updated`, `.properties_updated`, `.moved`, `.undeleted`, `.unlocked` | `Page { page: None }`: the worker fetches and re-walks the page |
-//! | `page.deleted` | `DeletePage`: the page document and every document whose `page_id` is the page |
+//! | `page.created`, `.content_updated`, `.properties_updated`, `.moved`, `.undeleted`, `.unlocked` | `Page { page: None }`: the worker fetches the page and re-walks it if the configuration selects it (`crate::sync::scope`) |
+//! | `page.deleted` | `DeletePage`: checked with Notion first; only a 404 or a trashed page removes the page document and every document whose `page_id` is the page |
 //! | `data_source.*` / `database.*` `created`, `undeleted`, `moved`, `schema_updated` | `Rows` re-query of the whole source |
 //! | `data_source.*` / `database.*` `content_updated` | `Rows` re-query of rows edited since the event time less [`ROWS_OVERLAP`] |
 //! | `data_source.deleted` / `database.deleted` | `DeletePage` with the source id (see below) |
@@ -27,7 +27,10 @@
 //!   the id and every document whose `page_id` is that id. Row documents belong to their own row
 //!   page (their `page_id` is the row), so they stay until the next full sync removes them (or
 //!   until Notion's own `page.deleted` events for the rows arrive).
-//! - A `Rows` task from a webhook carries no advanced-rule filter other than the time window.
+//! - A `Rows` task from a webhook carries only the time window; the worker adds the source's
+//!   advanced-rule filter (or skips a source the configuration does not select) when it starts.
+//! - Events are hints, never authority: a forged or reordered event can make the worker re-read
+//!   an object, not index one outside the selection nor delete one Notion still has.
 
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
@@ -44,29 +47,37 @@ pub const SIGNATURE_HEADER: &str = "x-notion-signature";
 /// `last_edited_time` down to the minute, so at least one minute is needed.
 pub const ROWS_OVERLAP: Duration = Duration::minutes(2);
 
-/// Why a signature was refused. Never carries the token or the expected value.
+/// The one text every refused signature shows (status 401), whatever the reason: a caller must not
+/// learn whether a token is confirmed. The variant (logged with `?`) tells the operator why.
+pub const SIGNATURE_REFUSED: &str = "missing or invalid signature";
+
+/// Why a signature was refused. Never carries the token or the expected value; all variants
+/// display as [`SIGNATURE_REFUSED`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
-    #[error("missing X-Notion-Signature header")]
+    #[error("missing or invalid signature")]
     Missing,
-    #[error("malformed X-Notion-Signature header (expected sha256=<64 hex digits>)")]
+    #[error("missing or invalid signature")]
     Malformed,
-    #[error("X-Notion-Signature does not match the body")]
+    #[error("missing or invalid signature")]
     Mismatch,
-    #[error("no webhook verification token is stored yet")]
+    /// No confirmed token to check against (checked after the header's format).
+    #[error("missing or invalid signature")]
     NoToken,
 }
 
-/// Checks `X-Notion-Signature` against the raw body, in constant time (`Mac::verify_slice`).
+/// Checks `X-Notion-Signature` against the raw body, in constant time (`Mac::verify_slice`). The
+/// header's format is checked first, so an empty `token` answers `NoToken` only for a well-formed
+/// header.
 pub fn verify_signature(raw_body: &[u8], header: Option<&str>, token: &str) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?.trim();
-    if token.is_empty() {
-        return Err(SignatureError::NoToken);
-    }
     let hex_part = header.strip_prefix("sha256=").ok_or(SignatureError::Malformed)?;
     let given = hex::decode(hex_part).map_err(|_| SignatureError::Malformed)?;
     if given.len() != 32 {
         return Err(SignatureError::Malformed);
+    }
+    if token.is_empty() {
+        return Err(SignatureError::NoToken);
     }
     let mut mac = new_mac(token);
     mac.update(raw_body);
@@ -252,6 +263,12 @@ mod tests {
         assert_eq!(verify_signature(body, Some(&header[7..]), TOKEN), Err(SignatureError::Malformed));
         assert_eq!(verify_signature(body, Some("sha256=abcd"), TOKEN), Err(SignatureError::Malformed));
         assert_eq!(verify_signature(body, Some(&header), ""), Err(SignatureError::NoToken));
+        assert_eq!(verify_signature(body, Some("sha256=zz"), ""), Err(SignatureError::Malformed));
+        for err in
+            [SignatureError::Missing, SignatureError::Malformed, SignatureError::Mismatch, SignatureError::NoToken]
+        {
+            assert_eq!(err.to_string(), SIGNATURE_REFUSED);
+        }
     }
 
     #[test]

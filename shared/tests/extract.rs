@@ -13,6 +13,9 @@ use shared::extract::{
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
+#[path = "support/pdf.rs"]
+mod pdf_fixtures;
+
 // ---------- generated files ----------
 
 /// A minimal valid one-page PDF with a correct xref table and one text line per entry of `lines`.
@@ -244,11 +247,99 @@ fn corrupt_pdf_is_an_error_not_a_panic() {
     let mut pdf = minimal_pdf(&["hello"]);
     pdf.truncate(pdf.len() / 2);
     let err = extract_text(&pdf, hint("broken.pdf")).expect_err("corrupt pdf fails");
-    assert!(matches!(err, ExtractError::Corrupt { kind: FileKind::Pdf, .. } | ExtractError::Panicked(_)), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            ExtractError::Corrupt { kind: FileKind::Pdf, .. } | ExtractError::Panicked(_) | ExtractError::PdfRefused(_)
+        ),
+        "{err:?}"
+    );
 
     let garbage = b"%PDF-1.7\n this is not a pdf at all \x00\x01\x02 trailer << /Root 99 0 R >>".to_vec();
     assert!(extract_text(&garbage, hint("x.pdf")).is_err());
     assert!(extract_text(b"not a pdf", hint("x.pdf")).is_err());
+}
+
+#[test]
+fn pdf_fixtures_are_valid_zlib() {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::ZlibDecoder::new(&pdf_fixtures::zlib_zeros(100_000)[..]).read_to_end(&mut out).expect("valid zlib");
+    assert_eq!(out, vec![0u8; 100_000]);
+    let mut out = Vec::new();
+    let data = b"stored blocks ".repeat(10_000);
+    flate2::read::ZlibDecoder::new(&pdf_fixtures::zlib_stored(&data)[..]).read_to_end(&mut out).expect("valid zlib");
+    assert_eq!(out, data);
+}
+
+#[test]
+fn flate_compressed_pdf_text_is_extracted() {
+    let pdf = pdf_fixtures::flate_text_pdf(&["Compressed content alpha", "Second line bravo"]);
+    let out = extract_text(&pdf, hint("report.pdf")).expect("pdf extracts");
+    assert!(out.text.contains("Compressed content alpha"), "got {:?}", out.text);
+    let shallow = extract_text(&pdf_fixtures::nested_array_pdf(20), hint("nest.pdf")).expect("20 levels are fine");
+    assert!(shallow.text.contains("Nested"), "got {:?}", shallow.text);
+}
+
+/// A small PDF whose content stream inflates to 1.1 GiB: lopdf would inflate it all (`read_to_end`); the pre-scan
+/// stops at the decompression cap and refuses the file.
+#[test]
+fn pdf_flate_bomb_is_refused_within_memory_and_time() {
+    let bomb = pdf_fixtures::flate_bomb_pdf(1100 << 20);
+    assert!(bomb.len() < 10 << 20, "the bomb fits the download limit: {} bytes", bomb.len());
+    reset_peak_rss();
+    let before = peak_rss_kib();
+    let started = Instant::now();
+    let result = extract_text_with(&bomb, &hint("bomb.pdf"), &ExtractLimits::default());
+    let elapsed = started.elapsed();
+    let after = peak_rss_kib();
+    let grown_mib = after.zip(before).map(|(a, b)| a.saturating_sub(b) / 1024);
+    println!("PDF bomb: {} bytes in, {elapsed:?}, peak RSS grew by {grown_mib:?} MiB: {result:?}", bomb.len());
+    match result {
+        Err(ExtractError::PdfRefused(reason)) => assert!(reason.contains("decompress"), "{reason}"),
+        other => panic!("the bomb is refused: {other:?}"),
+    }
+    assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
+    if let Some(grown) = grown_mib {
+        assert!(grown < 300, "peak RSS grew by {grown} MiB");
+    }
+}
+
+/// `[[[[…` 50,000 deep in an object, and `<< /A << /A …` 50,000 deep inside a compressed content stream: lopdf's
+/// recursive parsers would overflow the stack (a process abort); the pre-scan refuses both.
+#[test]
+fn deeply_nested_pdf_is_refused_not_a_stack_overflow() {
+    for (name, pdf) in [
+        ("arrays", pdf_fixtures::nested_array_pdf(50_000)),
+        ("content dictionaries", pdf_fixtures::nested_content_pdf(50_000)),
+        ("an object inside stream data", pdf_fixtures::nested_inside_stream_pdf(50_000)),
+    ] {
+        let result = extract_text(&pdf, hint("nested.pdf"));
+        match result {
+            Err(ExtractError::PdfRefused(reason)) => assert!(reason.contains("nested deeper"), "{name}: {reason}"),
+            other => panic!("{name}: refused, got {other:?}"),
+        }
+    }
+}
+
+/// Inside stream data (image and font bytes, where brackets are random) the scan allows up to 10,000 levels: the
+/// parser's stack holds that many.
+#[test]
+fn nesting_allowed_inside_stream_data_fits_the_parser_stack() {
+    let result = extract_text(&pdf_fixtures::nested_inside_stream_pdf(9_990), hint("deep.pdf"));
+    println!("9,990 levels inside stream data: {result:?}");
+}
+
+/// A form XObject that draws itself: pdf-extract would recurse until the stack overflows.
+#[test]
+fn self_drawing_form_xobject_does_not_recurse() {
+    let started = Instant::now();
+    let result = extract_text(&pdf_fixtures::self_drawing_form_pdf(), hint("form.pdf"));
+    println!("self-drawing form: {result:?}");
+    if let Ok(out) = &result {
+        assert!(out.text.contains("Before the form"), "{:?}", out.text);
+    }
+    assert!(started.elapsed() < Duration::from_secs(20));
 }
 
 #[test]

@@ -424,3 +424,95 @@ async fn items_that_stay_overloaded_are_reported_after_the_last_attempt() {
         report.failed[0].reason
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Overlapping runs (issue 12): writes ordered by run id
+// ---------------------------------------------------------------------------------------------
+
+/// Run ids are millisecond timestamps.
+const RUN_A: u64 = 1_764_000_000_000;
+const RUN_B: u64 = RUN_A + 60_000;
+
+#[tokio::test]
+async fn an_older_runs_write_never_replaces_a_newer_runs_document() {
+    let store = store("versions").await;
+    let page = |run: u64, title: &str| doc("p", json!({"id": "p", "object": "page", "title": title, "sync_run": run}));
+    store.bulk_index(vec![page(RUN_B, "newer")]).await.unwrap();
+    // A late write of the older run: skipped, neither failed nor retried.
+    let report =
+        store.bulk_index(vec![page(RUN_A, "older"), doc("q", json!({"id": "q", "sync_run": RUN_A}))]).await.unwrap();
+    assert_eq!((report.indexed, report.skipped, report.failed.len(), report.retried_items), (1, 1, 0, 0), "{report:?}");
+    let kept = store.get("p").await.unwrap().unwrap();
+    assert_eq!((kept["sync_run"].as_u64(), kept["title"].as_str()), (Some(RUN_B), Some("newer")));
+    // The same run again (a redelivery, a continuation rewriting its page) and a newer run both write.
+    let report = store.bulk_index(vec![page(RUN_B, "newer again")]).await.unwrap();
+    assert_eq!((report.indexed, report.skipped), (1, 0));
+    store.bulk_index(vec![page(RUN_B + 1, "newest")]).await.unwrap();
+    assert_eq!(store.get("p").await.unwrap().unwrap()["title"], "newest");
+    store.delete_indices().await.unwrap();
+}
+
+#[tokio::test]
+async fn documents_of_older_connector_versions_are_overwritten_without_migration() {
+    let store = store("legacy").await;
+    // Written by an older connector: plain index operations, internal versions 1, 2, 3.
+    for n in 1..=3 {
+        let path = format!("{}/_doc/legacy", store.index());
+        let body = json!({"id": "legacy", "object": "page", "sync_run": n});
+        store.client().json(Method::Put, &path, &[], Some(&body)).await.unwrap().ok("legacy write").unwrap();
+    }
+    let report = store
+        .bulk_index(vec![doc("legacy", json!({"id": "legacy", "object": "page", "sync_run": RUN_A}))])
+        .await
+        .unwrap();
+    assert_eq!((report.indexed, report.skipped, report.failed.len()), (1, 0, 0), "{report:?}");
+    assert_eq!(store.get("legacy").await.unwrap().unwrap()["sync_run"].as_u64(), Some(RUN_A));
+    // Its stale removal by an older run id no longer applies; a newer full run's does.
+    assert_eq!(store.delete_stale(RUN_A).await.unwrap(), 0);
+    assert_eq!(store.delete_stale(RUN_B).await.unwrap(), 1);
+    store.delete_indices().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_runs_deletion_by_id_spares_a_newer_runs_document() {
+    let store = store("versioned-deletes").await;
+    store
+        .bulk_index(vec![
+            doc("new", json!({"id": "new", "sync_run": RUN_B})),
+            doc("old", json!({"id": "old", "sync_run": RUN_A})),
+        ])
+        .await
+        .unwrap();
+    let ids = ["new".to_string(), "old".to_string(), "absent".to_string()];
+    // A verification of run A (between the two) deletes what it judged gone, but not run B's write.
+    assert_eq!(store.delete_ids_of_run(&ids, RUN_A + 1).await.unwrap(), 1);
+    let left: Vec<String> = all_docs(&store).await.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(left, vec!["new"]);
+    store.delete_indices().await.unwrap();
+}
+
+#[tokio::test]
+async fn block_removal_spares_blocks_of_runs_still_running() {
+    let store = store("removed-blocks").await;
+    let block = |id: &str, page: &str, run: u64| {
+        doc(id, json!({"id": id, "object": "block", "page_id": page, "sync_run": run}))
+    };
+    let (closed, running, walk) = (RUN_A, RUN_A + 10, RUN_B);
+    store
+        .bulk_index(vec![
+            block("gone", "p", closed),
+            block("newer-walk", "p", running),
+            block("seen", "p", walk),
+            block("other-page", "q", closed),
+            doc("p", json!({"id": "p", "object": "page", "page_id": "p", "sync_run": closed})),
+        ])
+        .await
+        .unwrap();
+    // Walk `walk` of page p ends while run `running` (older id, newer walk of p) is still open.
+    assert_eq!(store.delete_removed_blocks("p", walk, &[running, walk]).await.unwrap(), 1);
+    let left: Vec<String> = all_docs(&store).await.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(left, vec!["newer-walk", "other-page", "p", "seen"]);
+    // Once that run is closed, its blocks a newer walk did not see go too.
+    assert_eq!(store.delete_removed_blocks("p", walk, &[]).await.unwrap(), 1);
+    store.delete_indices().await.unwrap();
+}

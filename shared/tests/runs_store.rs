@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use elasticsearch::http::Method;
 use serde_json::json;
 use shared::index::{RetryPolicy, SearchSettings, SearchStore};
-use shared::runs::{is_complete, may_delete, RunState, RunStore, TaskOutcome, TaskState};
+use shared::runs::{is_complete, may_delete, FullStart, Leases, Lock, RunState, RunStore, TaskOutcome, TaskState};
 use shared::task::{RunKind, Task, TaskMessage};
 
 async fn stores(name: &str) -> (SearchStore, RunStore) {
@@ -192,11 +193,45 @@ async fn prune_keeps_the_newest_runs_tasks() {
         .unwrap();
         ids.push(run.id);
     }
+    for id in &ids {
+        runs.close(*id, RunState::Completed, 0).await.unwrap();
+    }
     assert_eq!(runs.prune_tasks(2).await.unwrap(), 2);
     assert_eq!(runs.status(ids[0]).await.unwrap().queued, 0);
     assert_eq!(runs.status(ids[1]).await.unwrap().queued, 2);
     assert_eq!(runs.prune_tasks(5).await.unwrap(), 0);
     store.delete_indices().await.unwrap();
+}
+
+#[tokio::test]
+async fn prune_never_touches_a_run_still_open() {
+    // A long full run while many webhook runs come and go: its task records are how it completes.
+    let (store, runs) = stores("prune-open").await;
+    let long = runs.create_run(RunKind::Full).await.unwrap();
+    runs.tasks_queued(long.id, &[page_task(long.id, "a"), page_task(long.id, "b")]).await.unwrap();
+    for _ in 0..3 {
+        let run = runs.create_run(RunKind::Webhook).await.unwrap();
+        runs.tasks_queued(run.id, &[page_task(run.id, &format!("w{}", run.id))]).await.unwrap();
+        runs.close(run.id, RunState::Completed, 0).await.unwrap();
+    }
+    assert_eq!(runs.prune_tasks(2).await.unwrap(), 1, "only the oldest closed webhook run's record goes");
+    assert_eq!(runs.status(long.id).await.unwrap().queued, 2);
+    store.delete_indices().await.unwrap();
+}
+
+#[tokio::test]
+async fn webhook_event_records_older_than_the_window_are_pruned() {
+    let (store, runs) = stores("prune-events").await;
+    let events = shared::api::SearchEventLog::new(store.client().clone(), store.index());
+    use shared::api::EventLog;
+    events.record("evt-1").await.unwrap();
+    assert!(events.seen("evt-1").await.unwrap());
+    assert_eq!(runs.prune_webhook_events(chrono::Duration::days(7)).await.unwrap(), 0);
+    assert!(events.seen("evt-1").await.unwrap());
+    assert_eq!(runs.prune_webhook_events(chrono::Duration::seconds(-60)).await.unwrap(), 1);
+    assert!(!events.seen("evt-1").await.unwrap());
+    store.delete_indices().await.unwrap();
+    store.client().json(Method::Delete, &shared::api::events_index(store.index()), &[], None).await.unwrap();
 }
 
 #[tokio::test]
@@ -238,5 +273,98 @@ async fn one_finalize_chain_claims_the_closing() {
     assert!(!runs.claim_close(run.id, "chain-a").await.unwrap());
     assert!(!runs.claim_close(run.id, "chain-b").await.unwrap());
     assert!(matches!(runs.claim_close(run.id + 1_000_000, "chain-a").await, Err(shared::runs::RunError::NotFound(_))));
+    store.delete_indices().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// One full run per index (issue 12): the lock, its lease, zombie runs
+// ---------------------------------------------------------------------------------------------
+
+fn started(start: FullStart) -> shared::runs::RunRecord {
+    match start {
+        FullStart::Started(run) => run,
+        FullStart::Running(holder) => panic!("refused: run {holder} holds the lock"),
+    }
+}
+
+#[tokio::test]
+async fn one_full_run_at_a_time_and_the_lock_goes_when_it_closes() {
+    let (store, runs) = stores("lock").await;
+    let (a, b) = tokio::join!(runs.start_full_run(), runs.start_full_run());
+    let (run, refused) = match (a.unwrap(), b.unwrap()) {
+        (FullStart::Started(run), FullStart::Running(holder))
+        | (FullStart::Running(holder), FullStart::Started(run)) => (run, holder),
+        other => panic!("two concurrent starts must give one run: {other:?}"),
+    };
+    assert_eq!(refused, run.id);
+    // The refused start left no record; the lock document is not a run.
+    let recent = runs.recent(10).await.unwrap();
+    assert_eq!(recent.iter().map(|r| r.id).collect::<Vec<_>>(), vec![run.id]);
+    assert_eq!(runs.full_lock_holder().await.unwrap(), Some(run.id));
+    // The holder may take it again (the planner checks it holds it); another run may not.
+    assert_eq!(runs.take_full_lock(run.id).await.unwrap(), Lock::Taken);
+    let other = runs.create_run(RunKind::Full).await.unwrap();
+    assert_eq!(runs.take_full_lock(other.id).await.unwrap(), Lock::Busy(run.id));
+    assert!(runs.active_run_ids().await.unwrap().contains(&run.id));
+    // Closed (any state), the lock is released.
+    runs.close(run.id, RunState::Failed, 0).await.unwrap();
+    assert_eq!(runs.full_lock_holder().await.unwrap(), None);
+    assert_eq!(runs.take_full_lock(other.id).await.unwrap(), Lock::Taken);
+    assert!(!runs.active_run_ids().await.unwrap().contains(&run.id));
+    store.delete_indices().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_lock_of_a_closed_run_is_taken_over() {
+    let (store, runs) = stores("lock-takeover").await;
+    let first = started(runs.start_full_run().await.unwrap());
+    // Closed without releasing its lock (the function stopped between the two writes).
+    let path = format!("{}-runs/_update/{}", store.index(), first.id);
+    let body = json!({"doc": {"state": "completed"}});
+    store
+        .client()
+        .json(Method::Post, &path, &[("refresh", "true".into())], Some(&body))
+        .await
+        .unwrap()
+        .ok("close")
+        .unwrap();
+    let second = started(runs.start_full_run().await.unwrap());
+    assert!(second.id > first.id);
+    assert_eq!(runs.full_lock_holder().await.unwrap(), Some(second.id));
+    store.delete_indices().await.unwrap();
+}
+
+#[tokio::test]
+async fn zombie_runs_are_closed_as_failed_once_their_lease_runs_out() {
+    let (store, runs) = stores("zombies").await;
+    let runs = runs.with_leases(Leases { planning: Duration::from_secs(1), running: Duration::from_secs(2) });
+    // A full run whose planner died mid-planning, and an incremental run whose finalize chain is lost.
+    let planning = started(runs.start_full_run().await.unwrap());
+    let running = runs.create_run(RunKind::Incremental).await.unwrap();
+    runs.planning_done(running.id, 0).await.unwrap();
+    runs.renew_lease(running.id, RunKind::Incremental, runs.leases().running).await.unwrap();
+    // Within their leases nothing is closed and the lock holds.
+    assert!(runs.close_zombies().await.unwrap().is_empty());
+    assert!(matches!(runs.start_full_run().await.unwrap(), FullStart::Running(id) if id == planning.id));
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    // The planning run's lease is over: a new full run closes it and takes the lock.
+    let next = started(runs.start_full_run().await.unwrap());
+    let dead = runs.get(planning.id).await.unwrap().unwrap();
+    assert_eq!(dead.state, RunState::Failed);
+    let reason = dead.abort_reason.unwrap_or_default();
+    assert!(reason.contains("planner stopped before planning finished"), "{reason}");
+    assert_eq!(runs.get(running.id).await.unwrap().unwrap().state, RunState::Running, "its lease is longer");
+    // A renewed lease keeps a run alive.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    runs.renew_lease(next.id, RunKind::Full, runs.leases().running).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let closed = runs.close_zombies().await.unwrap();
+    assert_eq!(closed, vec![running.id]);
+    let dead = runs.get(running.id).await.unwrap().unwrap();
+    assert_eq!(dead.state, RunState::Failed);
+    let reason = dead.abort_reason.unwrap_or_default();
+    assert!(reason.contains("no finalize check for"), "{reason}");
+    assert_eq!(runs.full_lock_holder().await.unwrap(), Some(next.id));
+    assert_eq!(runs.active_run_ids().await.unwrap(), vec![next.id]);
     store.delete_indices().await.unwrap();
 }

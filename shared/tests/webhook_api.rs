@@ -1,6 +1,6 @@
 //! The API handler (`shared::api`) and webhook decoding (`shared::webhook`): in-memory fakes for the
 //! edges, plus the real search engine (SEARCH_URL, default http://127.0.0.1:9200; `make up`) for the
-//! event-id de-duplication log.
+//! event-id de-duplication log and the pending-handshake store.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -10,11 +10,12 @@ use std::sync::{Arc, Mutex};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use shared::api::{
-    self, ApiContext, ApiRequest, EdgeError, EventLog, PlannerTrigger, RunBook, SearchEventLog, SecretStore, TokenCache,
+    self, ApiContext, ApiRequest, ApiResponse, EdgeError, EventLog, HandshakeStore, PendingHandshake, PlannerTrigger,
+    RunBook, SearchEventLog, SearchHandshakeStore, SecretStore, TokenCache,
 };
-use shared::queue::{BoxFuture, MemoryQueue};
+use shared::queue::{BoxFuture, MemoryQueue, QueueError, TaskQueue};
 use shared::secrets::SecretString;
-use shared::task::{RunKind, Task, TaskMessage};
+use shared::task::{FinalizeMessage, RunKind, Task, TaskMessage};
 use shared::webhook::{self, sign};
 
 const TOKEN: &str = "secret_webhook_TOKEN_123";
@@ -102,15 +103,19 @@ impl RunBook for MemRuns {
     fn recent(&self, limit: usize) -> BoxFuture<'_, Result<Vec<Value>, EdgeError>> {
         Box::pin(async move { Ok(self.runs.lock().unwrap().iter().rev().take(limit).map(view).collect()) })
     }
-    fn active_full_run(&self) -> BoxFuture<'_, Result<Option<u64>, EdgeError>> {
+    fn start_run(&self, kind: RunKind) -> BoxFuture<'_, Result<api::RunStart, EdgeError>> {
         Box::pin(async move {
-            Ok(self
+            let running = self
                 .runs
                 .lock()
                 .unwrap()
                 .iter()
                 .find(|r| r.kind == RunKind::Full && matches!(r.state, "planning" | "running"))
-                .map(|r| r.id))
+                .map(|r| r.id);
+            match running {
+                Some(id) => Ok(api::RunStart::FullRunning(id)),
+                None => Ok(api::RunStart::Started(self.create_run(kind).await?)),
+            }
         })
     }
 }
@@ -137,6 +142,7 @@ impl PlannerTrigger for FakePlanner {
 struct MemSecrets {
     token: Mutex<Option<String>>,
     stores: AtomicU64,
+    reads: AtomicU64,
 }
 
 impl SecretStore for MemSecrets {
@@ -148,7 +154,10 @@ impl SecretStore for MemSecrets {
         })
     }
     fn verification_token(&self) -> BoxFuture<'_, Result<Option<SecretString>, EdgeError>> {
-        Box::pin(async move { Ok(self.token.lock().unwrap().clone().map(SecretString::new)) })
+        Box::pin(async move {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            Ok(self.token.lock().unwrap().clone().map(SecretString::new))
+        })
     }
 }
 
@@ -156,14 +165,75 @@ impl SecretStore for MemSecrets {
 struct MemEvents(Mutex<HashSet<String>>);
 
 impl EventLog for MemEvents {
-    fn first_time<'a>(&'a self, event_id: &'a str) -> BoxFuture<'a, Result<bool, EdgeError>> {
-        Box::pin(async move { Ok(self.0.lock().unwrap().insert(event_id.to_string())) })
+    fn seen<'a>(&'a self, event_id: &'a str) -> BoxFuture<'a, Result<bool, EdgeError>> {
+        Box::pin(async move { Ok(self.0.lock().unwrap().contains(event_id)) })
     }
-    fn forget<'a>(&'a self, event_id: &'a str) -> BoxFuture<'a, Result<(), EdgeError>> {
+    fn record<'a>(&'a self, event_id: &'a str) -> BoxFuture<'a, Result<(), EdgeError>> {
         Box::pin(async move {
-            self.0.lock().unwrap().remove(event_id);
+            self.0.lock().unwrap().insert(event_id.to_string());
             Ok(())
         })
+    }
+}
+
+/// Pending handshakes in memory; `puts` counts writes.
+#[derive(Default)]
+struct MemHandshakes {
+    entries: Mutex<Vec<PendingHandshake>>,
+    puts: AtomicU64,
+}
+
+impl MemHandshakes {
+    fn tokens(&self) -> Vec<String> {
+        self.entries.lock().unwrap().iter().map(|e| e.token.expose().to_string()).collect()
+    }
+    /// Moves every entry `by` into the past (as if it had been received that long ago).
+    fn age(&self, by: chrono::Duration) {
+        for e in self.entries.lock().unwrap().iter_mut() {
+            e.received_at -= by;
+            e.expires_at -= by;
+        }
+    }
+}
+
+impl HandshakeStore for MemHandshakes {
+    fn put<'a>(&'a self, entry: &'a PendingHandshake) -> BoxFuture<'a, Result<(), EdgeError>> {
+        Box::pin(async move {
+            self.puts.fetch_add(1, Ordering::SeqCst);
+            let mut entries = self.entries.lock().unwrap();
+            entries.retain(|e| e.id != entry.id);
+            entries.push(entry.clone());
+            Ok(())
+        })
+    }
+    fn all(&self) -> BoxFuture<'_, Result<Vec<PendingHandshake>, EdgeError>> {
+        Box::pin(async move { Ok(self.entries.lock().unwrap().clone()) })
+    }
+    fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), EdgeError>> {
+        Box::pin(async move {
+            self.entries.lock().unwrap().retain(|e| e.id != id);
+            Ok(())
+        })
+    }
+}
+
+/// A queue whose next `send_tasks` fails once when armed (SQS down for one request).
+struct FlakyQueue {
+    inner: Arc<MemoryQueue>,
+    fail_next: AtomicBool,
+}
+
+impl TaskQueue for FlakyQueue {
+    fn send_tasks_after<'a>(&'a self, tasks: &'a [TaskMessage], delay: u32) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            if self.fail_next.swap(false, Ordering::SeqCst) {
+                return Err(QueueError("SendMessageBatch: service unavailable".into()));
+            }
+            self.inner.send_tasks_after(tasks, delay).await
+        })
+    }
+    fn send_finalize<'a>(&'a self, msg: &'a FinalizeMessage, delay: u32) -> BoxFuture<'a, Result<(), QueueError>> {
+        self.inner.send_finalize(msg, delay)
     }
 }
 
@@ -173,6 +243,7 @@ struct Harness {
     queue: Arc<MemoryQueue>,
     planner: Arc<FakePlanner>,
     secrets: Arc<MemSecrets>,
+    handshakes: Arc<MemHandshakes>,
 }
 
 fn harness_with(stored_token: Option<&str>, api_key: Option<&str>, events: Arc<dyn EventLog>) -> Harness {
@@ -180,6 +251,7 @@ fn harness_with(stored_token: Option<&str>, api_key: Option<&str>, events: Arc<d
     let queue = Arc::new(MemoryQueue::default());
     let planner = Arc::new(FakePlanner::default());
     let secrets = Arc::new(MemSecrets::default());
+    let handshakes = Arc::new(MemHandshakes::default());
     *secrets.token.lock().unwrap() = stored_token.map(str::to_string);
     let ctx = ApiContext {
         runs: runs.clone(),
@@ -187,11 +259,12 @@ fn harness_with(stored_token: Option<&str>, api_key: Option<&str>, events: Arc<d
         planner: planner.clone(),
         secrets: secrets.clone(),
         events,
+        handshakes: handshakes.clone(),
         api_key: api_key.map(SecretString::new),
         webhook_token: TokenCache::new(stored_token.map(SecretString::new)),
         finalize_delay_seconds: 5,
     };
-    Harness { ctx, runs, queue, planner, secrets }
+    Harness { ctx, runs, queue, planner, secrets, handshakes }
 }
 
 fn harness(stored_token: Option<&str>, api_key: Option<&str>) -> Harness {
@@ -211,6 +284,15 @@ fn event_body(event_id: &str, kind: &str, entity_id: &str, entity_type: &str) ->
         "data": {"parent": {"id": "parent-1", "type": "page"}, "page_id": "page-of-comment"}
     }))
     .unwrap()
+}
+
+fn handshake_request(token: &str) -> ApiRequest {
+    ApiRequest::new("POST", "/webhooks/notion").body(format!(r#"{{"verification_token":"{token}"}}"#).into_bytes())
+}
+
+/// Status, body text and headers: what a caller can observe of an answer.
+fn observed(resp: &ApiResponse) -> (u16, String, Vec<(String, String)>) {
+    (resp.status, resp.body.to_string(), resp.headers.clone())
 }
 
 fn signed(body: Vec<u8>, token: &str) -> ApiRequest {
@@ -252,40 +334,244 @@ impl LogBuffer {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn handshake_stores_the_token_and_logs_no_value() {
+async fn a_strangers_handshake_is_only_pending_and_verifies_nothing() {
     let logs = LogBuffer::default();
     let _guard = logs.install();
-    let h = harness(None, None);
-    let body = br#"{"verification_token":"secret_NEW_handshake_token"}"#.to_vec();
-    let resp = api::handle(&h.ctx, ApiRequest::new("POST", "/webhooks/notion").body(body.clone())).await;
-    assert_eq!(resp.status, 200, "{resp:?}");
-    assert_eq!(h.secrets.token.lock().unwrap().as_deref(), Some("secret_NEW_handshake_token"));
-    assert!(!resp.body.to_string().contains("secret_NEW"), "{resp:?}");
+    let stranger = "secret_STRANGER_handshake_token";
+    for confirmed in [None, Some(TOKEN)] {
+        let h = harness(confirmed, Some(API_KEY));
+        let resp = api::handle(&h.ctx, handshake_request(stranger)).await;
+        assert_eq!((resp.status, resp.body.clone()), (200, json!({"status": "received"})), "{resp:?}");
+        // Never stored as the token, and the handshake route touches no secret at all.
+        assert_eq!(h.secrets.token.lock().unwrap().as_deref(), confirmed);
+        assert_eq!(h.secrets.stores.load(Ordering::SeqCst), 0);
+        assert_eq!(h.secrets.reads.load(Ordering::SeqCst), 0);
+        assert_eq!(h.handshakes.tokens(), vec![stranger.to_string()], "recorded as pending");
+        // Events signed with the stranger's token do not verify, now or after a refresh.
+        for n in 0..3 {
+            let resp =
+                api::handle(&h.ctx, signed(event_body(&format!("e{n}"), "page.created", "p", "page"), stranger)).await;
+            assert_eq!(resp.status, 401, "{resp:?}");
+        }
+        assert!(h.runs.all().is_empty());
+        // A confirmed token keeps working.
+        if let Some(token) = confirmed {
+            assert_eq!(
+                api::handle(&h.ctx, signed(event_body("ok", "page.created", "p", "page"), token)).await.status,
+                202
+            );
+        }
+    }
     let text = logs.text();
     assert!(text.contains("token_received"), "arrival not logged: {text}");
-    assert!(!text.contains("secret_NEW_handshake_token"), "token logged: {text}");
-
-    // The same handshake again is a no-op; events signed with the new token now verify.
-    let again = api::handle(&h.ctx, ApiRequest::new("POST", "/webhooks/notion").body(body)).await;
-    assert_eq!(again.status, 200);
-    assert_eq!(h.secrets.stores.load(Ordering::SeqCst), 1);
-    let resp =
-        api::handle(&h.ctx, signed(event_body("e1", "page.created", "p1", "page"), "secret_NEW_handshake_token")).await;
-    assert_eq!(resp.status, 202, "{resp:?}");
-    assert!(!logs.text().contains("secret_NEW_handshake_token"));
+    assert!(!text.contains(stranger), "token logged: {text}");
 }
 
 #[tokio::test]
-async fn a_second_handshake_cannot_replace_the_token() {
-    let h = harness(Some(TOKEN), None);
-    let resp = api::handle(
-        &h.ctx,
-        ApiRequest::new("POST", "/webhooks/notion").body(br#"{"verification_token":"attacker"}"#.to_vec()),
-    )
-    .await;
-    assert_eq!(resp.status, 409, "{resp:?}");
-    assert_eq!(h.secrets.token.lock().unwrap().as_deref(), Some(TOKEN));
-    assert!(!resp.body.to_string().contains(TOKEN));
+async fn confirming_a_pending_handshake_needs_authentication_then_its_events_verify() {
+    let logs = LogBuffer::default();
+    let _guard = logs.install();
+    let notion = "secret_NOTION_real_handshake";
+    let h = harness(Some("old-confirmed-token"), Some(API_KEY));
+    assert_eq!(api::handle(&h.ctx, handshake_request("secret_other_stranger")).await.status, 200);
+    assert_eq!(api::handle(&h.ctx, handshake_request(notion)).await.status, 200);
+
+    // Listing and confirming are for the operator only.
+    let pending = || ApiRequest::new("GET", "/webhooks/notion/pending");
+    let confirm = |id: &str| ApiRequest::new("POST", "/webhooks/notion/confirm").body(json!({"id": id}).to_string());
+    let anonymous = api::handle(&h.ctx, pending()).await;
+    assert_eq!(anonymous.status, 401);
+    assert!(!anonymous.body.to_string().contains(notion));
+    let listed = api::handle(&h.ctx, authed(pending())).await;
+    assert_eq!(listed.status, 200, "{listed:?}");
+    let entries = listed.body["pending"].as_array().unwrap().clone();
+    assert_eq!(entries.len(), 2, "{listed:?}");
+    assert_eq!(entries[0]["verification_token"], notion, "newest first");
+    for field in ["id", "received_at", "expires_at"] {
+        assert!(entries[0][field].as_str().is_some_and(|v| !v.is_empty()), "{field}: {listed:?}");
+    }
+    let id = entries[0]["id"].as_str().unwrap().to_string();
+    let refused = api::handle(&h.ctx, confirm(&id)).await;
+    assert_eq!(refused.status, 401, "{refused:?}");
+    let wrong_key = api::handle(&h.ctx, confirm(&id).header("authorization", "Bearer not-the-key")).await;
+    assert_eq!(wrong_key.status, 401);
+    assert_eq!(h.secrets.stores.load(Ordering::SeqCst), 0, "nothing confirmed without authentication");
+    assert_eq!(api::handle(&h.ctx, authed(confirm("hs-unknown"))).await.status, 404);
+    assert_eq!(
+        api::handle(&h.ctx, authed(ApiRequest::new("POST", "/webhooks/notion/confirm").body("{}"))).await.status,
+        400
+    );
+    assert_eq!(api::handle(&h.ctx, signed(event_body("e0", "page.created", "p", "page"), notion)).await.status, 401);
+
+    // IAM-authenticated (as in AWS): confirmed, replacing the old token; the entry is gone.
+    let mut iam = confirm(&id);
+    iam.iam_authenticated = true;
+    let confirmed = api::handle(&h.ctx, iam).await;
+    assert_eq!((confirmed.status, confirmed.body["status"].as_str()), (200, Some("confirmed")), "{confirmed:?}");
+    assert!(!confirmed.body.to_string().contains(notion));
+    assert_eq!(h.secrets.token.lock().unwrap().as_deref(), Some(notion));
+    assert_eq!(h.secrets.stores.load(Ordering::SeqCst), 1);
+    assert_eq!(h.handshakes.tokens(), vec!["secret_other_stranger".to_string()]);
+    assert_eq!(api::handle(&h.ctx, authed(confirm(&id))).await.status, 404, "confirmed once");
+    let resp = api::handle(&h.ctx, signed(event_body("e1", "page.created", "p1", "page"), notion)).await;
+    assert_eq!(resp.status, 202, "{resp:?}");
+    let old = api::handle(&h.ctx, signed(event_body("e2", "page.created", "p1", "page"), "old-confirmed-token")).await;
+    assert_eq!(old.status, 401, "the replaced token no longer verifies");
+    assert!(!logs.text().contains(notion), "token logged");
+}
+
+/// `GET /webhooks/notion/pending` with the bearer key: the listed entries.
+async fn listed(h: &Harness) -> Vec<Value> {
+    let resp = api::handle(&h.ctx, authed(ApiRequest::new("GET", "/webhooks/notion/pending"))).await;
+    assert_eq!(resp.status, 200, "{resp:?}");
+    resp.body["pending"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn pending_handshakes_are_bounded_idempotent_and_expire() {
+    let h = harness(None, Some(API_KEY));
+    // Seven strangers: only the five newest are kept and listed, newest first.
+    for n in 0..7 {
+        assert_eq!(api::handle(&h.ctx, handshake_request(&format!("tok-{n}"))).await.status, 200);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    assert_eq!(h.handshakes.entries.lock().unwrap().len(), api::MAX_PENDING_HANDSHAKES);
+    let tokens: Vec<String> =
+        listed(&h).await.iter().map(|e| e["verification_token"].as_str().unwrap().to_string()).collect();
+    assert_eq!(tokens, ["tok-6", "tok-5", "tok-4", "tok-3", "tok-2"]);
+    // The same token again changes nothing.
+    let puts = h.handshakes.puts.load(Ordering::SeqCst);
+    let before = listed(&h).await;
+    assert_eq!(api::handle(&h.ctx, handshake_request("tok-6")).await.status, 200);
+    assert_eq!(h.handshakes.puts.load(Ordering::SeqCst), puts, "duplicate handshake written again");
+    assert_eq!(listed(&h).await, before);
+
+    // An hour later they have expired: not listed, not confirmable, pruned by the next handshake.
+    let old_id = before[0]["id"].as_str().unwrap().to_string();
+    h.handshakes.age(api::HANDSHAKE_TTL + chrono::Duration::seconds(1));
+    assert!(listed(&h).await.is_empty());
+    let confirm = ApiRequest::new("POST", "/webhooks/notion/confirm").body(json!({"id": old_id}).to_string());
+    assert_eq!(api::handle(&h.ctx, authed(confirm)).await.status, 404);
+    assert_eq!(h.secrets.stores.load(Ordering::SeqCst), 0);
+    assert_eq!(api::handle(&h.ctx, handshake_request("tok-new")).await.status, 200);
+    assert_eq!(h.handshakes.tokens(), vec!["tok-new".to_string()], "expired entries pruned");
+    // An expired token sent again is a new pending entry.
+    assert_eq!(api::handle(&h.ctx, handshake_request("tok-6")).await.status, 200);
+    assert_eq!(listed(&h).await.len(), 2);
+}
+
+#[tokio::test]
+async fn notions_signed_handshake_is_pending_too() {
+    // Notion signs the handshake with the token it carries; no one can check that yet.
+    let h = harness(None, None);
+    let body = br#"{"verification_token":"secret_signed_handshake"}"#.to_vec();
+    let resp = api::handle(&h.ctx, signed(body, "secret_signed_handshake")).await;
+    assert_eq!((resp.status, resp.body.clone()), (200, json!({"status": "received"})), "{resp:?}");
+    assert_eq!(h.handshakes.tokens(), vec!["secret_signed_handshake".to_string()]);
+    assert_eq!(h.secrets.stores.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn refusals_are_identical_whatever_the_state() {
+    let body = event_body("evt-x", "page.created", "page-x", "page");
+    let good = sign(&body, TOKEN);
+    let big_handshake =
+        format!(r#"{{"verification_token":"secret_BIG","pad":"{}"}}"#, "x".repeat(api::UNSIGNED_BODY_LIMIT));
+    let requests = || -> Vec<(&str, ApiRequest)> {
+        vec![
+            ("unsigned event", ApiRequest::new("POST", "/webhooks/notion").body(body.clone())),
+            ("unsigned garbage", ApiRequest::new("POST", "/webhooks/notion").body(b"not json".to_vec())),
+            ("wrong key", signed(body.clone(), "not-the-token")),
+            (
+                "malformed",
+                ApiRequest::new("POST", "/webhooks/notion")
+                    .header("x-notion-signature", "sha256=zz")
+                    .body(body.clone()),
+            ),
+            (
+                "bare hex",
+                ApiRequest::new("POST", "/webhooks/notion").header("x-notion-signature", &good[7..]).body(body.clone()),
+            ),
+            ("oversized unsigned handshake", ApiRequest::new("POST", "/webhooks/notion").body(big_handshake.clone())),
+        ]
+    };
+    let mut answers = Vec::new();
+    for (state, confirmed, pending) in
+        [("none", None, false), ("pending only", None, true), ("confirmed", Some(TOKEN), false)]
+    {
+        let h = harness(confirmed, None);
+        if pending {
+            api::handle(&h.ctx, handshake_request(TOKEN)).await;
+        }
+        for (what, req) in requests() {
+            let resp = api::handle(&h.ctx, req).await;
+            answers.push((format!("{state}/{what}"), observed(&resp)));
+        }
+        assert!(h.runs.all().is_empty(), "{state}");
+        assert_eq!(h.handshakes.tokens().len(), usize::from(pending), "{state}: oversized handshake recorded");
+    }
+    let expected = (401, json!({"error": "missing or invalid signature"}).to_string(), vec![]);
+    for (what, answer) in &answers {
+        assert_eq!(answer, &expected, "{what}");
+    }
+}
+
+#[tokio::test]
+async fn unsigned_requests_read_no_secret_and_signed_ones_at_most_once_per_interval() {
+    for confirmed in [None, Some(TOKEN)] {
+        let h = harness(confirmed, None);
+        for n in 0..20 {
+            let body = event_body(&format!("u{n}"), "page.created", "p", "page");
+            assert_eq!(api::handle(&h.ctx, ApiRequest::new("POST", "/webhooks/notion").body(body)).await.status, 401);
+            assert_eq!(api::handle(&h.ctx, handshake_request(&format!("hs{n}"))).await.status, 200);
+            let malformed = ApiRequest::new("POST", "/webhooks/notion").header("x-notion-signature", "sha256=00");
+            assert_eq!(api::handle(&h.ctx, malformed.body(b"{}".to_vec())).await.status, 401);
+        }
+        assert_eq!(
+            h.secrets.reads.load(Ordering::SeqCst),
+            0,
+            "confirmed={confirmed:?}: unsigned requests read the secret"
+        );
+        for n in 0..20 {
+            let resp =
+                api::handle(&h.ctx, signed(event_body(&format!("s{n}"), "page.created", "p", "page"), "forged")).await;
+            assert_eq!(resp.status, 401);
+        }
+        assert_eq!(h.secrets.reads.load(Ordering::SeqCst), 1, "confirmed={confirmed:?}: one read per interval");
+    }
+}
+
+#[tokio::test]
+async fn an_event_is_recorded_as_seen_only_after_its_tasks_are_queued() {
+    let events = Arc::new(MemEvents::default());
+    let mut h = harness_with(Some(TOKEN), None, events.clone());
+    let flaky = Arc::new(FlakyQueue { inner: h.queue.clone(), fail_next: AtomicBool::new(true) });
+    h.ctx.queue = flaky;
+    let body = event_body("evt-retried", "page.created", "page-r", "page");
+    let failed = api::handle(&h.ctx, signed(body.clone(), TOKEN)).await;
+    assert_eq!(failed.status, 503, "{failed:?}");
+    assert!(!events.0.lock().unwrap().contains("evt-retried"), "recorded although nothing was queued");
+    assert_eq!(h.runs.all()[0].state, "failed");
+    // Notion's retry is accepted, not dropped as a duplicate; a replay after that is.
+    let retry = api::handle(&h.ctx, signed(body.clone(), TOKEN)).await;
+    assert_eq!((retry.status, retry.body["status"].as_str()), (202, Some("accepted")), "{retry:?}");
+    assert_eq!(h.queue.take_tasks().len(), 1);
+    assert!(events.0.lock().unwrap().contains("evt-retried"));
+    let replay = api::handle(&h.ctx, signed(body, TOKEN)).await;
+    assert_eq!(replay.body["status"], "duplicate");
+}
+
+#[test]
+fn api_request_debug_shows_no_header_value_or_body() {
+    let req = ApiRequest::new("POST", "/webhooks/notion?x=secret_QUERY")
+        .header("authorization", &format!("Bearer {API_KEY}"))
+        .header("x-notion-signature", "sha256=abc123")
+        .body(br#"{"verification_token":"secret_DEBUG_token"}"#.to_vec());
+    let shown = format!("{req:?}");
+    for secret in [API_KEY, "secret_DEBUG_token", "abc123", "secret_QUERY"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("authorization") && shown.contains("body_bytes"), "{shown}");
 }
 
 #[tokio::test]
@@ -545,21 +831,85 @@ async fn drop_index(client: &shared::index::SearchClient, index: &str) {
 }
 
 #[tokio::test]
-async fn search_engine_event_log_dedups_and_forgets() {
+async fn search_engine_event_log_records_and_dedups() {
     let index = unique_index("evlog");
     let (log, client) = search_event_log(&index).await;
-    assert!(log
-        .first_time("0f6c1c9e-aaaa-4bbb-8ccc-000000000001")
-        .await
-        .expect("search engine at SEARCH_URL (make up)"));
-    assert!(!log.first_time("0f6c1c9e-aaaa-4bbb-8ccc-000000000001").await.unwrap());
-    assert!(log.first_time("0f6c1c9e-aaaa-4bbb-8ccc-000000000002").await.unwrap());
-    log.forget("0f6c1c9e-aaaa-4bbb-8ccc-000000000001").await.unwrap();
-    log.forget("never-seen").await.unwrap();
-    assert!(log.first_time("0f6c1c9e-aaaa-4bbb-8ccc-000000000001").await.unwrap());
-    assert!(log.first_time("weird id/with ../ slashes").await.unwrap());
-    assert!(!log.first_time("weird id/with ../ slashes").await.unwrap());
-    drop_index(&client, &api::events_index(&index)).await;
+    let id = "0f6c1c9e-aaaa-4bbb-8ccc-000000000001";
+    assert!(!log.seen(id).await.expect("search engine at SEARCH_URL (make up)"), "no index yet");
+    log.record(id).await.unwrap();
+    log.record(id).await.unwrap();
+    assert!(log.seen(id).await.unwrap());
+    assert!(!log.seen("0f6c1c9e-aaaa-4bbb-8ccc-000000000002").await.unwrap());
+    log.record("weird id/with ../ slashes").await.unwrap();
+    assert!(log.seen("weird id/with ../ slashes").await.unwrap());
+    let events = api::events_index(&index);
+    let mapping =
+        client.json(elasticsearch::http::Method::Get, &format!("/{events}/_mapping"), &[], None).await.unwrap();
+    assert_eq!(mapping.body[&events]["mappings"]["dynamic"], "strict", "{:?}", mapping.body);
+    drop_index(&client, &events).await;
+}
+
+#[tokio::test]
+async fn search_engine_handshake_store_round_trip() {
+    let index = unique_index("hshake");
+    let settings = shared::index::SearchSettings::new(search_url(), &index);
+    let client = shared::index::SearchClient::new(&settings).unwrap();
+    let store = SearchHandshakeStore::new(client.clone(), &index);
+    assert!(store.all().await.expect("search engine at SEARCH_URL (make up)").is_empty(), "no index yet");
+    let now = chrono::Utc::now();
+    let a = PendingHandshake::new(&SecretString::new("secret_store_A"), now - chrono::Duration::minutes(2));
+    let b = PendingHandshake::new(&SecretString::new("secret_store_B"), now);
+    store.put(&a).await.unwrap();
+    store.put(&b).await.unwrap();
+    store.put(&b).await.unwrap();
+    let all = store.all().await.unwrap();
+    let shown: Vec<(String, String)> = all.iter().map(|e| (e.id.clone(), e.token.expose().to_string())).collect();
+    assert_eq!(shown, [(b.id.clone(), "secret_store_B".into()), (a.id.clone(), "secret_store_A".into())]);
+    assert_eq!(all[0].expires_at.timestamp(), b.expires_at.timestamp());
+    store.remove(&a.id).await.unwrap();
+    store.remove("hs-never-stored").await.unwrap();
+    assert_eq!(store.all().await.unwrap().len(), 1);
+    // Explicit mappings: the token is not searchable, unknown fields are refused.
+    let hs = api::handshakes_index(&index);
+    let mapping = client.json(elasticsearch::http::Method::Get, &format!("/{hs}/_mapping"), &[], None).await.unwrap();
+    let mappings = &mapping.body[&hs]["mappings"];
+    assert_eq!(mappings["dynamic"], "strict", "{mappings}");
+    assert_eq!(mappings["properties"]["verification_token"]["index"], false, "{mappings}");
+    let query = json!({"query": {"term": {"verification_token": "secret_store_B"}}});
+    let search =
+        client.json(elasticsearch::http::Method::Post, &format!("/{hs}/_search"), &[], Some(&query)).await.unwrap();
+    assert!(search.body["hits"]["hits"].as_array().is_none_or(|h| h.is_empty()), "token searchable: {:?}", search.body);
+    drop_index(&client, &hs).await;
+}
+
+#[tokio::test]
+async fn handshake_flow_with_the_search_engine_store() {
+    let index = unique_index("hsflow");
+    let settings = shared::index::SearchSettings::new(search_url(), &index);
+    let client = shared::index::SearchClient::new(&settings).unwrap();
+    let mut h = harness(None, Some(API_KEY));
+    h.ctx.handshakes = Arc::new(SearchHandshakeStore::new(client.clone(), &index));
+    for n in 0..7 {
+        assert_eq!(api::handle(&h.ctx, handshake_request(&format!("secret_flow_{n}"))).await.status, 200);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(api::handle(&h.ctx, handshake_request("secret_flow_6")).await.status, 200);
+    let listed = api::handle(&h.ctx, authed(ApiRequest::new("GET", "/webhooks/notion/pending"))).await;
+    let pending = listed.body["pending"].as_array().unwrap().clone();
+    let tokens: Vec<&str> = pending.iter().map(|e| e["verification_token"].as_str().unwrap()).collect();
+    assert_eq!(
+        tokens,
+        ["secret_flow_6", "secret_flow_5", "secret_flow_4", "secret_flow_3", "secret_flow_2"],
+        "{listed:?}"
+    );
+    let confirm = ApiRequest::new("POST", "/webhooks/notion/confirm").body(json!({"id": pending[1]["id"]}).to_string());
+    assert_eq!(api::handle(&h.ctx, authed(confirm)).await.status, 200);
+    assert_eq!(h.secrets.token.lock().unwrap().as_deref(), Some("secret_flow_5"));
+    let resp = api::handle(&h.ctx, signed(event_body("e", "page.created", "p", "page"), "secret_flow_5")).await;
+    assert_eq!(resp.status, 202, "{resp:?}");
+    let after = api::handle(&h.ctx, authed(ApiRequest::new("GET", "/webhooks/notion/pending"))).await;
+    assert_eq!(after.body["pending"].as_array().unwrap().len(), 4);
+    drop_index(&client, &api::handshakes_index(&index)).await;
 }
 
 #[tokio::test]

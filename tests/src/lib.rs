@@ -109,6 +109,32 @@ impl Stack {
         run_sync(self.invoker(), self.sqs.clone(), &self.ctx.runs, kind, &self.options).await
     }
 
+    /// Plans a full run of just one page, as the planner would queue it (task recorded and sent, planning done,
+    /// finalize queued); returns the run id. Pump it with [`Stack::pump`].
+    pub async fn plan_page_run(&self, page_id: &str) -> anyhow::Result<u64> {
+        use shared::task::{FinalizeMessage, RunKind, Task, TaskMessage};
+        let run = self.ctx.runs.create_run(RunKind::Full).await?;
+        let page = self.ctx.notion.get_page(page_id).await?;
+        let task = Task::Page { page_id: page_id.to_string(), page: Some(page), path: vec![] };
+        let task = TaskMessage::new(run.id, run.kind, format!("p:{page_id}"), task);
+        self.ctx.runs.tasks_queued(run.id, std::slice::from_ref(&task)).await?;
+        self.ctx.queue.send_tasks(std::slice::from_ref(&task)).await?;
+        self.ctx.runs.planning_done(run.id, 1).await?;
+        self.ctx.queue.send_finalize(&FinalizeMessage::new(run.id), 1).await?;
+        Ok(run.id)
+    }
+
+    /// A pump that delivers this stack's messages one batch at a time (tests that hold messages back).
+    pub fn manual_pump(&self) -> local_runner::Pump {
+        local_runner::Pump {
+            sqs: self.sqs.clone(),
+            invoker: self.invoker(),
+            retry_delay_seconds: 0,
+            delivered: Default::default(),
+            failed: Default::default(),
+        }
+    }
+
     /// Pumps an already planned run until it is closed.
     pub async fn pump(&self, run_id: u64) -> anyhow::Result<RunRecord> {
         pump_until_closed(self.invoker(), self.sqs.clone(), &self.ctx.runs, run_id, &self.options).await

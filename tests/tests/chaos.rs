@@ -103,16 +103,6 @@ fn no_faults() -> Value {
         "latency_ms": 0, "jitter_ms": 0})
 }
 
-fn pump(stack: &Stack) -> local_runner::Pump {
-    local_runner::Pump {
-        sqs: stack.sqs.clone(),
-        invoker: stack.invoker(),
-        retry_delay_seconds: 0,
-        delivered: Default::default(),
-        failed: Default::default(),
-    }
-}
-
 /// Plans a full run through the planner function, without pumping.
 async fn plan_full(stack: &Stack) -> u64 {
     let planned = stack.invoker().invoke("planner", json!({"kind": "full"})).await.unwrap();
@@ -651,7 +641,7 @@ async fn fail_mid_sync(
     stack.control(Method::DELETE, &format!("pages/{deleted}"), None).await.unwrap();
 
     let run_id = plan_full(&stack).await;
-    let worked = pump(&stack).pump_once(&stack.options.work_queue_url, "worker", 1).await.unwrap();
+    let worked = stack.manual_pump().pump_once(&stack.options.work_queue_url, "worker", 1).await.unwrap();
     assert!(worked > 0);
     let mut unshared = None;
     match what {
@@ -848,7 +838,7 @@ async fn no_secret_appears_in_the_logs_of_a_full_run() {
     let full = stack.sync("full").await.unwrap();
     assert_eq!(full.state, RunState::Completed, "{full:?}");
     let run_id = plan_full(&stack).await;
-    pump(&stack).pump_once(&stack.options.work_queue_url, "worker", 1).await.unwrap();
+    stack.manual_pump().pump_once(&stack.options.work_queue_url, "worker", 1).await.unwrap();
     stack.control(Method::POST, "revoke", Some(json!({"token": NOTION_TOKEN}))).await.unwrap();
     let revoked = stack.pump(run_id).await.unwrap();
     assert_eq!(revoked.state, RunState::Failed);

@@ -11,7 +11,6 @@ use e2e::Stack;
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 use shared::runs::{RunRecord, RunState};
-use shared::task::{FinalizeMessage, RunKind, Task, TaskMessage};
 
 /// Peak-RSS figures are process-wide: the tests of this file run one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -102,19 +101,8 @@ async fn files_page(stack: &Stack, files: &HashMap<String, Value>) -> String {
 
 /// A full run of just one page, through SQS and the worker, as the planner would queue it.
 async fn sync_one_page(stack: &Stack, page_id: &str) -> RunRecord {
-    let run = stack.ctx.runs.create_run(RunKind::Full).await.unwrap();
-    let page = stack.ctx.notion.get_page(page_id).await.unwrap();
-    let task = TaskMessage::new(
-        run.id,
-        run.kind,
-        format!("p:{page_id}"),
-        Task::Page { page_id: page_id.to_string(), page: Some(page), path: vec![] },
-    );
-    stack.ctx.runs.tasks_queued(run.id, std::slice::from_ref(&task)).await.unwrap();
-    stack.ctx.queue.send_tasks(std::slice::from_ref(&task)).await.unwrap();
-    stack.ctx.runs.planning_done(run.id, 1).await.unwrap();
-    stack.ctx.queue.send_finalize(&FinalizeMessage::new(run.id), 1).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(300), stack.pump(run.id)).await.expect("run within 5 min").unwrap()
+    let run_id = stack.plan_page_run(page_id).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(300), stack.pump(run_id)).await.expect("run within 5 min").unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -373,5 +361,221 @@ async fn zip_bomb_and_deep_html_stay_within_the_memory_and_time_budget() {
         }
     }
     assert!(docs.contains_key(&page_id), "the page is indexed");
+    stack.cleanup().await;
+}
+
+// ---------- poison files and slow hosts (review H5) ----------
+
+#[path = "../../shared/tests/support/pdf.rs"]
+mod pdf_fixtures;
+
+/// Serves `files` (path, delay before answering, body) over HTTP/1.1 on 127.0.0.1, one thread per connection.
+fn serve_files(files: Vec<(&'static str, Duration, Vec<u8>)>) -> std::net::SocketAddr {
+    serve_files_unless(files, Default::default())
+}
+
+/// [`serve_files`], dropping every connection unanswered while `down` is set.
+fn serve_files_unless(
+    files: Vec<(&'static str, Duration, Vec<u8>)>,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let files = std::sync::Arc::new(files);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            if down.load(std::sync::atomic::Ordering::Relaxed) {
+                drop(conn);
+                continue;
+            }
+            let files = files.clone();
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                let line = String::from_utf8_lossy(&head).lines().next().unwrap_or_default().to_string();
+                let path = line.split_whitespace().nth(1).unwrap_or_default().to_string();
+                let Some((_, delay, body)) = files.iter().find(|(p, _, _)| *p == path) else {
+                    let _ = conn.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    return;
+                };
+                std::thread::sleep(*delay);
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let _ = conn.write_all(head.as_bytes()).and_then(|()| conn.write_all(body));
+            });
+        }
+    });
+    addr
+}
+
+/// The test hosts are on loopback, which downloads refuse unless trusted: the stack's context trusts it.
+async fn trust_loopback(stack: &mut Stack) {
+    let secrets =
+        shared::secrets::Secrets::from_json(&json!({"notion_token": e2e::notion_emulator::DEFAULT_TOKEN}).to_string())
+            .unwrap();
+    let mut ctx =
+        shared::bootstrap::build(&stack.settings, &secrets, stack.queue.clone(), shared::bootstrap::Share::Whole)
+            .await
+            .unwrap();
+    let mut downloads = ctx.downloader.config().clone();
+    downloads.trusted_hosts.push(shared::extract::TrustedHost::any_port("127.0.0.1").unwrap());
+    ctx.downloader = shared::extract::Downloader::new(downloads);
+    stack.ctx = std::sync::Arc::new(ctx);
+}
+
+/// A file host that is down for one sync (connections dropped) leaves the text an earlier sync extracted in place,
+/// with the failure noted (review L2). Before, the block was re-indexed without text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_file_host_down_for_one_sync_keeps_the_earlier_text() {
+    let _serial = SERIAL.lock().await;
+    let mut stack = Stack::start(WorkspaceKind::Small, &[]).await.expect("stack (is `make up` running?)");
+    let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let addr =
+        serve_files_unless(vec![("/flaky.txt", Duration::ZERO, b"text of the flaky host".to_vec())], down.clone());
+    trust_loopback(&mut stack).await;
+    let block = json!({"type": "file", "text": "Caption of the file", "extra": {"_external_url": format!("http://{addr}/flaky.txt")}});
+    let page =
+        stack.control(Method::POST, "pages", Some(json!({"title": "Flaky file", "blocks": [block]}))).await.unwrap();
+    let page_id = page["id"].as_str().expect("page id").to_string();
+    let file_doc = |docs: &HashMap<String, Map<String, Value>>| {
+        docs.values().find(|d| text(d, "type") == "file" && text(d, "page_id") == page_id).cloned().expect("file block")
+    };
+
+    let run = sync_one_page(&stack, &page_id).await;
+    assert_eq!(run.state, RunState::Completed, "{run:?}");
+    let first = file_doc(&stack.documents().await.unwrap());
+    assert!(text(&first, "body").contains("text of the flaky host"), "{first:?}");
+
+    down.store(true, std::sync::atomic::Ordering::Relaxed);
+    let run = sync_one_page(&stack, &page_id).await;
+    assert_eq!(run.state, RunState::Completed, "{run:?}");
+    let docs = stack.documents().await.unwrap();
+    let second = file_doc(&docs);
+    let att = attachment(&second);
+    println!("host down: {att:?}, body {:?}", text(&second, "body"));
+    assert!(text(&second, "body").contains("text of the flaky host"), "text kept: {second:?}");
+    assert_eq!(text(&second, "body"), text(&first, "body"), "the same body, the block's own text once");
+    assert_eq!(att.get("extracted"), Some(&json!(true)), "{att:?}");
+    let error = att.get("error").and_then(Value::as_str).unwrap_or_default();
+    assert!(error.contains("download failed") && error.contains("earlier sync kept"), "{error:?}");
+    assert!(text(&docs[&page_id], "body").contains("text of the flaky host"), "the page keeps it too");
+    assert!(run.counts.errors >= 1, "the failure is counted: {run:?}");
+    stack.cleanup().await;
+}
+
+/// The handlers in-process, timing each worker invocation.
+struct TimedInvoker {
+    inner: std::sync::Arc<dyn local_runner::Invoker>,
+    longest_worker_ms: std::sync::atomic::AtomicU64,
+    workers: std::sync::atomic::AtomicU64,
+}
+
+impl local_runner::Invoker for TimedInvoker {
+    fn invoke<'a>(&'a self, function: &'a str, payload: Value) -> local_runner::BoxFuture<'a, anyhow::Result<Value>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let result = self.inner.invoke(function, payload).await;
+            if function == "worker" {
+                let ms = started.elapsed().as_millis() as u64;
+                self.longest_worker_ms.fetch_max(ms, std::sync::atomic::Ordering::Relaxed);
+                self.workers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            result
+        })
+    }
+}
+
+/// One page with a PDF Flate bomb (1.1 GiB of zeros in a 7 MB file), a PDF nested 50,000 deep, three links to a
+/// host that answers after 20 s, and a good file last, synced with an 8 s invocation budget. Before: lopdf inflates
+/// the bomb whole and overflows its stack on the nesting (the process aborts), and the page's downloads run
+/// one after another far past the budget. Now every invocation ends within its budget, the run completes, each
+/// poison file is indexed without text with its reason, and the good file after them is extracted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn poison_pdfs_and_slow_hosts_end_as_textless_files_within_the_invocation_budget() {
+    let _serial = SERIAL.lock().await;
+    let mut stack = Stack::start(WorkspaceKind::Small, &[]).await.expect("stack (is `make up` running?)");
+    let slow = Duration::from_secs(20);
+    let budget = Duration::from_secs(8);
+    let bomb = pdf_fixtures::flate_bomb_pdf(1100 << 20);
+    let addr = serve_files(vec![
+        ("/bomb.pdf", Duration::ZERO, bomb),
+        ("/nested.pdf", Duration::ZERO, pdf_fixtures::nested_array_pdf(50_000)),
+        ("/slow-1.txt", slow, b"slow one".to_vec()),
+        ("/slow-2.txt", slow, b"slow two".to_vec()),
+        ("/slow-3.txt", slow, b"slow three".to_vec()),
+        ("/after.txt", Duration::ZERO, b"the good file after the poison ones".to_vec()),
+    ]);
+    trust_loopback(&mut stack).await;
+    stack.invocation_budget = Some(budget);
+
+    let names = ["bomb.pdf", "nested.pdf", "slow-1.txt", "slow-2.txt", "slow-3.txt", "after.txt"];
+    let blocks: Vec<Value> = std::iter::once(json!({"type": "paragraph", "text": "Poison files below"}))
+        .chain(names.iter().map(|n| json!({"type": "file", "extra": {"_external_url": format!("http://{addr}/{n}")}})))
+        .collect();
+    let page =
+        stack.control(Method::POST, "pages", Some(json!({"title": "Poison files", "blocks": blocks}))).await.unwrap();
+    let page_id = page["id"].as_str().expect("page id").to_string();
+
+    let run_id = stack.plan_page_run(&page_id).await.unwrap();
+    let invoker = std::sync::Arc::new(TimedInvoker {
+        inner: stack.invoker(),
+        longest_worker_ms: Default::default(),
+        workers: Default::default(),
+    });
+    let reset = reset_peak_rss();
+    let started = Instant::now();
+    let pumped =
+        local_runner::pump_until_closed(invoker.clone(), stack.sqs.clone(), &stack.ctx.runs, run_id, &stack.options);
+    let run = tokio::time::timeout(Duration::from_secs(300), pumped).await.expect("run within 5 min").unwrap();
+    let longest = Duration::from_millis(invoker.longest_worker_ms.load(std::sync::atomic::Ordering::Relaxed));
+    println!(
+        "poison page: {:.1} s, {} worker invocations, longest {longest:?} (budget {budget:?}), peak RSS {} (reset: {reset}); {run:?}",
+        started.elapsed().as_secs_f64(),
+        invoker.workers.load(std::sync::atomic::Ordering::Relaxed),
+        mib(proc_status_kib("VmHWM:")),
+    );
+    assert_eq!(run.state, RunState::Completed, "{run:?}");
+    assert_eq!(run.counts.failed, 0, "{run:?}");
+    assert!(longest < budget + Duration::from_secs(4), "an invocation ran {longest:?} with a {budget:?} budget");
+
+    let docs = stack.documents().await.unwrap();
+    let file_docs: HashMap<String, (String, Map<String, Value>)> = docs
+        .iter()
+        .filter(|(_, d)| text(d, "type") == "file" && text(d, "page_id") == page_id)
+        .map(|(id, d)| {
+            (attachment(d).get("name").and_then(Value::as_str).unwrap_or_default().to_string(), (id.clone(), d.clone()))
+        })
+        .collect();
+    let mut samples = run.errors.clone();
+    for id in std::iter::once(format!("p:{page_id}")).chain((1..20).map(|c| format!("p:{page_id}:c{c}"))) {
+        if let Some(task) = stack.ctx.runs.task(run.id, &id).await.unwrap() {
+            samples.extend(task.error_samples);
+        }
+    }
+    for (name, reason) in [
+        ("bomb.pdf", "PDF not extracted: streams decompress to more than"),
+        ("nested.pdf", "PDF not extracted: objects nested deeper than"),
+        ("slow-1.txt", "time ran out"),
+        ("slow-2.txt", "time ran out"),
+        ("slow-3.txt", "time ran out"),
+    ] {
+        let (block_id, doc) = file_docs.get(name).unwrap_or_else(|| panic!("{name} indexed: {:?}", file_docs.keys()));
+        let att = attachment(doc);
+        println!("{name}: {att:?}");
+        assert_eq!(att.get("extracted"), Some(&json!(false)), "{name}: {att:?}");
+        let error = att.get("error").and_then(Value::as_str).unwrap_or_default();
+        assert!(error.contains(reason), "{name}: {error:?} should say {reason:?}");
+        assert!(
+            samples.iter().any(|e| e.contains(reason) && e.contains(block_id.as_str())),
+            "{name}: reason in the run's errors: {samples:?}"
+        );
+    }
+    let after = attachment(&file_docs["after.txt"].1);
+    assert_eq!(after.get("extracted"), Some(&json!(true)), "the good file after them: {after:?}");
+    assert!(text(&docs[&page_id], "body").contains("the good file after the poison ones"), "page body");
     stack.cleanup().await;
 }

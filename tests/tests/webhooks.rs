@@ -1,6 +1,8 @@
 //! Webhooks and the on-demand sync API end to end (issue 6): the emulator signs and POSTs webhooks
 //! to an HTTP receiver that calls `shared::api::handle` (as `functions/api` does), the tasks go
 //! through SQS (LocalStack) to in-process workers pumped in the background, into the search index.
+//! The webhook token is confirmed only by the operator: a handshake is recorded as pending
+//! (`<index>-webhook-handshakes`), listed and confirmed through the authenticated routes.
 //! Needs `make up` (search engine and LocalStack).
 
 use std::collections::HashMap;
@@ -12,7 +14,8 @@ use e2e::Stack;
 use reqwest::Method;
 use serde_json::{json, Value};
 use shared::api::{
-    ApiContext, ApiRequest, EdgeError, PlannerTrigger, SearchEventLog, SearchRunBook, SecretStore, TokenCache,
+    ApiContext, ApiRequest, EdgeError, PlannerTrigger, SearchEventLog, SearchHandshakeStore, SearchRunBook,
+    SecretStore, TokenCache,
 };
 use shared::queue::BoxFuture;
 use shared::runs::RunState;
@@ -57,18 +60,25 @@ impl PlannerTrigger for InProcessPlanner {
     }
 }
 
-/// The API function's context, built as `functions/api` builds it, with test edges.
+/// The API function's context, built as `functions/api` builds it, with test edges; `TOKEN` is
+/// the confirmed webhook token.
 fn api_context(stack: &Stack) -> ApiContext {
+    api_context_with(stack, Arc::new(MemorySecrets(Mutex::new(Some(TOKEN.to_string())))))
+}
+
+fn api_context_with(stack: &Stack, secrets: Arc<MemorySecrets>) -> ApiContext {
     let client = stack.ctx.store.client().clone();
     let index = stack.settings.index_name.clone();
+    let confirmed = secrets.0.lock().unwrap().clone().map(SecretString::new);
     ApiContext {
         runs: Arc::new(SearchRunBook::new(client.clone(), &index)),
         queue: stack.ctx.queue.clone(),
         planner: Arc::new(InProcessPlanner(stack.ctx.clone())),
-        secrets: Arc::new(MemorySecrets(Mutex::new(Some(TOKEN.to_string())))),
-        events: Arc::new(SearchEventLog::new(client, &index)),
+        secrets,
+        events: Arc::new(SearchEventLog::new(client.clone(), &index)),
+        handshakes: Arc::new(SearchHandshakeStore::new(client, &index)),
         api_key: Some(SecretString::new(API_KEY.to_string())),
-        webhook_token: TokenCache::new(Some(SecretString::new(TOKEN.to_string()))),
+        webhook_token: TokenCache::new(confirmed),
         finalize_delay_seconds: stack.settings.finalize_delay_seconds,
     }
 }
@@ -117,9 +127,13 @@ async fn setup(overrides: e2e::Overrides<'_>) -> (Stack, String, e2e::Background
 
 async fn cleanup(stack: Stack, pump: e2e::BackgroundPump) {
     pump.stop().await;
-    let events = shared::api::events_index(&stack.settings.index_name);
     let search = std::env::var("SEARCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9200".into());
-    let _ = reqwest::Client::new().delete(format!("{}/{events}", search.trim_end_matches('/'))).send().await;
+    for index in [
+        shared::api::events_index(&stack.settings.index_name),
+        shared::api::handshakes_index(&stack.settings.index_name),
+    ] {
+        let _ = reqwest::Client::new().delete(format!("{}/{index}", search.trim_end_matches('/'))).send().await;
+    }
     stack.cleanup().await;
 }
 
@@ -294,12 +308,14 @@ async fn unsigned_tampered_and_replayed_webhooks_change_nothing() {
     ];
     for (what, raw, headers) in cases {
         let (status, answer) = post_raw(&base, raw, &headers).await;
-        assert_eq!(status, 401, "{what}: {answer}");
-        assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {answer}");
+        assert_eq!((status, answer.clone()), (401, json!({"error": "missing or invalid signature"})), "{what}");
     }
-    // A different handshake token is refused; the stored one keeps working.
+    // A stranger's handshake is only pending: the confirmed token stays, the intruder's signs nothing.
     let (status, answer) = post_raw(&base, br#"{"verification_token":"secret_intruder"}"#, &[]).await;
-    assert_eq!(status, 409, "{answer}");
+    assert_eq!((status, answer), (200, json!({"status": "received"})));
+    let (status, response, _) =
+        emit(&stack, &base, "secret_intruder", "page.deleted", json!({"id": page, "type": "page"})).await;
+    assert_eq!(status, 401, "{response}");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (status, runs) = call(&base, Method::GET, "/syncs", Some(API_KEY), None).await;
     assert_eq!(status, 200);
@@ -322,6 +338,77 @@ async fn unsigned_tampered_and_replayed_webhooks_change_nothing() {
     assert!(!searchable(&stack, &page, "replaymarker").await, "a replayed event was processed again");
     let (_, runs) = call(&base, Method::GET, "/syncs", Some(API_KEY), None).await;
     assert_eq!(runs["runs"].as_array().unwrap().iter().filter(|r| r["kind"] == "webhook").count(), 1, "{runs}");
+    cleanup(stack, pump).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn handshake_is_confirmed_only_by_the_operator_then_events_verify() {
+    let stack = Stack::start(WorkspaceKind::Small, &[]).await.expect("stack (is `make up` running?)");
+    let full = stack.sync("full").await.unwrap();
+    assert_eq!(full.state, RunState::Completed, "{full:?}");
+    let secrets = Arc::new(MemorySecrets(Mutex::new(None)));
+    let base = serve_api(api_context_with(&stack, secrets.clone())).await;
+    let pump = stack.background_pump();
+    let notion_token = "secret_e2e_notion_handshake_token";
+    let page = leaf_pages(&stack.control(Method::GET, "expected", None).await.unwrap())[0].clone();
+
+    // Notion's (signed) handshake and a stranger's (unsigned): both only pending, same answer.
+    let out = stack
+        .control(
+            Method::POST,
+            "webhooks/emit",
+            Some(json!({"url": format!("{base}/webhooks/notion"), "verification_token": notion_token, "verification": true})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out["status"], 200, "{out}");
+    let stranger = post_raw(&base, br#"{"verification_token":"secret_e2e_stranger"}"#, &[]).await;
+    assert_eq!(stranger, (200, json!({"status": "received"})));
+    assert_eq!(out["response"].as_str().and_then(|r| serde_json::from_str::<Value>(r).ok()), Some(stranger.1));
+    assert!(secrets.0.lock().unwrap().is_none(), "a handshake was stored as the token");
+    // Nothing verifies yet; the refusal is the one every bad signature gets.
+    for token in [notion_token, "secret_e2e_stranger"] {
+        let (status, response, _) =
+            emit(&stack, &base, token, "page.deleted", json!({"id": page, "type": "page"})).await;
+        assert_eq!((status, response), (401, json!({"error": "missing or invalid signature"})), "{token}");
+    }
+
+    // The operator lists (authenticated only) and confirms Notion's token.
+    let (status, _) = call(&base, Method::GET, "/webhooks/notion/pending", None, None).await;
+    assert_eq!(status, 401);
+    let (status, listed) = call(&base, Method::GET, "/webhooks/notion/pending", Some(API_KEY), None).await;
+    assert_eq!(status, 200, "{listed}");
+    let pending = listed["pending"].as_array().unwrap();
+    assert_eq!(pending.len(), 2, "{listed}");
+    assert_eq!(pending[0]["verification_token"], "secret_e2e_stranger", "newest first: {listed}");
+    let id = pending.iter().find(|e| e["verification_token"] == notion_token).unwrap()["id"].as_str().unwrap();
+    let body = json!({"id": id}).to_string();
+    let (status, _) = call(&base, Method::POST, "/webhooks/notion/confirm", None, Some(&body)).await;
+    assert_eq!(status, 401);
+    assert!(secrets.0.lock().unwrap().is_none());
+    let (status, confirmed) = call(&base, Method::POST, "/webhooks/notion/confirm", Some(API_KEY), Some(&body)).await;
+    assert_eq!((status, confirmed["status"].as_str()), (200, Some("confirmed")), "{confirmed}");
+    assert_eq!(secrets.0.lock().unwrap().as_deref(), Some(notion_token));
+    let (_, listed) = call(&base, Method::GET, "/webhooks/notion/pending", Some(API_KEY), None).await;
+    assert_eq!(listed["pending"].as_array().unwrap().len(), 1, "{listed}");
+
+    // Now Notion's events verify and are indexed; the stranger's still do not.
+    stack
+        .control(Method::PATCH, &format!("pages/{page}"), Some(json!({"text": "edited confirmedmarker"})))
+        .await
+        .unwrap();
+    let (status, response, _) =
+        emit(&stack, &base, notion_token, "page.content_updated", json!({"id": page, "type": "page"})).await;
+    assert_eq!(status, 202, "{response}");
+    wait_for("edit searchable after confirmation", Duration::from_secs(30), async || {
+        searchable(&stack, &page, "confirmedmarker").await
+    })
+    .await;
+    let (status, _, _) =
+        emit(&stack, &base, "secret_e2e_stranger", "page.deleted", json!({"id": page, "type": "page"})).await;
+    assert_eq!(status, 401);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(stack.ctx.store.get(&page).await.unwrap().is_some(), "a stranger's event deleted the page");
     cleanup(stack, pump).await;
 }
 

@@ -117,8 +117,13 @@ impl SecretsManagerStore {
 impl SecretStore for SecretsManagerStore {
     fn store_verification_token<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<(), EdgeError>> {
         Box::pin(async move {
-            // Read-modify-write: the other keys are kept as they are.
+            // Read-modify-write (Secrets Manager has no partial update): the other keys are kept as
+            // they are. Only the operator's confirm route calls this; an unchanged token is not
+            // written again.
             let mut secret = self.read_object().await?;
+            if secret.get(TOKEN_KEY).and_then(Value::as_str) == Some(token) {
+                return Ok(());
+            }
             secret.insert(TOKEN_KEY.to_string(), Value::String(token.to_string()));
             self.client
                 .put_secret_value()

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 use shared::api::{
-    ApiContext, ApiRequest, ApiResponse, EdgeError, SearchEventLog, SearchRunBook, SecretStore, TokenCache,
+    ApiContext, ApiRequest, ApiResponse, EdgeError, SearchEventLog, SearchHandshakeStore, SearchRunBook, SecretStore,
+    TokenCache,
 };
 use shared::queue::BoxFuture;
 use shared::secrets::{EnvSecretSource, SecretSource, SecretString};
@@ -28,14 +29,15 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 /// Built once per container, like the other functions' context (`shared::bootstrap::build`), plus
 /// the API's own edges. Secrets come from Secrets Manager (`SECRET_ID`), or from environment
-/// variables when `NOTION_TOKEN` is set and `SECRET_ID` is not (local runs; then a handshake's token
-/// is kept in this container's memory only).
+/// variables when `NOTION_TOKEN` is set and `SECRET_ID` is not (local runs; then a confirmed
+/// webhook token is kept in this container's memory only). Pending handshakes are on the search
+/// engine (`<index>-webhook-handshakes`) either way.
 async fn context() -> anyhow::Result<ApiContext> {
     let settings = shared::config::Settings::from_env()?;
     let sdk = shared::aws::sdk_config().await;
     let from_env = std::env::var_os("NOTION_TOKEN").is_some() && std::env::var_os("SECRET_ID").is_none();
     let (secrets, secret_store): (_, Arc<dyn SecretStore>) = if from_env {
-        tracing::warn!("secrets from environment variables: a webhook handshake token is not persisted");
+        tracing::warn!("secrets from environment variables: a confirmed webhook token is not persisted");
         let secrets = EnvSecretSource::from_env().load().await?;
         (secrets, Arc::new(MemorySecretStore::default()))
     } else {
@@ -47,15 +49,15 @@ async fn context() -> anyhow::Result<ApiContext> {
         settings.work_queue_url.clone(),
         settings.finalize_queue_url.clone(),
     ));
-    let sync =
-        shared::bootstrap::build(&settings, &secrets, queue.clone(), shared::bootstrap::Share::WorkerShare).await?;
-    let client = sync.store.client().clone();
+    // No Notion client here: the internet-facing function never calls Notion.
+    let client = shared::bootstrap::search_store(&settings, &secrets).await?.client().clone();
     Ok(ApiContext {
-        runs: Arc::new(SearchRunBook::new(client.clone(), &settings.index_name)),
+        runs: Arc::new(SearchRunBook::new(client.clone(), &settings.index_name).with_leases(settings.leases())),
         queue,
         planner: Arc::new(aws::LambdaPlanner::new(&sdk, aws::planner_function_name())),
         secrets: secret_store,
-        events: Arc::new(SearchEventLog::new(client, &settings.index_name)),
+        events: Arc::new(SearchEventLog::new(client.clone(), &settings.index_name)),
+        handshakes: Arc::new(SearchHandshakeStore::new(client, &settings.index_name)),
         api_key: secrets.api_key,
         webhook_token: TokenCache::new(secrets.webhook_verification_token),
         finalize_delay_seconds: settings.finalize_delay_seconds,

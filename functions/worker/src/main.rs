@@ -12,6 +12,8 @@ const MESSAGE_CONCURRENCY: usize = 10;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
+    // Many large downloads at once must fit in this function's memory: refused at start, naming the values.
+    shared::config::Settings::from_env()?.check_download_memory()?;
     let ctx = shared::bootstrap::context_from_env(shared::bootstrap::Share::WorkerShare).await?;
     let ctx = &ctx;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

@@ -109,6 +109,9 @@ pub enum DownloadError {
     Status(u16),
     #[error("download took longer than {0:?}")]
     Timeout(Duration),
+    /// The task's deadline came first (the time left was shorter than the download's own timeout).
+    #[error("download stopped: the invocation's time ran out ({0:?} left)")]
+    OutOfTime(Duration),
     #[error("download failed: {0}")]
     Network(String),
     #[error("invalid file URL: {0}")]
@@ -132,12 +135,30 @@ impl DownloadError {
             DownloadError::RateLimited { .. } => "rate_limited",
             DownloadError::Status(_) => "http_status",
             DownloadError::Timeout(_) => "timeout",
+            DownloadError::OutOfTime(_) => OUT_OF_TIME,
             DownloadError::Network(_) => "network",
             DownloadError::InvalidUrl(_) => "invalid_url",
             DownloadError::AddressRefused => "address_refused",
             DownloadError::HttpRefused => "http_refused",
             DownloadError::TooManyRedirects(_) => "too_many_redirects",
         }
+    }
+}
+
+/// `FileOutcome::error_code` of a download or extraction cut short by the task's deadline (rather than its own
+/// timeout): the walk hands the file on to a continuation instead of indexing it without text.
+pub const OUT_OF_TIME: &str = "out_of_time";
+
+/// The time left before the task's deadline ([`crate::notion::with_deadline`]), if it has one.
+fn time_left() -> Option<Duration> {
+    crate::notion::current_deadline().map(|d| d.saturating_duration_since(std::time::Instant::now()))
+}
+
+/// `own` bounded by the time left: the timeout to use, and whether the deadline is what bounds it.
+fn bounded(own: Duration) -> (Duration, bool) {
+    match time_left() {
+        Some(left) if left < own => (left, true),
+        _ => (own, false),
     }
 }
 
@@ -194,6 +215,12 @@ impl FileOutcome {
         Value::Object(fields)
     }
 
+    /// A failure that may well not happen next time (network, timeouts, 429, the task's time running out), as
+    /// opposed to what the file or its host says (too large, not found, forbidden, unreadable).
+    pub fn is_transient(&self) -> bool {
+        matches!(self.error_code, Some("network" | "timeout" | "rate_limited" | "extract_timeout" | OUT_OF_TIME))
+    }
+
     /// The extracted text, or "" when there is none.
     pub fn text(&self) -> &str {
         self.extracted.as_ref().map_or("", |e| e.text.as_str())
@@ -228,6 +255,8 @@ impl Downloader {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("TLS backend cannot be initialized");
+        let mut config = config;
+        config.max_bytes = config.max_bytes.min(crate::config::MAX_FILE_SIZE_CAP);
         let permits = Arc::new(Semaphore::new(config.concurrent_downloads.max(1)));
         let interval = if config.requests_per_second > 0.0 {
             Duration::from_secs_f64(1.0 / config.requests_per_second)
@@ -255,9 +284,12 @@ impl Downloader {
             let extracted = Extracted { text: String::new(), kind: FileKind::Unsupported, truncated: false };
             return FileOutcome { extracted: Some(extracted), skipped: true, ..Default::default() };
         }
-        let _permit = match self.permits.acquire().await {
-            Ok(p) => p,
-            Err(e) => return FileOutcome::failed("network", e),
+        // Waiting for a permit counts against the deadline too (other pages of the batch hold them).
+        let (wait, _) = bounded(Duration::MAX);
+        let _permit = match tokio::time::timeout(wait, self.permits.acquire()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => return FileOutcome::failed("network", e),
+            Err(_) => return FileOutcome::failed(OUT_OF_TIME, DownloadError::OutOfTime(Duration::ZERO)),
         };
         let downloaded = match self.get(url).await {
             Ok(d) => d,
@@ -270,13 +302,15 @@ impl Downloader {
         let size = downloaded.bytes.len() as u64;
         let content_type = downloaded.content_type.clone();
         let hint = FileHint { name: hint.name, content_type: hint.content_type.or(downloaded.content_type) };
-        let mut outcome = match extract_in_background(downloaded.bytes, hint, self.config.extract.clone()).await {
+        let mut limits = self.config.extract.clone();
+        let (timeout, cut) = bounded(limits.timeout);
+        limits.timeout = timeout;
+        let mut outcome = match extract_in_background(downloaded.bytes, hint, limits).await {
             Ok(extracted) => FileOutcome { extracted: Some(extracted), ..Default::default() },
-            Err(e) => {
-                let code =
-                    if matches!(e, super::ExtractError::Timeout(_)) { "extract_timeout" } else { "extract_failed" };
-                FileOutcome::failed(code, e)
+            Err(e @ super::ExtractError::Timeout(_)) => {
+                FileOutcome::failed(if cut { OUT_OF_TIME } else { "extract_timeout" }, e)
             }
+            Err(e) => FileOutcome::failed("extract_failed", e),
         };
         outcome.size = Some(size);
         outcome.content_type = content_type;
@@ -310,9 +344,11 @@ impl Downloader {
         // Refused before pacing: a refusal costs no request slot.
         self.client_for(&parsed)?;
         self.pacer.wait().await;
-        let timeout = self.config.timeout;
+        // Each download's timeout is its own or the time left before the task's deadline, whichever is shorter.
+        let (timeout, cut) = bounded(self.config.timeout);
         match tokio::time::timeout(timeout, self.get_body(parsed)).await {
             Ok(result) => result,
+            Err(_) if cut => Err(DownloadError::OutOfTime(timeout)),
             Err(_) => Err(DownloadError::Timeout(timeout)),
         }
     }
@@ -341,7 +377,9 @@ impl Downloader {
             return Err(DownloadError::TooLarge { limit });
         }
         let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let capacity = response.content_length().unwrap_or(64 * 1024).min(limit);
+        // Never pre-sized from what the server announces beyond 1 MiB (nor past the limit): the buffer grows
+        // with the bytes that actually arrive.
+        let capacity = response.content_length().unwrap_or(64 * 1024).min(limit).min(1 << 20);
         let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
         while let Some(chunk) = response.chunk().await.map_err(network)? {
             if bytes.len() as u64 + chunk.len() as u64 > limit {

@@ -8,8 +8,11 @@
 //! - zip containers (DOCX/PPTX/XLSX/ODF) read at most `max_decompressed_bytes` in total, so a zip bomb
 //!   stops at the cap;
 //! - our own parsers (HTML, XML, CSV, JSON) are loops, never recursive, and check a deadline;
+//! - a PDF is pre-scanned before lopdf sees it (`pdf`): Flate bombs, deep nesting and what the scan cannot measure
+//!   are refused as `ExtractError::PdfRefused`; form XObjects cannot recurse; text output is bounded;
 //! - panics inside extraction crates become `ExtractError::Panicked`;
-//! - `extract_in_background` runs the CPU-bound work in `spawn_blocking` under a timeout.
+//! - `extract_in_background` runs the CPU-bound work in `spawn_blocking` under a timeout; the downloader bounds
+//!   that timeout (and each download's) by the time left before the task's deadline.
 
 pub mod block;
 pub mod download;
@@ -123,6 +126,9 @@ pub enum ExtractError {
     DecompressedTooLarge { kind: FileKind, limit: u64 },
     #[error("text extraction took longer than {0:?}")]
     Timeout(Duration),
+    /// The pre-scan refused the PDF before the parser saw it (a bomb, deep nesting, what it cannot measure).
+    #[error("PDF not extracted: {0}")]
+    PdfRefused(String),
     #[error("text extraction panicked: {0}")]
     Panicked(String),
 }
@@ -139,8 +145,8 @@ pub fn extract_text(bytes: &[u8], hint: FileHint) -> Result<Extracted, ExtractEr
 }
 
 /// Extracts text under `limits`. Runs on the current thread: call it from `spawn_blocking`
-/// (or use `extract_in_background`) in async code. Our own parsers stop at the deadline; a PDF
-/// is parsed by `pdf-extract`, which cannot be interrupted (the async wrapper's timeout covers it).
+/// (or use `extract_in_background`) in async code. Our own parsers stop at the deadline; a PDF's
+/// text output stops there too (pdf-extract's other work cannot be interrupted, but the scan bounds it).
 pub fn extract_text_with(bytes: &[u8], hint: &FileHint, limits: &ExtractLimits) -> Result<Extracted, ExtractError> {
     let kind = detect(bytes, hint);
     let budget = Budget::new(limits);
@@ -171,7 +177,7 @@ fn extract_kind(kind: FileKind, bytes: &[u8], budget: &Budget) -> Result<Extract
     let mut sink = TextSink::new(budget.max_text_bytes);
     let mut container_truncated = false;
     match kind {
-        FileKind::Pdf => pdf::extract(bytes, &mut sink)?,
+        FileKind::Pdf => pdf::extract(bytes, &mut sink, budget)?,
         FileKind::Docx | FileKind::Pptx | FileKind::Xlsx | FileKind::Odf => {
             container_truncated = ooxml::extract(kind, bytes, &mut sink, budget)?;
         }
@@ -211,6 +217,11 @@ impl Budget {
             max_text_bytes: limits.max_text_bytes,
             max_decompressed_bytes: limits.max_decompressed_bytes,
         }
+    }
+
+    /// Time left before the deadline.
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
     }
 
     pub fn check(&self) -> Result<(), ExtractError> {

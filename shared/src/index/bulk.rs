@@ -4,6 +4,12 @@
 //! A 2xx `_bulk` response is not success: every item is read. 429/5xx items (and the engine's
 //! rejected-execution errors) are retried with backoff; other 4xx items are final failures of that
 //! one document only.
+//!
+//! Content documents are written in run order: an operation of run `r` carries `version = r`,
+//! `version_type = external_gte` ([`Versioned`]), so a newer run's document is never replaced (nor
+//! deleted by id) by an older run's late write; the engine answers such an item with a version
+//! conflict, which counts as skipped. Documents written before (internal versions 1, 2, ...) are
+//! far below any run id, a millisecond timestamp, so they are simply overwritten.
 
 use std::ops::Range;
 
@@ -63,6 +69,8 @@ pub struct FailedDoc {
 pub struct BulkReport {
     /// Documents written (for deletions: operations applied, absent documents included).
     pub indexed: u64,
+    /// Versioned operations the engine declined because a newer run already wrote the document.
+    pub skipped: u64,
     pub failed: Vec<FailedDoc>,
     /// Item sends beyond the first (429/5xx items sent again).
     pub retried_items: u64,
@@ -73,6 +81,7 @@ pub struct BulkReport {
 impl BulkReport {
     pub fn merge(&mut self, other: BulkReport) {
         self.indexed += other.indexed;
+        self.skipped += other.skipped;
         self.failed.extend(other.failed);
         self.retried_items += other.retried_items;
         self.requests += other.requests;
@@ -82,8 +91,22 @@ impl BulkReport {
 /// The action line of one operation, newline included: `{"index":{"_id":"abc"}}\n`. The index
 /// is in the request path, so it is not repeated here.
 pub fn encode_action(op: BulkOp, id: &str) -> Vec<u8> {
+    encode_versioned_action(op, id, None)
+}
+
+/// An operation written in run order: `version` is the run id, compared with `external_gte`, so
+/// the same run may write again and a newer run may replace it, an older run may not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versioned(pub u64);
+
+/// [`encode_action`] with `"version": run, "version_type": "external_gte"` when `version` is given.
+pub fn encode_versioned_action(op: BulkOp, id: &str, version: Option<Versioned>) -> Vec<u8> {
     let mut meta = Map::new();
     meta.insert("_id".into(), Value::String(id.to_string()));
+    if let Some(Versioned(run)) = version {
+        meta.insert("version".into(), Value::from(run));
+        meta.insert("version_type".into(), Value::String("external_gte".into()));
+    }
     let mut action = Map::new();
     action.insert(op.name().into(), Value::Object(meta));
     let mut out = serde_json::to_vec(&action).unwrap_or_default();
@@ -93,7 +116,17 @@ pub fn encode_action(op: BulkOp, id: &str) -> Vec<u8> {
 
 /// One `index` (or `create`) operation: action line, then the source on one line.
 pub fn encode_source(op: BulkOp, id: &str, source: &impl Serialize) -> Result<Vec<u8>, serde_json::Error> {
-    let mut out = encode_action(op, id);
+    encode_versioned_source(op, id, None, source)
+}
+
+/// [`encode_source`] with a run-order version (see [`Versioned`]).
+pub fn encode_versioned_source(
+    op: BulkOp,
+    id: &str,
+    version: Option<Versioned>,
+    source: &impl Serialize,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = encode_versioned_action(op, id, version);
     serde_json::to_writer(&mut out, source)?;
     out.push(b'\n');
     Ok(out)
@@ -147,6 +180,8 @@ pub struct ItemResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemDecision {
     Done,
+    /// A versioned operation a newer run's document refused: nothing to do, not a failure.
+    Skipped,
     Retry,
     Fail,
 }
@@ -171,6 +206,9 @@ pub fn decide_item(op: BulkOp, status: u16, error_type: Option<&str>) -> ItemDec
     match (op, status) {
         (BulkOp::Delete, 404) => return ItemDecision::Done,
         (BulkOp::Create, 409) => return ItemDecision::Done,
+        (BulkOp::Index | BulkOp::Delete, 409) if error_type == Some("version_conflict_engine_exception") => {
+            return ItemDecision::Skipped
+        }
         _ => {}
     }
     if status == 429 || status >= 500 || error_type.is_some_and(|t| TRANSIENT_TYPES.contains(&t)) {
@@ -224,6 +262,8 @@ pub struct ItemPlan {
     pub done: Vec<usize>,
     /// Of `done`, deletions that found their document (`result: deleted`).
     pub deleted: u64,
+    /// Versioned operations a newer run's document refused (not in `done`).
+    pub skipped: Vec<usize>,
     pub retry: Vec<(usize, u16, String)>,
     pub failed: Vec<(usize, u16, String)>,
 }
@@ -244,6 +284,7 @@ pub fn plan_items(op: BulkOp, response: &Value, sent: &[usize]) -> Result<ItemPl
                 }
                 plan.done.push(index);
             }
+            ItemDecision::Skipped => plan.skipped.push(index),
             ItemDecision::Retry => plan.retry.push((index, item.status, reason())),
             ItemDecision::Fail => plan.failed.push((index, item.status, reason())),
         }
@@ -267,6 +308,15 @@ mod tests {
             "{\"index\":{\"_id\":\"a-1\"}}\n{\"sync_run\":7,\"title\":\"Ünïcode \\\"quoted\\\"\\nline\"}\n"
         );
         assert_eq!(encode_action(BulkOp::Delete, "x\"y"), b"{\"delete\":{\"_id\":\"x\\\"y\"}}\n".to_vec());
+        let versioned =
+            encode_versioned_source(BulkOp::Index, "p", Some(Versioned(1_764_000_000_000)), &source).unwrap();
+        assert!(String::from_utf8(versioned)
+            .unwrap()
+            .starts_with("{\"index\":{\"_id\":\"p\",\"version\":1764000000000,\"version_type\":\"external_gte\"}}\n"));
+        assert_eq!(
+            encode_versioned_action(BulkOp::Delete, "p", Some(Versioned(9))),
+            b"{\"delete\":{\"_id\":\"p\",\"version\":9,\"version_type\":\"external_gte\"}}\n".to_vec()
+        );
         let created = encode_source(BulkOp::Create, "t:1", &json!({"state": "queued"})).unwrap();
         assert_eq!(created, b"{\"create\":{\"_id\":\"t:1\"}}\n{\"state\":\"queued\"}\n".to_vec());
     }
@@ -319,7 +369,9 @@ mod tests {
             (Index, 400, Some("mapper_parsing_exception"), Fail),
             (Index, 400, Some("document_parsing_exception"), Fail),
             (Index, 400, Some("illegal_argument_exception"), Fail),
-            (Index, 409, Some("version_conflict_engine_exception"), Fail),
+            (Index, 409, Some("version_conflict_engine_exception"), Skipped),
+            (Delete, 409, Some("version_conflict_engine_exception"), Skipped),
+            (Index, 409, Some("other_conflict"), Fail),
             (Index, 404, Some("index_not_found_exception"), Fail),
             (Index, 403, Some("cluster_block_exception"), Retry),
             (Index, 400, Some("rejected_execution_exception"), Retry),
@@ -340,10 +392,12 @@ mod tests {
             {"index": {"_id": "b", "status": 429, "error": {"type": "es_rejected_execution_exception", "reason": "queue full"}}},
             {"index": {"_id": "c", "status": 400, "error": {"type": "mapper_parsing_exception", "reason": "failed to parse field [sync_run]",
                 "caused_by": {"type": "illegal_argument_exception", "reason": "For input string: \"x\""}}}},
-            {"index": {"_id": "d", "status": 200, "result": "updated"}}
+            {"index": {"_id": "d", "status": 200, "result": "updated"}},
+            {"index": {"_id": "e", "status": 409, "error": {"type": "version_conflict_engine_exception", "reason": "current version [9] is higher"}}}
         ]});
-        let plan = plan_items(BulkOp::Index, &response, &[10, 11, 12, 13]).unwrap();
+        let plan = plan_items(BulkOp::Index, &response, &[10, 11, 12, 13, 14]).unwrap();
         assert_eq!(plan.done, vec![10, 13]);
+        assert_eq!(plan.skipped, vec![14]);
         assert_eq!(plan.retry, vec![(11, 429, "es_rejected_execution_exception: queue full".to_string())]);
         assert_eq!(plan.failed.len(), 1);
         assert_eq!(plan.failed[0].0, 12);

@@ -124,6 +124,7 @@ async fn send_part(
         let plan = plan_items(op, &reply.body, &pending)
             .map_err(|detail| IndexError::Protocol { what: format!("bulk request to {index}"), detail })?;
         out.report.indexed += plan.done.len() as u64;
+        out.report.skipped += plan.skipped.len() as u64;
         out.deleted += plan.deleted;
         for (i, status, reason) in plan.failed {
             tracing::warn!(index, id = %ops[i].id, status, %reason, "document rejected");

@@ -7,7 +7,9 @@ use std::time::Duration;
 use elasticsearch::http::Method;
 use serde_json::{json, Map, Value};
 
-use super::bulk::{encode_action, encode_source, BulkLimits, BulkOp, BulkReport, FailedDoc};
+use super::bulk::{
+    encode_versioned_action, encode_versioned_source, BulkLimits, BulkOp, BulkReport, FailedDoc, Versioned,
+};
 use super::client::{Payload, SearchClient};
 use super::mapping::{content_mappings, index_body, runs_mappings, tasks_mappings};
 use super::sender::{send_bulk, EncodedOp};
@@ -94,6 +96,9 @@ impl SearchStore {
 
     /// Indexes documents by `_id` (create or replace). When the same id appears twice, the last
     /// one wins. A rejected document is reported in `failed`; the others are indexed regardless.
+    ///
+    /// A document with a `sync_run` is written in run order (`version = sync_run`,
+    /// `external_gte`): a newer run's document stays, and the write counts as `skipped`.
     pub async fn bulk_index(&self, docs: Vec<Document>) -> Result<BulkReport, IndexError> {
         let mut seen = HashSet::with_capacity(docs.len());
         let mut ops = Vec::with_capacity(docs.len());
@@ -102,7 +107,8 @@ impl SearchStore {
             if !seen.insert(doc.id.as_str()) {
                 continue;
             }
-            match encode_source(BulkOp::Index, &doc.id, &doc.source) {
+            let version = doc.source.get("sync_run").and_then(Value::as_u64).map(Versioned);
+            match encode_versioned_source(BulkOp::Index, &doc.id, version, &doc.source) {
                 Ok(bytes) => ops.push(EncodedOp { id: doc.id.clone(), bytes }),
                 Err(e) => {
                     unencodable.push(FailedDoc { id: doc.id.clone(), status: 0, reason: format!("not encodable: {e}") })
@@ -112,6 +118,9 @@ impl SearchStore {
         ops.reverse();
         let mut outcome = send_bulk(&self.client, &self.index, BulkOp::Index, &ops, &self.limits).await?;
         outcome.report.failed.extend(unencodable);
+        if outcome.report.skipped > 0 {
+            tracing::info!(index = %self.index, skipped = outcome.report.skipped, "documents already written by a newer run left as they are");
+        }
         tracing::debug!(index = %self.index, indexed = outcome.report.indexed, failed = outcome.report.failed.len(),
             requests = outcome.report.requests, retried = outcome.report.retried_items, "bulk indexed");
         Ok(outcome.report)
@@ -120,8 +129,20 @@ impl SearchStore {
     /// Deletes documents by id; returns how many existed. Absent ids are fine; an operation that
     /// fails for good makes the call fail (after the others were applied).
     pub async fn delete_ids(&self, ids: &[String]) -> Result<u64, IndexError> {
-        let ops: Vec<EncodedOp> =
-            ids.iter().map(|id| EncodedOp { id: id.clone(), bytes: encode_action(BulkOp::Delete, id) }).collect();
+        self.delete_ids_versioned(ids, None).await
+    }
+
+    /// [`SearchStore::delete_ids`] for run `run_id`: a document a newer run wrote is left alone
+    /// (the deletion carries the run's version), as is any other version conflict.
+    pub async fn delete_ids_of_run(&self, ids: &[String], run_id: u64) -> Result<u64, IndexError> {
+        self.delete_ids_versioned(ids, Some(Versioned(run_id))).await
+    }
+
+    async fn delete_ids_versioned(&self, ids: &[String], version: Option<Versioned>) -> Result<u64, IndexError> {
+        let ops: Vec<EncodedOp> = ids
+            .iter()
+            .map(|id| EncodedOp { id: id.clone(), bytes: encode_versioned_action(BulkOp::Delete, id, version) })
+            .collect();
         let outcome = send_bulk(&self.client, &self.index, BulkOp::Delete, &ops, &self.limits).await?;
         if let Some(first) = outcome.report.failed.first() {
             return Err(IndexError::DeleteFailed {
@@ -140,29 +161,46 @@ impl SearchStore {
         delete_by_query(&self.client, &self.index, &query).await
     }
 
-    /// Stale removal: deletes every document with `sync_run < before_run`; returns how many.
     /// Deletes a page's block documents that run `run_id` did not write: the blocks removed from
-    /// a page that an incremental or webhook run has just walked completely.
-    pub async fn delete_removed_blocks(&self, page_id: &str, run_id: u64) -> Result<u64, IndexError> {
-        let query = json!({"bool": {"filter": [
-            {"term": {"page_id": page_id}}, {"term": {"object": "block"}}, {"range": {"sync_run": {"lt": run_id}}}
-        ]}});
+    /// a page that an incremental or webhook run has just walked completely. Blocks of the runs in
+    /// `open_runs` (runs still planning or running) are kept whatever their id: such a run may have
+    /// walked the page after this one and written blocks this walk never saw. Returns how many.
+    pub async fn delete_removed_blocks(
+        &self,
+        page_id: &str,
+        run_id: u64,
+        open_runs: &[u64],
+    ) -> Result<u64, IndexError> {
+        let query = json!({"bool": {
+            "filter": [
+                {"term": {"page_id": page_id}}, {"term": {"object": "block"}}, {"range": {"sync_run": {"lt": run_id}}}
+            ],
+            "must_not": [{"terms": {"sync_run": open_runs}}]
+        }});
         delete_by_query(&self.client, &self.index, &query).await
     }
 
+    /// Stale removal: deletes every document with `sync_run < before_run`; returns how many.
     pub async fn delete_stale(&self, before_run: u64) -> Result<u64, IndexError> {
-        self.delete_stale_except(before_run, &[]).await
+        self.delete_stale_except(before_run, &[], &[]).await
     }
 
     /// Stale removal of everything but the `object` classes in `keep` (those verified one by one, and
-    /// those a run could not read): deletes documents with `sync_run < before_run`; returns how many.
-    pub async fn delete_stale_except(&self, before_run: u64, keep: &[&str]) -> Result<u64, IndexError> {
+    /// those a run could not read) and the documents of `open_runs` (older runs still writing, whose
+    /// late walks may have seen what this run did not): deletes documents with `sync_run < before_run`;
+    /// returns how many.
+    pub async fn delete_stale_except(
+        &self,
+        before_run: u64,
+        keep: &[&str],
+        open_runs: &[u64],
+    ) -> Result<u64, IndexError> {
         let query = json!({"bool": {
             "filter": [{"range": {"sync_run": {"lt": before_run}}}],
-            "must_not": [{"terms": {"object": keep}}]
+            "must_not": [{"terms": {"object": keep}}, {"terms": {"sync_run": open_runs}}]
         }});
         let deleted = delete_by_query(&self.client, &self.index, &query).await?;
-        tracing::info!(index = %self.index, before_run, deleted, ?keep, "stale documents deleted");
+        tracing::info!(index = %self.index, before_run, deleted, ?keep, ?open_runs, "stale documents deleted");
         Ok(deleted)
     }
 

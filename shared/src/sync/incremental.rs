@@ -34,6 +34,7 @@ pub async fn plan_incremental(ctx: &SyncContext, existing: Option<RunRecord>) ->
     let result = async {
         super::planner::record_index_uuid(ctx, run.id).await?;
         let changes = changed_since(ctx, since).await?;
+        ctx.runs.renew_lease(run.id, RunKind::Incremental, ctx.runs.leases().planning).await?;
         let new_watermark = changes.newest.unwrap_or(watermark);
         let messages: Vec<TaskMessage> = changes
             .tasks
@@ -43,6 +44,7 @@ pub async fn plan_incremental(ctx: &SyncContext, existing: Option<RunRecord>) ->
         for chunk in messages.chunks(500) {
             ctx.runs.tasks_queued(run.id, chunk).await?;
             ctx.queue.send_tasks(chunk).await?;
+            ctx.runs.renew_lease(run.id, RunKind::Incremental, ctx.runs.leases().planning).await?;
         }
         ctx.runs.set_watermark(run.id, &new_watermark.to_rfc3339()).await?;
         Ok::<u64, SyncError>(messages.len() as u64)
@@ -50,6 +52,7 @@ pub async fn plan_incremental(ctx: &SyncContext, existing: Option<RunRecord>) ->
     .await;
     match result {
         Ok(planned) => {
+            ctx.runs.renew_lease(run.id, RunKind::Incremental, ctx.runs.leases().running).await?;
             ctx.runs.planning_done(run.id, planned).await?;
             ctx.queue.send_finalize(&FinalizeMessage::new(run.id), ctx.limits.finalize_delay_seconds).await?;
             tracing::info!(run_id = run.id, planned, "planned");
@@ -110,6 +113,12 @@ pub async fn changed_since(ctx: &SyncContext, since: DateTime<Utc>) -> Result<Ch
             (true, Some(next)) => cursor = Some(next),
             _ => break,
         }
+    }
+    // Only what the configuration selects, as a full run would; what an older scope indexed of the rest goes.
+    if let Some(selection) = super::scope::Selection::of(&ctx.config) {
+        let (kept, out) = super::scope::partition(ctx, &selection, found, &mut changes.api_calls).await?;
+        super::scope::remove_own(ctx, &out).await?;
+        found = kept;
     }
     // Ancestors that did not change are not in `titles`: their titles come from the index.
     let parents: Vec<Option<String>> = found.iter().map(parent_id).collect();

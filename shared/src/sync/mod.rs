@@ -4,6 +4,7 @@
 pub mod incremental;
 pub mod planner;
 pub mod reaper;
+pub mod scope;
 pub mod selection;
 pub mod verify;
 pub mod walk;
@@ -96,29 +97,6 @@ pub fn deadline_delay(err: &NotionError) -> Option<u32> {
     Some(secs.min(900) as u32)
 }
 
-impl SyncContext {
-    /// Downloads a `file`/`pdf` block's file and extracts its text. An expired signed URL is
-    /// refreshed once by re-reading the block. A failure is counted and the block is still
-    /// indexed (without text): it never fails the task. Returns the text and the `attachment`
-    /// fields for the block document.
-    pub(crate) async fn file_text(&self, block: &Value, buffer: &mut DocBuffer<'_>) -> (String, Value) {
-        let block_id = block.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
-        let name = crate::extract::file_block_info(block).and_then(|info| info.name);
-        let outcome = self
-            .downloader
-            .fetch_block(block, || async {
-                tracing::info!(%block_id, "file URL expired; re-reading the block");
-                self.notion.get_block(block_id.as_str()).await.ok()
-            })
-            .await;
-        if let Some(error) = &outcome.error {
-            buffer.file_errors += 1;
-            buffer.note_error(format!("file in block {block_id}: {error}"));
-        }
-        (outcome.text().to_string(), outcome.file_fields(name.as_deref()))
-    }
-}
-
 /// Documents on their way to the index: filtered by the basic sync rules, flushed in bulk
 /// batches as they accumulate so a huge page never sits in memory.
 pub struct DocBuffer<'a> {
@@ -184,6 +162,7 @@ impl<'a> DocBuffer<'a> {
         self.bytes = 0;
         let report = self.ctx.store.bulk_index(docs).await?;
         self.indexed += report.indexed as u64;
+        self.skipped += report.skipped;
         for failed in &report.failed {
             self.failed += 1;
             self.note_error(format!("document {} rejected: {}", failed.id, failed.reason));

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{json, Value};
 
 use crate::document::{is_row, parent_id, title_of};
-use crate::runs::RunRecord;
+use crate::runs::{FullStart, Lock, RunRecord};
 use crate::task::{FinalizeMessage, RowsCursor, RunKind, Task, TaskMessage};
 
 use super::{SyncContext, SyncError};
@@ -101,7 +101,8 @@ pub fn requested_kind(event: &Value) -> Result<RunKind, SyncError> {
 }
 
 /// Entry point of the planner function.
-/// `run_id` is given when the API already recorded the run (`POST /syncs`).
+/// `run_id` is given when the API already recorded the run (`POST /syncs`); otherwise (a schedule) runs whose
+/// lease ran out are closed first, and a full run is started only if no other full run holds the lock.
 pub async fn handle_event(ctx: &SyncContext, event: &Value) -> Result<RunRecord, SyncError> {
     let kind = requested_kind(event)?;
     let existing = match event.get("run_id") {
@@ -124,6 +125,12 @@ pub async fn handle_event(ctx: &SyncContext, event: &Value) -> Result<RunRecord,
             Some(run)
         }
     };
+    if existing.is_none() {
+        let closed = ctx.runs.close_zombies().await?;
+        if !closed.is_empty() {
+            tracing::warn!(?closed, "runs whose lease ran out closed as failed");
+        }
+    }
     match kind {
         RunKind::Full => plan_full(ctx, existing).await,
         RunKind::Incremental => super::incremental::plan_incremental(ctx, existing).await,
@@ -131,15 +138,35 @@ pub async fn handle_event(ctx: &SyncContext, event: &Value) -> Result<RunRecord,
     }
 }
 
-/// Plans a full sync: records the run, enqueues every task, then the delayed finalize message.
+/// Plans a full sync: records the run holding the full-run lock, enqueues every task, then the delayed finalize
+/// message. When another full run holds the lock, nothing is recorded and that run is returned (a schedule is
+/// skipped); a run the API recorded must hold it.
 pub async fn plan_full(ctx: &SyncContext, existing: Option<RunRecord>) -> Result<RunRecord, SyncError> {
     let run = match existing {
-        Some(run) => run,
-        None => ctx.runs.create_run(RunKind::Full).await?,
+        Some(run) => match ctx.runs.take_full_lock(run.id).await? {
+            Lock::Taken => run,
+            Lock::Busy(holder) => {
+                let err = SyncError::Task(format!("full run {holder} holds the full-run lock"));
+                fail_planning(ctx, run.id, &err).await?;
+                return Err(err);
+            }
+        },
+        None => match ctx.runs.start_full_run().await? {
+            FullStart::Started(run) => run,
+            FullStart::Running(holder) => {
+                tracing::info!(running = holder, "full sync skipped: another full run is running");
+                return ctx
+                    .runs
+                    .get(holder)
+                    .await?
+                    .ok_or_else(|| SyncError::Task(format!("full run {holder} holds the lock but has no record")));
+            }
+        },
     };
     tracing::info!(run_id = run.id, "planning full sync");
     match plan_into(ctx, &run).await {
         Ok(planned) => {
+            ctx.runs.renew_lease(run.id, RunKind::Full, ctx.runs.leases().running).await?;
             ctx.runs.planning_done(run.id, planned).await?;
             ctx.queue.send_finalize(&FinalizeMessage::new(run.id), ctx.limits.finalize_delay_seconds).await?;
             tracing::info!(run_id = run.id, planned, "planned");
@@ -186,6 +213,8 @@ async fn plan_into(ctx: &SyncContext, run: &RunRecord) -> Result<u64, SyncError>
             inventory
         }
     };
+    // Planning goes on: the lease (and the full-run lock) is renewed as it does.
+    ctx.runs.renew_lease(run.id, RunKind::Full, ctx.runs.leases().planning).await?;
     let data_sources = ctx.notion.version().has_data_sources();
     let tasks = tasks_for(&inventory, data_sources);
     // The databases indexed here are taken: a `child_database` block reaching one of them leaves it alone.
@@ -206,6 +235,7 @@ async fn plan_into(ctx: &SyncContext, run: &RunRecord) -> Result<u64, SyncError>
         let chunk: Vec<TaskMessage> = messages.by_ref().take(500).collect();
         let owned = ctx.runs.claim_tasks(run.id, crate::runs::PLANNER, chunk).await?;
         ctx.queue.send_tasks(&owned).await?;
+        ctx.runs.renew_lease(run.id, RunKind::Full, ctx.runs.leases().planning).await?;
     }
     if let Some(newest) = inventory.newest {
         ctx.runs.set_watermark(run.id, &newest.to_rfc3339()).await?;

@@ -7,6 +7,11 @@ use crate::task::{FinalizeMessage, RunKind, TaskMessage, VerifyTarget};
 
 use super::{SyncContext, SyncError};
 
+/// Runs whose task records are kept (the API lists the newest 20 runs).
+const KEEP_TASK_RECORDS_OF: usize = 50;
+/// How long a webhook event id is remembered for de-duplication.
+const KEEP_WEBHOOK_EVENTS: chrono::Duration = chrono::Duration::days(7);
+
 /// What the reaper did with a finalize message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finalized {
@@ -25,6 +30,9 @@ pub async fn finalize(ctx: &SyncContext, msg: &FinalizeMessage) -> Result<Finali
     if matches!(run.state, RunState::Completed | RunState::Failed) {
         return Ok(Finalized::AlreadyClosed);
     }
+    // Every check is a sign of life: the run (and its full-run lock) stays leased.
+    let lease = if run.state == RunState::Planning { ctx.runs.leases().planning } else { ctx.runs.leases().running };
+    ctx.runs.renew_lease(msg.run_id, run.kind, lease).await?;
     let status = ctx.runs.status(msg.run_id).await?;
     if !is_complete(&status) {
         let why = format!("{} tasks still queued", status.queued);
@@ -54,7 +62,9 @@ pub async fn finalize(ctx: &SyncContext, msg: &FinalizeMessage) -> Result<Finali
         // listings this run completed (blocks, comments, users), except classes it could not read.
         let mut keep: Vec<&str> = super::verify::VERIFIED_OBJECTS.to_vec();
         keep.extend(run.skipped_classes.iter().map(String::as_str));
-        let deleted = ctx.store.delete_stale_except(msg.run_id, &keep).await?;
+        // Documents of runs still open (an older incremental or webhook run) are theirs, not stale.
+        let open_runs = ctx.runs.active_run_ids().await?;
+        let deleted = ctx.store.delete_stale_except(msg.run_id, &keep, &open_runs).await?;
         (RunState::Completed, deleted)
     } else if status.failed == 0 && status.abort_reason.is_none() {
         // An incremental or webhook run that went well: complete, but it never deletes.
@@ -63,6 +73,9 @@ pub async fn finalize(ctx: &SyncContext, msg: &FinalizeMessage) -> Result<Finali
         (RunState::Failed, 0)
     };
     ctx.runs.close(msg.run_id, state, deleted).await?;
+    if run.kind == RunKind::Full {
+        prune_records(ctx).await;
+    }
     tracing::info!(
         run_id = msg.run_id,
         event = "run_closed",
@@ -133,4 +146,18 @@ pub async fn handle_message(ctx: &SyncContext, body: &str) -> Result<Finalized, 
         SyncError::Task(e.to_string())
     })?;
     finalize(ctx, &msg).await
+}
+
+/// After each full run: task records of closed runs beyond the newest [`KEEP_TASK_RECORDS_OF`] and webhook event ids past
+/// [`KEEP_WEBHOOK_EVENTS`] go, so the companion indices do not grow forever. Best effort: a failure
+/// is logged and tried again after the next run.
+async fn prune_records(ctx: &SyncContext) {
+    match ctx.runs.prune_tasks(KEEP_TASK_RECORDS_OF).await {
+        Ok(pruned) => tracing::info!(pruned, "task records of old runs pruned"),
+        Err(err) => tracing::warn!(error = %err, "task records not pruned"),
+    }
+    match ctx.runs.prune_webhook_events(KEEP_WEBHOOK_EVENTS).await {
+        Ok(pruned) => tracing::info!(pruned, "old webhook event ids pruned"),
+        Err(err) => tracing::warn!(error = %err, "webhook event ids not pruned"),
+    }
 }

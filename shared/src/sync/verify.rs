@@ -95,7 +95,7 @@ pub async fn verify(
         };
         if ctx.runs.task(msg.run_id, &reached_as).await?.is_some() {
             // Only its own document: what it holds was walked (and written, or judged by the rules) this run.
-            outcome.deleted += ctx.store.delete_ids(&[id.to_string()]).await?;
+            outcome.deleted += ctx.store.delete_ids_of_run(&[id.to_string()], msg.run_id).await?;
             continue;
         }
         kept += 1;

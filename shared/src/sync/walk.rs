@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::document::{block_text, to_document, Placement};
+use crate::extract::download::OUT_OF_TIME;
 use crate::notion::NotionError;
 use crate::task::FrontierEntry;
 
@@ -76,6 +77,14 @@ impl Frame {
     }
 }
 
+/// What visiting one block gave.
+enum Visit {
+    /// Indexed, with its children's frontier entry when they are to be walked.
+    Done(Option<FrontierEntry>),
+    /// Its file ran out of the invocation's time: hand the walk on from this block.
+    OutOfTime,
+}
+
 /// How a walk ended.
 pub enum WalkEnd {
     Finished,
@@ -128,6 +137,12 @@ impl<'a> PageWalk<'a> {
     ) -> Result<WalkEnd, SyncError> {
         // The frontier is stored outermost first; the stack's top is its last entry.
         let mut stack: Vec<Frame> = frontier.into_iter().map(Frame::new).collect();
+        // Blocks visited in this segment: one at least before handing on (a segment that only listed children would
+        // list them again next time, and never end). So a file that is the segment's first block may take all the
+        // time left, and is indexed without text if even that is not enough; a later one that the deadline cuts
+        // short is handed on, to be the first block of the next segment.
+        let mut visited = 0u32;
+        let past = |deadline: Option<Instant>| deadline.is_some_and(|d| Instant::now() >= d);
         while let Some(top) = stack.last_mut() {
             if !top.loaded {
                 // Every segment makes progress (at least one call) before it may hand on.
@@ -164,11 +179,29 @@ impl<'a> PageWalk<'a> {
                     },
                 }
             }
-            if let Some(block) = top.items.pop_front() {
-                top.consumed += 1;
+            if !top.items.is_empty() {
+                // Between blocks too (a file download may have used the time): the rest is handed on.
+                if visited > 0 && past(deadline) {
+                    let frontier = stack.iter().map(Frame::to_entry).collect();
+                    return Ok(WalkEnd::Suspended { frontier, delay_seconds: 0 });
+                }
+                let Some(block) = top.items.pop_front() else { continue };
                 let (depth, text_only) = (top.depth, top.text_only);
-                if let Some(child) = self.visit(&block, depth, text_only, buffer).await? {
-                    stack.push(Frame::new(child));
+                match self.visit(&block, depth, text_only, visited > 0, buffer).await? {
+                    Visit::OutOfTime => {
+                        // Not consumed: the continuation starts with it.
+                        top.items.push_front(block);
+                        let frontier = stack.iter().map(Frame::to_entry).collect();
+                        return Ok(WalkEnd::Suspended { frontier, delay_seconds: 0 });
+                    }
+                    Visit::Done(child) => {
+                        visited += 1;
+                        let top = stack.last_mut().expect("the frame visited");
+                        top.consumed += 1;
+                        if let Some(child) = child {
+                            stack.push(Frame::new(child));
+                        }
+                    }
                 }
             } else if let Some(next) = top.next_cursor.take() {
                 top.cursor = Some(next);
@@ -182,24 +215,29 @@ impl<'a> PageWalk<'a> {
         Ok(WalkEnd::Finished)
     }
 
-    /// Indexes one block, adds its text to the page, and says whether to descend into it.
+    /// Indexes one block, adds its text to the page, and says whether to descend into it. With `may_hand_on`, a
+    /// file whose download or extraction the deadline cut short leaves the block untouched (`Visit::OutOfTime`).
     async fn visit(
         &mut self,
         block: &Value,
         depth: u32,
         text_only: bool,
+        may_hand_on: bool,
         buffer: &mut DocBuffer<'_>,
-    ) -> Result<Option<FrontierEntry>, SyncError> {
+    ) -> Result<Visit, SyncError> {
         let kind = block.get("type").and_then(Value::as_str).unwrap_or_default();
         let Some(id) = block.get("id").and_then(Value::as_str) else {
             tracing::warn!(page_id = %self.page_id, "block without id skipped");
             buffer.malformed += 1;
-            return Ok(None);
+            return Ok(Visit::Done(None));
         };
         let mut text = block_text(block);
         let mut attachment = None;
         if !text_only && matches!(kind, "file" | "pdf") {
-            let (extracted, fields) = self.ctx.file_text(block, buffer).await;
+            let Some((extracted, fields)) = self.file_text(block, id, &text, may_hand_on, buffer).await else {
+                tracing::info!(block_id = id, page_id = %self.page_id, "file cut short by the deadline: handed on");
+                return Ok(Visit::OutOfTime);
+            };
             // The block's body holds the whole file text; the page's body a bounded share of it.
             let share = truncate_chars(&extracted, MAX_FILE_TEXT_IN_PAGE);
             self.push_text(&join_lines(&text, share));
@@ -237,19 +275,77 @@ impl<'a> PageWalk<'a> {
         }
         let has_children = block.get("has_children").and_then(Value::as_bool).unwrap_or(false);
         if !has_children || own_object {
-            return Ok(None);
+            return Ok(Visit::Done(None));
         }
         // A synced-block reference lists the original's children: their text shows on this
         // page, but their documents belong to the original's page.
         let reference =
             kind == "synced_block" && block.pointer("/synced_block/synced_from").is_some_and(|v| !v.is_null());
-        Ok(Some(FrontierEntry {
+        let child = FrontierEntry {
             block_id: id.to_string(),
             cursor: None,
             skip: 0,
             depth: depth + 1,
             text_only: text_only || reference,
-        }))
+        };
+        Ok(Visit::Done(Some(child)))
+    }
+
+    /// Downloads a `file`/`pdf` block's file and extracts its text; an expired signed URL is refreshed once by
+    /// re-reading the block. A failure is counted and noted and the block is still indexed, without text: it never
+    /// fails the task. After a transient failure (network, timeout, 429, time ran out), the text an earlier sync
+    /// indexed for the block is kept rather than wiped (review L2). With `may_hand_on`, a file cut short by the
+    /// task's deadline gives `None` (nothing noted): the walk hands it on to its continuation. Returns the file's
+    /// text and the block's `attachment` fields.
+    async fn file_text(
+        &self,
+        block: &Value,
+        id: &str,
+        caption: &str,
+        may_hand_on: bool,
+        buffer: &mut DocBuffer<'_>,
+    ) -> Option<(String, Value)> {
+        let ctx = self.ctx;
+        let name = crate::extract::file_block_info(block).and_then(|info| info.name);
+        let outcome = ctx
+            .downloader
+            .fetch_block(block, || async {
+                tracing::info!(block_id = id, "file URL expired; re-reading the block");
+                ctx.notion.get_block(id).await.ok()
+            })
+            .await;
+        if may_hand_on && outcome.error_code == Some(OUT_OF_TIME) {
+            return None;
+        }
+        let mut text = outcome.text().to_string();
+        let mut fields = outcome.file_fields(name.as_deref());
+        if let Some(error) = &outcome.error {
+            buffer.file_errors += 1;
+            buffer.note_error(format!("file in block {id}: {error}"));
+            if outcome.is_transient() {
+                if let Some((earlier, mut earlier_fields)) = self.earlier_file_text(id, caption).await {
+                    tracing::info!(block_id = id, %error, "file unavailable for now: its earlier text is kept");
+                    earlier_fields
+                        .insert("error".into(), Value::from(format!("{error} (text of an earlier sync kept)")));
+                    text = earlier;
+                    fields = Value::Object(earlier_fields);
+                }
+            }
+        }
+        Some((text, fields))
+    }
+
+    /// The file text and `attachment` fields indexed for block `id` by an earlier sync, when it had text.
+    async fn earlier_file_text(&self, id: &str, caption: &str) -> Option<(String, serde_json::Map<String, Value>)> {
+        let doc = self.ctx.store.get(id).await.ok()??;
+        let fields = doc.get("attachment")?.as_object()?.clone();
+        if fields.get("extracted").and_then(Value::as_bool) != Some(true) {
+            return None;
+        }
+        let body = doc.get("body")?.as_str()?;
+        // The block's body is its caption, then the file's text.
+        let text = body.strip_prefix(caption).map_or(body, str::trim_start);
+        (!text.is_empty()).then(|| (text.to_string(), fields))
     }
 
     fn push_text(&mut self, text: &str) {

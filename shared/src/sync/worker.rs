@@ -132,6 +132,20 @@ pub async fn run_task(
                 outcome.deleted += ctx.store.delete_page(page_id).await?;
                 return Ok(outcome);
             }
+            // A webhook names any page the integration can read: only those the configuration selects are indexed
+            // (incremental runs are narrowed when planned).
+            if let Some(selection) =
+                super::scope::Selection::of(&ctx.config).filter(|_| msg.run_kind == RunKind::Webhook)
+            {
+                let (_, out) =
+                    super::scope::partition(ctx, &selection, vec![page.clone()], &mut outcome.api_calls).await?;
+                if !out.is_empty() {
+                    tracing::info!(page_id, "page outside the configured scope: not indexed");
+                    outcome.deleted += super::scope::remove_own(ctx, &out).await?;
+                    outcome.skipped += 1;
+                    return Ok(outcome);
+                }
+            }
             // A webhook names only the page: its breadcrumb comes from the indexed ancestors.
             let path = match msg.run_kind {
                 RunKind::Webhook if path.is_empty() => super::incremental::path_from_index(ctx, &page).await,
@@ -223,7 +237,15 @@ pub async fn run_task(
             }
         }
         Task::Comments { block_ids, page_id } => {
-            'blocks: for block_id in block_ids {
+            'blocks: for (i, block_id) in block_ids.iter().enumerate() {
+                // The deadline is checked between blocks (each one's comments are listed whole): the blocks left
+                // go on as a task of their own.
+                if i > 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+                    tracing::info!(left = block_ids.len() - i, "deadline near: handing the rest of the comments on");
+                    let rest = Task::Comments { block_ids: block_ids[i..].to_vec(), page_id: page_id.clone() };
+                    enqueue(ctx, msg, vec![(format!("{}:r{i}", msg.task_id), rest)]).await?;
+                    break;
+                }
                 let mut cursor: Option<String> = None;
                 loop {
                     outcome.api_calls += 1;
@@ -255,19 +277,26 @@ pub async fn run_task(
             tracing::debug!(comment_id, "comment event skipped: index_comments is off");
             outcome.skipped += 1;
         }
+        Task::Comment { comment_id, page_id }
+            if super::scope::Selection::of(&ctx.config).is_some() && ctx.store.get(page_id).await?.is_none() =>
+        {
+            // Under a narrower selection a comment is indexed only with its page (a webhook names any comment).
+            tracing::info!(comment_id, page_id, "comment on a page that is not indexed: skipped");
+            outcome.deleted += ctx.store.delete_ids_of_run(std::slice::from_ref(comment_id), msg.run_id).await?;
+            outcome.skipped += 1;
+        }
         Task::Comment { comment_id, page_id } => {
             outcome.api_calls += 1;
             match ctx.notion.get_comment(comment_id).await {
                 Ok(comment) => push_comment(msg.run_id, &comment, page_id, &mut buffer).await?,
                 Err(err) if err.is_not_found() => {
-                    outcome.deleted += ctx.store.delete_ids(std::slice::from_ref(comment_id)).await?;
+                    outcome.deleted +=
+                        ctx.store.delete_ids_of_run(std::slice::from_ref(comment_id), msg.run_id).await?;
                 }
                 Err(err) => return Err(err.into()),
             }
         }
-        Task::DeletePage { page_id } => {
-            outcome.deleted += ctx.store.delete_page(page_id).await?;
-        }
+        Task::DeletePage { page_id } => delete_checked(ctx, msg, page_id, &mut outcome).await?,
     }
     buffer.flush().await?;
     outcome.indexed += buffer.indexed;
@@ -334,6 +363,78 @@ async fn vanished(
     Ok(())
 }
 
+/// A `page.deleted` / `database.deleted` / `data_source.deleted` event, checked with Notion first (events may be
+/// late, reordered or forged): the documents go only when Notion answers 404 `object_not_found` or shows the
+/// object in the trash. A live object is synced again instead (if in scope).
+async fn delete_checked(
+    ctx: &SyncContext,
+    msg: &TaskMessage,
+    id: &str,
+    outcome: &mut TaskOutcome,
+) -> Result<(), SyncError> {
+    // What the id names: its document says; else each kind in turn (a 404 of one kind says nothing of another).
+    let indexed = ctx.store.get(id).await?.and_then(|d| d.get("object").and_then(Value::as_str).map(str::to_string));
+    let kinds: Vec<&str> = match indexed.as_deref() {
+        Some(kind @ ("page" | "database" | "data_source")) => vec![kind],
+        _ if ctx.notion.version().has_data_sources() => vec!["page", "database", "data_source"],
+        _ => vec!["page", "database"],
+    };
+    let mut not_found = false;
+    for kind in kinds {
+        outcome.api_calls += 1;
+        let fetched = match kind {
+            "page" => ctx.notion.get_page(id).await,
+            "database" => ctx.notion.get_database(id).await,
+            _ => ctx.notion.get_data_source(id).await,
+        };
+        let object = match fetched {
+            Ok(object) => object,
+            Err(err) if err.code() == Some("object_not_found") => {
+                not_found = true;
+                continue;
+            }
+            // Asked as the wrong kind of object (a database id as a page): try the next kind.
+            Err(err) if err.code() == Some("validation_error") => continue,
+            Err(err) => return Err(err.into()),
+        };
+        if in_trash(&object) {
+            outcome.deleted += ctx.store.delete_page(id).await?;
+            return Ok(());
+        }
+        tracing::info!(id, object = kind, "delete event for an object Notion still shows live: synced again instead");
+        let task = match kind {
+            "page" => {
+                let page = crate::task::embeddable(&object).then(|| object.clone());
+                (format!("p:{id}"), Task::Page { page_id: id.to_string(), page, path: vec![] })
+            }
+            _ => {
+                // A data source is synced with its database (2025-09-03+); before, the database is the source.
+                let database =
+                    object.pointer("/parent/database_id").and_then(Value::as_str).filter(|_| kind == "data_source");
+                let database = database.unwrap_or(id);
+                let path = match ctx.store.get(database).await? {
+                    Some(doc) => doc
+                        .get("path")
+                        .and_then(Value::as_array)
+                        .map(|p| p.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                        .unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                (format!("database:{database}"), Task::Database { database_id: database.to_string(), path })
+            }
+        };
+        return enqueue(ctx, msg, vec![task]).await;
+    }
+    if !not_found {
+        // Every kind refused the id without saying it is gone: nothing is confirmed, nothing goes.
+        tracing::warn!(id, "delete event for an id Notion neither shows nor reports gone: nothing removed");
+        outcome.skipped += 1;
+        return Ok(());
+    }
+    outcome.deleted += ctx.store.delete_page(id).await?;
+    Ok(())
+}
+
 /// A database search did not return, reached through a `child_database` block: index it and its data
 /// sources, and claim their rows queries (each is synced once per run, however it was reached).
 async fn database(
@@ -355,10 +456,10 @@ async fn database(
         }
         Err(err) => return Err(err.into()),
     };
-    push_object(msg.run_id, &database, path, buffer).await?;
     let mut source_path = path.to_vec();
     source_path.push(title_of(&database));
     let mut sources = Vec::new();
+    let mut objects = vec![database.clone()];
     if ctx.notion.version().has_data_sources() {
         let ids: Vec<String> = database["data_sources"]
             .as_array()
@@ -370,7 +471,7 @@ async fn database(
             outcome.api_calls += 1;
             match ctx.notion.get_data_source(id.as_str()).await {
                 Ok(source) => {
-                    push_object(msg.run_id, &source, &source_path, buffer).await?;
+                    objects.push(source);
                     sources.push((id, Some(database_id.to_string())));
                 }
                 Err(err) if err.is_not_found() => {
@@ -381,6 +482,22 @@ async fn database(
         }
     } else {
         sources.push((database_id.to_string(), None));
+    }
+    // Outside full runs (a webhook) the database and its sources are indexed only in scope; their rows queries
+    // are narrowed by `rows`.
+    let selection = super::scope::Selection::of(&ctx.config).filter(|_| msg.run_kind != RunKind::Full);
+    if let Some(selection) = selection {
+        let (kept, mut out) = super::scope::partition(ctx, &selection, objects.clone(), &mut outcome.api_calls).await?;
+        // The container goes with any of its sources.
+        if !kept.is_empty() {
+            out.retain(|id| id != database_id);
+        }
+        objects.retain(|o| o.get("id").and_then(Value::as_str).is_some_and(|id| !out.iter().any(|x| x == id)));
+        outcome.deleted += super::scope::remove_own(ctx, &out).await?;
+    }
+    for object in &objects {
+        let container = object.get("id").and_then(Value::as_str) == Some(database_id);
+        push_object(msg.run_id, object, if container { path } else { &source_path }, buffer).await?;
     }
     let tasks = sources
         .into_iter()
@@ -512,7 +629,9 @@ async fn walk_page(
             if msg.run_kind != RunKind::Full {
                 // Outside full runs nothing else removes the blocks deleted from a changed page.
                 buffer.flush().await?;
-                outcome.deleted += ctx.store.delete_removed_blocks(page_id, msg.run_id).await?;
+                // Blocks of runs still open are kept: one may have walked the page after this walk.
+                let open_runs = ctx.runs.active_run_ids().await?;
+                outcome.deleted += ctx.store.delete_removed_blocks(page_id, msg.run_id, &open_runs).await?;
             }
             Ok(None)
         }
@@ -528,6 +647,46 @@ async fn rows(
     deadline: Option<Instant>,
 ) -> Result<(), SyncError> {
     let mut cursor = start.clone();
+    // Outside full runs (a webhook, a database reached again) the query is narrowed to the rows in scope, once, at
+    // its start: later pages carry the narrowed filter, and the further queries made here are narrowed already.
+    let fresh = start.seq == 0 && start.query == 0 && start.start_cursor.is_none() && start.after_created.is_none();
+    let selection = super::scope::Selection::of(&ctx.config).filter(|_| msg.run_kind != RunKind::Full && fresh);
+    if let Some(selection) = selection {
+        let source = start.source_id.as_str();
+        let (scope, verdict) =
+            super::scope::rows_scope(ctx, &selection, source, start.database_id.as_deref(), &mut outcome.api_calls)
+                .await?;
+        let filters = match scope {
+            super::scope::RowsScope::All => vec![],
+            super::scope::RowsScope::Matching(filters) => filters,
+            super::scope::RowsScope::None => {
+                tracing::info!(source, "rows of a source outside the configured scope: not indexed");
+                if verdict == Some(super::scope::Verdict::Out) {
+                    outcome.deleted += super::scope::remove_own(ctx, &[source.to_string()]).await?;
+                }
+                outcome.skipped += 1;
+                return Ok(());
+            }
+        };
+        let narrowed: Vec<RowsCursor> = filters
+            .iter()
+            .enumerate()
+            .map(|(query, rule)| RowsCursor {
+                query: query as u32,
+                filter: Some(match &start.filter {
+                    Some(window) => crate::rules::nesting::and_with(window.clone(), rule),
+                    None => rule.clone(),
+                }),
+                ..start.clone()
+            })
+            .collect();
+        if let Some((first, rest)) = narrowed.split_first() {
+            let tasks = rest.iter().map(|c| (c.task_id(), Task::Rows(c.clone()))).collect();
+            enqueue(ctx, msg, tasks).await?;
+            cursor = first.clone();
+        }
+    }
+    let first = cursor.clone();
     loop {
         outcome.api_calls += 1;
         let page = match ctx.notion.query_rows(cursor.source_id.as_str(), &rows_query(&cursor)).await {
@@ -550,7 +709,7 @@ async fn rows(
             Err(err) => match super::deadline_delay(&err) {
                 // Rows already handed out stay handed out: the rest of the query goes on after the wait (a first
                 // query is handed back whole by `handle_message`).
-                Some(delay) if cursor != *start => {
+                Some(delay) if cursor != first => {
                     let task = (cursor.task_id(), Task::Rows(cursor));
                     return enqueue_after(ctx, msg, vec![task], delay).await;
                 }
