@@ -290,6 +290,7 @@ async fn basic_rules_apply_on_incremental_and_webhook_paths_too() {
     let docs = stack.documents().await.unwrap();
     assert!(!docs.values().any(|d| text(d, "body").contains("scopesecret")), "excluded by the basic rule");
     assert!(!docs.contains_key(&grandchild));
+    assert!(!docs.contains_key(&fx.child), "a page the rule excludes now loses its earlier document");
     assert!(holds(&docs, &kept, "scopekeptmarker"), "what the rule lets through under the root is indexed");
     stack.cleanup().await;
 }

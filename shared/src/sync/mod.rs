@@ -105,6 +105,8 @@ pub struct DocBuffer<'a> {
     bytes: usize,
     pub indexed: u64,
     pub skipped: u64,
+    /// Earlier documents removed because the basic rules now exclude them.
+    pub deleted: u64,
     pub failed: u64,
     pub malformed: u64,
     pub file_errors: u64,
@@ -112,6 +114,8 @@ pub struct DocBuffer<'a> {
     /// `errors`, never counted as failed documents.
     pub warnings: u64,
     pub errors: Vec<String>,
+    /// Documents the basic rules exclude, with the run that made them: removed from the index at the next flush.
+    excluded: Vec<(String, u64)>,
 }
 
 const FLUSH_DOCS: usize = 500;
@@ -125,16 +129,21 @@ impl<'a> DocBuffer<'a> {
             bytes: 0,
             indexed: 0,
             skipped: 0,
+            deleted: 0,
             failed: 0,
             malformed: 0,
             file_errors: 0,
             warnings: 0,
             errors: Vec::new(),
+            excluded: Vec::new(),
         }
     }
 
     pub async fn push(&mut self, mut doc: Document) -> Result<(), SyncError> {
         if !self.ctx.config.sync_rules.basic.allows(&doc.source) {
+            // Excluded now: a document an earlier run wrote goes too (only if no newer run wrote it).
+            let run = doc.source.get("sync_run").and_then(Value::as_u64).unwrap_or(0);
+            self.excluded.push((doc.id, run));
             self.skipped += 1;
             return Ok(());
         }
@@ -155,6 +164,13 @@ impl<'a> DocBuffer<'a> {
     }
 
     pub async fn flush(&mut self) -> Result<(), SyncError> {
+        let mut excluded: std::collections::BTreeMap<u64, Vec<String>> = Default::default();
+        for (id, run) in std::mem::take(&mut self.excluded) {
+            excluded.entry(run).or_default().push(id);
+        }
+        for (run, ids) in excluded {
+            self.deleted += self.ctx.store.delete_ids_of_run(&ids, run).await?;
+        }
         if self.docs.is_empty() {
             return Ok(());
         }
@@ -174,10 +190,12 @@ impl<'a> DocBuffer<'a> {
     pub async fn absorb(&mut self, other: DocBuffer<'_>) -> Result<(), SyncError> {
         self.indexed += other.indexed;
         self.skipped += other.skipped;
+        self.deleted += other.deleted;
         self.failed += other.failed;
         self.malformed += other.malformed;
         self.file_errors += other.file_errors;
         self.warnings += other.warnings;
+        self.excluded.extend(other.excluded);
         let room = 20usize.saturating_sub(self.errors.len());
         self.errors.extend(other.errors.into_iter().take(room));
         for doc in other.docs {

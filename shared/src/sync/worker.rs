@@ -301,6 +301,7 @@ pub async fn run_task(
     buffer.flush().await?;
     outcome.indexed += buffer.indexed;
     outcome.skipped += buffer.skipped;
+    outcome.deleted += buffer.deleted;
     outcome.errors += buffer.failed + buffer.malformed + buffer.file_errors;
     outcome.error_samples = buffer.errors;
     Ok(outcome)
