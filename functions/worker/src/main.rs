@@ -38,8 +38,33 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
 /// The Lambda deadline (ms since the epoch) as an `Instant`, less the hand-on margin (at most a
 /// quarter of the time left, so short timeouts still leave room to work).
+/// A deadline already past (clock skew) is now: the batch hands its work on at once instead of
+/// working without any deadline.
 fn deadline(deadline_ms: u64, margin: Duration) -> Option<Instant> {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_millis() as u64;
-    let left = Duration::from_millis(deadline_ms.checked_sub(now_ms)?);
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(u64::MAX, |d| d.as_millis() as u64);
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
     Some(Instant::now() + left.saturating_sub(margin.min(left / 4)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms_from_now(offset: i64) -> u64 {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+        (now + offset) as u64
+    }
+
+    #[test]
+    fn the_deadline_keeps_a_margin_and_is_never_missing() {
+        let margin = Duration::from_secs(30);
+        let left = deadline(ms_from_now(300_000), margin).unwrap() - Instant::now();
+        assert!(left > Duration::from_secs(260) && left <= Duration::from_secs(270), "{left:?}");
+        // A short timeout keeps three quarters of its time.
+        let left = deadline(ms_from_now(8_000), margin).unwrap() - Instant::now();
+        assert!(left > Duration::from_secs(5) && left <= Duration::from_secs(6), "{left:?}");
+        // Already past: now, not "no deadline".
+        let past = deadline(ms_from_now(-5_000), margin).expect("a deadline");
+        assert!(past <= Instant::now());
+    }
 }
