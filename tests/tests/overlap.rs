@@ -352,3 +352,38 @@ async fn block_removal_spares_blocks_written_by_a_running_run() {
     assert_eq!(docs[&page]["sync_run"], webhook);
     stack.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tasks_of_closed_or_aborted_runs_spend_no_notion_calls() {
+    let stack = Stack::start(WorkspaceKind::Small, &[]).await.expect("stack (is `make up` running?)");
+    let page = stack
+        .control(
+            Method::POST,
+            "pages",
+            Some(json!({"title": "Late task", "blocks": [
+        {"type": "paragraph", "text": "latetaskmarker"}]})),
+        )
+        .await
+        .unwrap();
+    let page_id = page["id"].as_str().unwrap().to_string();
+
+    // A run closed (a zombie closed, a run failed) while its task was still in the queue.
+    let closed = stack.plan_page_run(&page_id).await.unwrap();
+    stack.ctx.runs.abort(closed, "closed for the test").await.unwrap();
+    stack.ctx.runs.close(closed, RunState::Failed, 0).await.unwrap();
+    stack.reset_api_calls().await.unwrap();
+    stack.manual_pump().pump_once(&stack.options.work_queue_url, "worker", 10).await.unwrap();
+    assert_eq!(stack.api_calls().await.unwrap(), 0, "a closed run's task calls nothing");
+    assert!(!stack.documents().await.unwrap().contains_key(&page_id), "and indexes nothing");
+
+    // A run aborted (a revoked token) but not closed yet: its tasks are recorded failed without a call, so it
+    // closes at once instead of spending the budget.
+    let aborted = stack.plan_page_run(&page_id).await.unwrap();
+    stack.ctx.runs.abort(aborted, "Notion rejected the token").await.unwrap();
+    stack.reset_api_calls().await.unwrap();
+    let run = stack.pump(aborted).await.unwrap();
+    assert_eq!(stack.api_calls().await.unwrap(), 0, "an aborted run's task calls nothing");
+    assert_eq!(run.state, RunState::Failed, "{run:?}");
+    assert_eq!(run.counts.failed, 1, "{run:?}");
+    stack.cleanup().await;
+}

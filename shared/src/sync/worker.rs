@@ -45,6 +45,9 @@ pub async fn handle_message(
     })?;
     let span = tracing::info_span!("task", run_id = msg.run_id, task_id = %msg.task_id, attempt = receive_count);
     async {
+        if let Some(done) = skip_if_run_ended(ctx, &msg).await {
+            return done;
+        }
         let started = Instant::now();
         // This task's own Notion retries (the client and its counters are shared by the batch); no Notion wait
         // may pass the deadline.
@@ -100,6 +103,30 @@ pub async fn handle_message(
     }
     .instrument(span)
     .await
+}
+
+/// A task of a run that ended spends no Notion call: a closed run's is dropped (acknowledged), an aborted run's is
+/// recorded failed so the run closes now. `None`: the run goes on (or its record cannot be read: the task runs).
+async fn skip_if_run_ended(ctx: &SyncContext, msg: &TaskMessage) -> Option<Result<u64, MessageError>> {
+    let run = match ctx.runs.get(msg.run_id).await {
+        Ok(Some(run)) => run,
+        Ok(None) => return None,
+        Err(err) => {
+            tracing::warn!(error = %err, "run record not read; the task runs");
+            return None;
+        }
+    };
+    if run.state.is_closed() {
+        tracing::info!(state = run.state.as_str(), "task of a closed run dropped");
+        return Some(Ok(msg.run_id));
+    }
+    let reason = run.abort_reason?;
+    tracing::info!(%reason, "task of an aborted run recorded failed without running");
+    let error = format!("not run: the run was aborted ({reason})");
+    Some(match ctx.runs.task_failed(&msg.task_id, msg.run_id, &error).await {
+        Ok(()) => Ok(msg.run_id),
+        Err(e) => Err(MessageError::Failed { error: format!("could not record task failure: {e}"), recorded: false }),
+    })
 }
 
 /// Runs a decoded task. Follow-up tasks are recorded and sent before this returns, so the
