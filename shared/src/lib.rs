@@ -1,6 +1,7 @@
 //! notion-es domain library. Everything the Lambda functions do lives here, free of Lambda types,
 //! so it can be tested without AWS. See docs/DESIGN.md for the contracts.
 
+pub mod adapters;
 pub mod api;
 pub mod aws;
 pub mod bootstrap;

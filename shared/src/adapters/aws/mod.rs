@@ -1,0 +1,1 @@
+//! AWS adapters: SQS, Secrets Manager, Lambda invoke.
