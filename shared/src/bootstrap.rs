@@ -48,13 +48,26 @@ impl Share {
 pub async fn context_from_env(share: Share) -> Result<SyncContext, BootError> {
     let settings = Settings::from_env()?;
     let aws = sdk_config().await;
-    let secrets = if std::env::var_os("NOTION_TOKEN").is_some() && std::env::var_os("SECRET_ID").is_none() {
-        EnvSecretSource::from_env().load().await?
-    } else {
-        SecretsManagerSource::new(&aws, settings.secret_id.clone()).load().await?
-    };
+    let secrets = secrets_from_env(&settings, &aws).await?;
     let queue = SqsQueues::new(&aws, settings.work_queue_url.clone(), settings.finalize_queue_url.clone());
     build(&settings, &secrets, Arc::new(queue), share).await
+}
+
+/// The secrets: from environment variables when `NOTION_TOKEN` is set and `SECRET_ID` is not
+/// (local runs only), else from Secrets Manager.
+async fn secrets_from_env(settings: &Settings, aws: &aws_config::SdkConfig) -> Result<Secrets, BootError> {
+    Ok(if std::env::var_os("NOTION_TOKEN").is_some() && std::env::var_os("SECRET_ID").is_none() {
+        EnvSecretSource::from_env().load().await?
+    } else {
+        SecretsManagerSource::new(aws, settings.secret_id.clone()).load().await?
+    })
+}
+
+/// The content store of the environment's settings and secrets (the local runner's summary and sample search).
+pub async fn search_from_env() -> Result<SearchStore, BootError> {
+    let settings = Settings::from_env()?;
+    let secrets = secrets_from_env(&settings, &sdk_config().await).await?;
+    search_store(&settings, &secrets).await
 }
 
 /// The content store with its companion indices ensured: all the API function needs of the
@@ -88,7 +101,7 @@ pub async fn build(
         ),
     )?;
     let store = search_store(settings, secrets).await?;
-    let runs = RunStore::beside(&store).with_leases(settings.leases());
+    let runs = Arc::new(RunStore::beside(&store).with_leases(settings.leases()));
     let connector = &settings.connector;
     let downloads = DownloadConfig {
         max_bytes: connector.max_file_size,
@@ -106,5 +119,14 @@ pub async fn build(
         deadline_margin: Duration::from_secs(30),
         ..Limits::default()
     };
-    Ok(SyncContext { notion, store, runs, queue, config: connector.clone(), downloader, limits })
+    Ok(SyncContext {
+        notion,
+        store: Arc::new(store),
+        runs: runs.clone(),
+        parts: runs,
+        queue,
+        config: connector.clone(),
+        downloader,
+        limits,
+    })
 }

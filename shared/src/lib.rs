@@ -10,6 +10,7 @@ pub mod document;
 pub mod extract;
 pub mod index;
 pub mod notion;
+pub mod ports;
 pub mod queue;
 pub mod rules;
 pub mod runs;

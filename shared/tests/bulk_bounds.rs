@@ -118,8 +118,9 @@ fn context(store: SearchStore) -> SyncContext {
     .unwrap();
     SyncContext {
         notion,
-        runs: RunStore::beside(&store),
-        store,
+        runs: Arc::new(RunStore::beside(&store)),
+        parts: Arc::new(RunStore::beside(&store)),
+        store: Arc::new(store),
         queue: Arc::new(MemoryQueue::default()),
         config: ConnectorConfig::default(),
         downloader: Downloader::new(DownloadConfig::default()),

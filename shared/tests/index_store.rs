@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use elasticsearch::http::Method;
 use serde_json::{json, Map, Value};
 use shared::document::{to_document, Document, Placement};
-use shared::index::{BulkLimits, DocumentStore, IndexError, RetryPolicy, SearchSettings, SearchStore};
+use shared::index::{BulkLimits, IndexError, RetryPolicy, SearchSettings, SearchStore};
 
 fn settings(name: &str) -> SearchSettings {
     let url = std::env::var("SEARCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9200".into());
@@ -216,11 +216,39 @@ async fn delete_page_and_ids() {
         doc("c:1", json!({"id": "c:1", "object": "comment", "page_id": "p2"})),
     ];
     store.bulk_index(docs).await.unwrap();
-    assert_eq!(DocumentStore::delete_page(&store, "p1").await.unwrap(), 3);
+    assert_eq!(shared::ports::DocumentStore::delete_page(&store, "p1").await.unwrap(), 3);
     assert_eq!(store.delete_ids(&["c:1".to_string(), "missing".to_string()]).await.unwrap(), 1);
     let left: Vec<String> = all_docs(&store).await.into_iter().map(|(id, _)| id).collect();
     assert_eq!(left, vec!["b3", "p2"]);
     assert!(store.get("c:1").await.unwrap().is_none());
+    store.delete_indices().await.unwrap();
+}
+
+/// The port's reads and scoped removal: `sources` gives the asked fields of the ids that exist, and
+/// `delete_own` removes objects with their blocks and comments but not a database or page below them.
+#[tokio::test]
+async fn sources_and_own_documents() {
+    let store = store("own").await;
+    let docs = vec![
+        doc("p1", json!({"id": "p1", "object": "page", "page_id": "p1", "title": "One", "parent_id": "w"})),
+        doc("b1", json!({"id": "b1", "object": "block", "page_id": "p1"})),
+        doc("c:1", json!({"id": "c:1", "object": "comment", "page_id": "p1"})),
+        doc("d1", json!({"id": "d1", "object": "database", "page_id": "p1", "title": "Below"})),
+        doc("p2", json!({"id": "p2", "object": "page", "page_id": "p2", "title": "Two"})),
+    ];
+    store.bulk_index(docs).await.unwrap();
+    store.refresh().await.unwrap();
+    let ids = ["p1".to_string(), "d1".to_string(), "missing".to_string()];
+    let mut sources = store.sources(&ids, &["title", "parent_id"]).await.unwrap();
+    sources.sort_by(|a, b| a.0.cmp(&b.0));
+    let shown: Vec<(String, Value)> = sources.into_iter().map(|(id, s)| (id, Value::Object(s))).collect();
+    assert_eq!(
+        shown,
+        vec![("d1".into(), json!({"title": "Below"})), ("p1".into(), json!({"title": "One", "parent_id": "w"}))]
+    );
+    assert_eq!(store.delete_own(&["p1".to_string()]).await.unwrap(), 3);
+    let left: Vec<String> = all_docs(&store).await.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(left, vec!["d1", "p2"]);
     store.delete_indices().await.unwrap();
 }
 

@@ -23,6 +23,8 @@ pub use notion_emulator;
 pub struct Stack {
     pub emulator: notion_emulator::Server,
     pub ctx: Arc<SyncContext>,
+    /// The content index itself, for what tests read and set up beyond the sync's port.
+    pub search: shared::index::SearchStore,
     pub settings: Settings,
     pub sqs: aws_sdk_sqs::Client,
     pub work_dlq_url: String,
@@ -84,9 +86,11 @@ impl Stack {
             timeout: Duration::from_secs(600),
             show_progress: false,
         };
+        let search = shared::bootstrap::search_store(&settings, &secrets).await?;
         Ok(Stack {
             emulator,
             ctx,
+            search,
             settings,
             sqs,
             work_dlq_url,
@@ -106,7 +110,7 @@ impl Stack {
 
     /// Plans a run of `kind` through the planner handler and pumps until the reaper closes it.
     pub async fn sync(&self, kind: &str) -> anyhow::Result<RunRecord> {
-        run_sync(self.invoker(), self.sqs.clone(), &self.ctx.runs, kind, &self.options).await
+        run_sync(self.invoker(), self.sqs.clone(), self.ctx.runs.as_ref(), kind, &self.options).await
     }
 
     /// Plans a full run of just one page, as the planner would queue it (task recorded and sent, planning done,
@@ -137,7 +141,7 @@ impl Stack {
 
     /// Pumps an already planned run until it is closed.
     pub async fn pump(&self, run_id: u64) -> anyhow::Result<RunRecord> {
-        pump_until_closed(self.invoker(), self.sqs.clone(), &self.ctx.runs, run_id, &self.options).await
+        pump_until_closed(self.invoker(), self.sqs.clone(), self.ctx.runs.as_ref(), run_id, &self.options).await
     }
 
     /// A control-API call on this test's emulator.
@@ -186,7 +190,7 @@ impl Stack {
 
     /// Every document of the content index, by id.
     pub async fn documents(&self) -> anyhow::Result<HashMap<String, Map<String, Value>>> {
-        self.ctx.store.refresh().await?;
+        self.search.refresh().await?;
         let mut out = HashMap::new();
         let mut after: Option<Value> = None;
         loop {
@@ -194,7 +198,7 @@ impl Stack {
             if let Some(a) = &after {
                 body["search_after"] = a.clone();
             }
-            let page = self.ctx.store.search(&body).await?;
+            let page = self.search.search(&body).await?;
             let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
             if hits.is_empty() {
                 break;
@@ -249,7 +253,7 @@ impl Stack {
 
     /// Deletes the test's indices and queues.
     pub async fn cleanup(self) {
-        let _ = self.ctx.store.delete_indices().await;
+        let _ = self.search.delete_indices().await;
         for url in self.queues.iter().chain(std::iter::once(&self.work_dlq_url)) {
             let _ = self.sqs.delete_queue().queue_url(url).send().await;
         }

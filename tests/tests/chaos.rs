@@ -84,7 +84,7 @@ async fn wipe_content_index(stack: &Stack) {
     let url = format!("{}/{}", engine_url(), stack.settings.index_name);
     let status = reqwest::Client::new().delete(&url).send().await.unwrap().status();
     assert!(status.is_success(), "deleting {url}: {status}");
-    stack.ctx.store.ensure_indices().await.unwrap();
+    stack.search.ensure_indices().await.unwrap();
 }
 
 /// The task records of a run, straight from the engine.
@@ -742,8 +742,8 @@ async fn the_index_deleted_mid_sync_fails_the_run_and_deletes_nothing() {
     assert!(reason.contains("deleted or recreated during the run"), "{reason}");
     assert_eq!(run.counts.deleted, 0);
     // What the workers wrote after the deletion (into an index `_bulk` auto-created) is all still there.
-    let written = stack.ctx.store.count(None).await.unwrap_or(0);
-    let this_run = stack.ctx.store.count(Some(&json!({"term": {"sync_run": run.id}}))).await.unwrap_or(0);
+    let written = stack.search.count(None).await.unwrap_or(0);
+    let this_run = stack.search.count(Some(&json!({"term": {"sync_run": run.id}}))).await.unwrap_or(0);
     assert_eq!(written, this_run);
     println!("RELIABILITY deleted-index: run failed ({} tasks done), reason {reason:?}, 0 documents deleted ({written} written after the deletion kept)", run.counts.done);
     stack.cleanup().await;

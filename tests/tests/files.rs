@@ -42,8 +42,7 @@ fn mib(kib: Option<u64>) -> String {
 /// Ids of the documents whose `body` holds `phrase`.
 async fn phrase_hits(stack: &Stack, phrase: &str) -> Vec<String> {
     let reply = stack
-        .ctx
-        .store
+        .search
         .search(&json!({"size": 100, "_source": false, "query": {"match_phrase": {"body": phrase}}}))
         .await
         .unwrap();
@@ -528,8 +527,13 @@ async fn poison_pdfs_and_slow_hosts_end_as_textless_files_within_the_invocation_
     });
     let reset = reset_peak_rss();
     let started = Instant::now();
-    let pumped =
-        local_runner::pump_until_closed(invoker.clone(), stack.sqs.clone(), &stack.ctx.runs, run_id, &stack.options);
+    let pumped = local_runner::pump_until_closed(
+        invoker.clone(),
+        stack.sqs.clone(),
+        stack.ctx.runs.as_ref(),
+        run_id,
+        &stack.options,
+    );
     let run = tokio::time::timeout(Duration::from_secs(300), pumped).await.expect("run within 5 min").unwrap();
     let longest = Duration::from_millis(invoker.longest_worker_ms.load(std::sync::atomic::Ordering::Relaxed));
     println!(

@@ -78,7 +78,7 @@ impl PlannerTrigger for Planner {
 
 /// The API function's context over the stack's run records, with an in-process planner.
 fn api(stack: &Stack, planner: Arc<Planner>) -> ApiContext {
-    let client = stack.ctx.store.client().clone();
+    let client = stack.search.client().clone();
     let index = stack.settings.index_name.clone();
     ApiContext {
         runs: Arc::new(SearchRunBook::new(client.clone(), &index).with_leases(stack.ctx.runs.leases().clone())),

@@ -67,7 +67,7 @@ fn api_context(stack: &Stack) -> ApiContext {
 }
 
 fn api_context_with(stack: &Stack, secrets: Arc<MemorySecrets>) -> ApiContext {
-    let client = stack.ctx.store.client().clone();
+    let client = stack.search.client().clone();
     let index = stack.settings.index_name.clone();
     let confirmed = secrets.0.lock().unwrap().clone().map(SecretString::new);
     ApiContext {
@@ -176,8 +176,7 @@ async fn searchable(stack: &Stack, id: &str, token: &str) -> bool {
     let query =
         json!({"size": 1, "query": {"bool": {"filter": [{"ids": {"values": [id]}}, {"match": {"body": token}}]}}});
     stack
-        .ctx
-        .store
+        .search
         .search(&query)
         .await
         .map(|r| r["hits"]["hits"].as_array().is_some_and(|h| !h.is_empty()))
@@ -266,8 +265,8 @@ async fn signed_webhooks_make_edits_searchable_and_remove_deleted_pages() {
     assert_eq!(status, 202, "{response}");
     let page_query = json!({"bool": {"should": [{"ids": {"values": [victim]}}, {"term": {"page_id": victim}}], "minimum_should_match": 1}});
     wait_for("deleted page gone", Duration::from_secs(15), async || {
-        stack.ctx.store.refresh().await.unwrap();
-        stack.ctx.store.count(Some(&page_query)).await.unwrap() == 0
+        stack.search.refresh().await.unwrap();
+        stack.search.count(Some(&page_query)).await.unwrap() == 0
     })
     .await;
     let after = stack.documents().await.unwrap();
@@ -334,7 +333,7 @@ async fn unsigned_tampered_and_replayed_webhooks_change_nothing() {
     let (status, answer) = post_raw(&base, &body, &[("x-notion-signature", &signature)]).await;
     assert_eq!((status, answer["status"].as_str()), (200, Some("duplicate")), "{answer}");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    stack.ctx.store.refresh().await.unwrap();
+    stack.search.refresh().await.unwrap();
     assert!(!searchable(&stack, &page, "replaymarker").await, "a replayed event was processed again");
     let (_, runs) = call(&base, Method::GET, "/syncs", Some(API_KEY), None).await;
     assert_eq!(runs["runs"].as_array().unwrap().iter().filter(|r| r["kind"] == "webhook").count(), 1, "{runs}");
@@ -435,7 +434,7 @@ async fn comment_webhooks_index_comments_only_when_configured() {
         let id = comment["id"].as_str().unwrap().to_string();
         let docs = stack.documents().await.unwrap();
         assert_eq!(docs.contains_key(&id), index_comments, "full sync and index_comments={index_comments}");
-        stack.ctx.store.delete_ids(std::slice::from_ref(&id)).await.unwrap();
+        stack.search.delete_ids(std::slice::from_ref(&id)).await.unwrap();
 
         let (status, response, sent) =
             emit(&stack, &base, TOKEN, "comment.created", json!({"id": id, "type": "comment"})).await;
@@ -502,7 +501,7 @@ async fn sync_api_starts_runs_through_the_planner() {
     assert_eq!(status, 202, "{started}");
     let inc = wait_closed(&base, started["run_id"].as_u64().unwrap(), Duration::from_secs(120)).await;
     assert_eq!((inc["state"].as_str(), inc["kind"].as_str()), (Some("completed"), Some("incremental")), "{inc}");
-    stack.ctx.store.refresh().await.unwrap();
+    stack.search.refresh().await.unwrap();
     assert!(searchable(&stack, &page, "apiincrementalmarker").await);
     let (status, list) = call(&base, Method::GET, "/syncs", Some(API_KEY), None).await;
     assert_eq!(status, 200);

@@ -233,7 +233,7 @@ pub struct RunnerOptions {
 pub async fn run_sync(
     invoker: Arc<dyn Invoker>,
     sqs: aws_sdk_sqs::Client,
-    runs: &shared::runs::RunStore,
+    runs: &dyn shared::ports::RunLedger,
     kind: &str,
     options: &RunnerOptions,
 ) -> anyhow::Result<RunRecord> {
@@ -246,7 +246,7 @@ pub async fn run_sync(
 pub async fn pump_until_closed(
     invoker: Arc<dyn Invoker>,
     sqs: aws_sdk_sqs::Client,
-    runs: &shared::runs::RunStore,
+    runs: &dyn shared::ports::RunLedger,
     run_id: u64,
     options: &RunnerOptions,
 ) -> anyhow::Result<RunRecord> {
@@ -351,18 +351,19 @@ pub struct Summary {
     pub rate_limited: Option<u64>,
 }
 
-/// Reads the run's counts, the index's documents per type and (if the Notion base URL is the
+/// Reads the run's counts, the index's documents per type (from `search`, the content store) and (if the Notion base URL is the
 /// emulator) its request counter.
 pub async fn summarize(
     ctx: &SyncContext,
+    search: &shared::index::SearchStore,
     run: &RunRecord,
     wall: Duration,
     emulator: Option<&str>,
 ) -> anyhow::Result<Summary> {
     let status = ctx.runs.status(run.id).await?;
-    ctx.store.refresh().await?;
+    search.refresh().await?;
     let aggs =
-        ctx.store.search(&json!({"size": 0, "aggs": {"objects": {"terms": {"field": "object", "size": 20}}}})).await?;
+        search.search(&json!({"size": 0, "aggs": {"objects": {"terms": {"field": "object", "size": 20}}}})).await?;
     let documents_by_object = aggs["aggregations"]["objects"]["buckets"]
         .as_array()
         .into_iter()

@@ -54,14 +54,20 @@ async fn main() -> anyhow::Result<()> {
     };
     eprintln!("{kind} sync of {} into {} / {}", settings.notion_base_url, settings.search_url, settings.index_name);
     let started = Instant::now();
-    let run = run_sync(invoker, sqs, &ctx.runs, &kind, &options).await?;
-    let summary =
-        summarize(&ctx, &run, started.elapsed(), Some(settings.notion_base_url.as_str().trim_end_matches('/'))).await?;
+    let run = run_sync(invoker, sqs, ctx.runs.as_ref(), &kind, &options).await?;
+    let search = shared::bootstrap::search_from_env().await?;
+    let summary = summarize(
+        &ctx,
+        &search,
+        &run,
+        started.elapsed(),
+        Some(settings.notion_base_url.as_str().trim_end_matches('/')),
+    )
+    .await?;
     println!("{summary}");
 
     // A sample search, to show the index answers.
-    let hits = ctx
-        .store
+    let hits = search
         .search(&json!({"size": 3, "query": {"bool": {"must": {"match": {"body": "project roadmap"}}, "filter": {"term": {"object": "page"}}}}, "_source": ["title", "path", "url"]}))
         .await?;
     println!("sample search: pages matching \"project roadmap\"");

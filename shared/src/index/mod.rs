@@ -4,28 +4,22 @@
 //! In parts, as `../shared/STYLE.md` habit 7 asks: [`mapping`] (index bodies), [`bulk`] (a pure
 //! encoder, batching, and the pure per-item retry decision), [`retry`] (backoff policy as data),
 //! [`client`] (the transport on the `elasticsearch` crate, retrying whole-request failures) and
-//! [`store`] (the content index operations). [`DocumentStore`] is the small trait the sync logic
-//! can be written against; [`memory::MemoryStore`] is an in-memory fake of it for unit tests.
+//! [`store`] (the content index operations, and the `crate::ports::DocumentStore` port).
 
 pub mod bulk;
 pub mod client;
 pub mod mapping;
-pub mod memory;
 pub mod retry;
 pub mod sender;
 pub mod store;
 
 use std::fmt;
-use std::future::Future;
 use std::time::Duration;
 
 pub use bulk::{BulkLimits, BulkReport, FailedDoc};
 pub use client::SearchClient;
-pub use memory::MemoryStore;
 pub use retry::RetryPolicy;
 pub use store::SearchStore;
-
-use crate::document::Document;
 
 /// Errors of the index layer. Item-level rejections are not errors: they are reported in
 /// [`BulkReport::failed`].
@@ -121,19 +115,6 @@ pub fn runs_index(index: &str) -> String {
 /// The task records index beside a content index.
 pub fn tasks_index(index: &str) -> String {
     format!("{index}-tasks")
-}
-
-/// What the sync logic needs from the content index, so it can be tested against
-/// [`MemoryStore`]. Implemented by [`SearchStore`].
-pub trait DocumentStore: Send + Sync {
-    /// Indexes (creates or replaces) documents by `_id`; rejected documents are reported, not errors.
-    fn bulk_index(&self, docs: Vec<Document>) -> impl Future<Output = Result<BulkReport, IndexError>> + Send;
-    /// Deletes documents by id; returns how many existed.
-    fn delete_ids(&self, ids: &[String]) -> impl Future<Output = Result<u64, IndexError>> + Send;
-    /// Deletes a page document and every document whose `page_id` is that page.
-    fn delete_page(&self, page_id: &str) -> impl Future<Output = Result<u64, IndexError>> + Send;
-    /// Deletes every document with `sync_run < before_run`.
-    fn delete_stale(&self, before_run: u64) -> impl Future<Output = Result<u64, IndexError>> + Send;
 }
 
 /// Percent-encodes one URL path segment (ids like `p:abc` or `rows:x:1` travel in paths).

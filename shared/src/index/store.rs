@@ -13,8 +13,9 @@ use super::bulk::{
 use super::client::{Payload, SearchClient};
 use super::mapping::{content_mappings, index_body, runs_mappings, tasks_mappings};
 use super::sender::{send_bulk, EncodedOp};
-use super::{path_segment, runs_index, tasks_index, DocumentStore, IndexError, SearchSettings};
+use super::{path_segment, runs_index, tasks_index, IndexError, SearchSettings};
 use crate::document::Document;
+use crate::ports::{BoxFuture, DocumentStore};
 
 /// `_delete_by_query` runs synchronously; it may take longer than an ordinary request.
 const DELETE_BY_QUERY_TIMEOUT: Duration = Duration::from_secs(900);
@@ -254,6 +255,37 @@ impl SearchStore {
         Ok(Some(uuid.to_string()))
     }
 
+    /// The `fields` of the documents of `ids` that exist, by id (at most 1,000 ids a call).
+    pub async fn sources(
+        &self,
+        ids: &[String],
+        fields: &[&str],
+    ) -> Result<Vec<(String, Map<String, Value>)>, IndexError> {
+        let body = json!({"size": ids.len(), "_source": fields, "query": {"ids": {"values": ids}}});
+        let reply = self.search(&body).await?;
+        let hits = reply.pointer("/hits/hits").and_then(Value::as_array).cloned().unwrap_or_default();
+        Ok(hits
+            .into_iter()
+            .filter_map(|mut hit| {
+                let id = hit.get("_id").and_then(Value::as_str)?.to_string();
+                match hit.get_mut("_source").map(Value::take) {
+                    Some(Value::Object(source)) => Some((id, source)),
+                    _ => None,
+                }
+            })
+            .collect())
+    }
+
+    /// Deletes the own documents of objects `ids`: each object's document, and the blocks and comments of a
+    /// page (not the databases or pages below it, which are objects of their own); returns how many.
+    pub async fn delete_own(&self, ids: &[String]) -> Result<u64, IndexError> {
+        let query = json!({"bool": {"should": [
+            {"ids": {"values": ids}},
+            {"bool": {"filter": [{"terms": {"page_id": ids}}, {"terms": {"object": ["block", "comment"]}}]}}
+        ], "minimum_should_match": 1}});
+        delete_by_query(&self.client, &self.index, &query).await
+    }
+
     /// Makes everything indexed so far searchable.
     pub async fn refresh(&self) -> Result<(), IndexError> {
         refresh(&self.client, &self.index).await
@@ -286,20 +318,66 @@ impl SearchStore {
 }
 
 impl DocumentStore for SearchStore {
-    async fn bulk_index(&self, docs: Vec<Document>) -> Result<BulkReport, IndexError> {
-        SearchStore::bulk_index(self, docs).await
+    fn index(&self) -> &str {
+        &self.index
     }
 
-    async fn delete_ids(&self, ids: &[String]) -> Result<u64, IndexError> {
-        SearchStore::delete_ids(self, ids).await
+    fn bulk_index(&self, docs: Vec<Document>) -> BoxFuture<'_, Result<BulkReport, IndexError>> {
+        Box::pin(SearchStore::bulk_index(self, docs))
     }
 
-    async fn delete_page(&self, page_id: &str) -> Result<u64, IndexError> {
-        SearchStore::delete_page(self, page_id).await
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Map<String, Value>>, IndexError>> {
+        Box::pin(SearchStore::get(self, id))
     }
 
-    async fn delete_stale(&self, before_run: u64) -> Result<u64, IndexError> {
-        SearchStore::delete_stale(self, before_run).await
+    fn sources<'a>(
+        &'a self,
+        ids: &'a [String],
+        fields: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<Vec<(String, Map<String, Value>)>, IndexError>> {
+        Box::pin(SearchStore::sources(self, ids, fields))
+    }
+
+    fn delete_ids_of_run<'a>(&'a self, ids: &'a [String], run_id: u64) -> BoxFuture<'a, Result<u64, IndexError>> {
+        Box::pin(SearchStore::delete_ids_of_run(self, ids, run_id))
+    }
+
+    fn delete_page<'a>(&'a self, page_id: &'a str) -> BoxFuture<'a, Result<u64, IndexError>> {
+        Box::pin(SearchStore::delete_page(self, page_id))
+    }
+
+    fn delete_removed_blocks<'a>(
+        &'a self,
+        page_id: &'a str,
+        run_id: u64,
+        open_runs: &'a [u64],
+    ) -> BoxFuture<'a, Result<u64, IndexError>> {
+        Box::pin(SearchStore::delete_removed_blocks(self, page_id, run_id, open_runs))
+    }
+
+    fn delete_stale_except<'a>(
+        &'a self,
+        before_run: u64,
+        keep: &'a [&'a str],
+        open_runs: &'a [u64],
+    ) -> BoxFuture<'a, Result<u64, IndexError>> {
+        Box::pin(SearchStore::delete_stale_except(self, before_run, keep, open_runs))
+    }
+
+    fn delete_own<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<u64, IndexError>> {
+        Box::pin(SearchStore::delete_own(self, ids))
+    }
+
+    fn stale_objects<'a>(
+        &'a self,
+        before_run: u64,
+        objects: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>, IndexError>> {
+        Box::pin(SearchStore::stale_objects(self, before_run, objects))
+    }
+
+    fn index_uuid(&self) -> BoxFuture<'_, Result<Option<String>, IndexError>> {
+        Box::pin(SearchStore::index_uuid(self))
     }
 }
 

@@ -173,25 +173,22 @@ pub async fn titles_from_index(
         }
         let mut next = Vec::new();
         for chunk in wanted.chunks(1000) {
-            let body = json!({"size": chunk.len(), "_source": ["title", "parent_id"], "query": {"bool": {"filter": [
-                {"ids": {"values": chunk}}, {"terms": {"object": ["page", "database", "data_source"]}}]}}});
-            let reply = match ctx.store.search(&body).await {
-                Ok(reply) => reply,
+            let sources = match ctx.store.sources(chunk, &["title", "parent_id", "object"]).await {
+                Ok(sources) => sources,
                 Err(err) => {
                     tracing::warn!(error = %err, "ancestor titles not found in the index; paths may be shorter");
                     return;
                 }
             };
-            for hit in reply.pointer("/hits/hits").and_then(Value::as_array).into_iter().flatten() {
-                let Some(id) = hit.get("_id").and_then(Value::as_str) else { continue };
-                let title = hit.pointer("/_source/title").and_then(Value::as_str).unwrap_or_default().to_string();
-                let parent = hit
-                    .pointer("/_source/parent_id")
-                    .and_then(Value::as_str)
-                    .filter(|p| !p.is_empty())
-                    .map(str::to_string);
+            for (id, source) in sources {
+                if !matches!(source.get("object").and_then(Value::as_str), Some("page" | "database" | "data_source")) {
+                    continue;
+                }
+                let title = source.get("title").and_then(Value::as_str).unwrap_or_default().to_string();
+                let parent =
+                    source.get("parent_id").and_then(Value::as_str).filter(|p| !p.is_empty()).map(str::to_string);
                 next.extend(parent.clone());
-                titles.insert(id.to_string(), (title, parent));
+                titles.insert(id, (title, parent));
             }
         }
         wanted = next;

@@ -17,16 +17,18 @@ use serde_json::Value;
 use crate::config::ConnectorConfig;
 use crate::document::Document;
 use crate::extract::Downloader;
-use crate::index::{IndexError, SearchStore};
+use crate::index::IndexError;
 use crate::notion::{NotionClient, NotionError};
-use crate::queue::{QueueError, TaskQueue};
-use crate::runs::{RunError, RunStore};
+use crate::ports::{BodyParts, DocumentStore, RunLedger, TaskQueue};
+use crate::queue::QueueError;
+use crate::runs::RunError;
 
 /// Everything a handler needs, built once per Lambda container (outside the handler).
 pub struct SyncContext {
     pub notion: NotionClient,
-    pub store: SearchStore,
-    pub runs: RunStore,
+    pub store: Arc<dyn DocumentStore>,
+    pub runs: Arc<dyn RunLedger>,
+    pub parts: Arc<dyn BodyParts>,
     pub queue: Arc<dyn TaskQueue>,
     pub config: ConnectorConfig,
     pub downloader: Downloader,

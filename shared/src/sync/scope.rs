@@ -283,21 +283,11 @@ pub fn edited_since_and(since: DateTime<Utc>, filter: &Value) -> Value {
     crate::rules::nesting::and_with(window, filter)
 }
 
-/// The query that removes the own documents of `ids`: each object's document, and the blocks and comments of a
-/// page (not the databases or pages below it, which are objects of their own).
-pub fn own_documents(ids: &[String]) -> Value {
-    json!({"bool": {"should": [
-        {"ids": {"values": ids}},
-        {"bool": {"filter": [{"terms": {"page_id": ids}}, {"terms": {"object": ["block", "comment"]}}]}}
-    ], "minimum_should_match": 1}})
-}
-
 /// Removes the own documents of out-of-scope objects; returns how many went.
 pub async fn remove_own(ctx: &SyncContext, ids: &[String]) -> Result<u64, SyncError> {
     let mut deleted = 0;
     for chunk in ids.chunks(1000) {
-        deleted +=
-            crate::index::store::delete_by_query(ctx.store.client(), ctx.store.index(), &own_documents(chunk)).await?;
+        deleted += ctx.store.delete_own(chunk).await?;
     }
     if deleted > 0 {
         tracing::info!(objects = ids.len(), deleted, "documents of objects out of the configured scope removed");
@@ -358,14 +348,13 @@ impl<'a> Resolver<'a> {
         if wanted.is_empty() {
             return Ok(());
         }
-        let ids: Vec<&str> = wanted.iter().map(|(id, _)| id.as_str()).collect();
+        let ids: Vec<String> = wanted.iter().map(|(id, _)| id.clone()).collect();
         for chunk in ids.chunks(1000) {
             let fields = ["id", "object", "title", "parent", "parent_id", "data_sources"];
-            let body = json!({"size": chunk.len(), "_source": fields, "query": {"ids": {"values": chunk}}});
-            match self.ctx.store.search(&body).await {
-                Ok(reply) => {
-                    for hit in reply.pointer("/hits/hits").and_then(Value::as_array).into_iter().flatten() {
-                        if let Some((id, node)) = hit.get("_source").and_then(Node::of_document) {
+            match self.ctx.store.sources(chunk, &fields).await {
+                Ok(sources) => {
+                    for (_, source) in sources {
+                        if let Some((id, node)) = Node::of_document(&Value::Object(source)) {
                             self.nodes.insert(id, node);
                         }
                     }
@@ -711,12 +700,5 @@ mod tests {
         let window =
             json!({"timestamp": "last_edited_time", "last_edited_time": {"on_or_after": "2026-11-25T10:30:00Z"}});
         assert_eq!(edited_since_and(since, &done), json!({"and": [window, done]}));
-    }
-
-    #[test]
-    fn own_documents_are_the_object_and_its_blocks_and_comments() {
-        let query = own_documents(&["p1".to_string()]);
-        assert_eq!(query["bool"]["should"][0]["ids"]["values"], json!(["p1"]));
-        assert_eq!(query["bool"]["should"][1]["bool"]["filter"][1]["terms"]["object"], json!(["block", "comment"]));
     }
 }

@@ -635,10 +635,10 @@ async fn walk_page(
             // segment always finds every earlier part.
             let task_id = if matches!(msg.task, Task::Pages { .. }) {
                 // A row walked beside others: its parts and continuations are named after it.
-                ctx.runs.save_row_body_part(msg.run_id, page_id, segment, &text).await?;
+                ctx.parts.save_row_body_part(msg.run_id, page_id, segment, &text).await?;
                 format!("p:{page_id}:c{}", segment + 1)
             } else {
-                ctx.runs.save_body_part(msg.run_id, &msg.task_id, page_id, segment, &text).await?;
+                ctx.parts.save_body_part(msg.run_id, &msg.task_id, page_id, segment, &text).await?;
                 format!("{}:c{}", msg.task_id.split(":c").next().unwrap_or(&msg.task_id), segment + 1)
             };
             enqueue_after(ctx, msg, vec![(task_id, Task::Continuation(next))], delay_seconds).await?;
@@ -646,7 +646,7 @@ async fn walk_page(
         }
         WalkEnd::Finished => {
             let mut parts =
-                if segment > 0 { ctx.runs.body_parts_before(page_id, msg.run_id, segment).await? } else { Vec::new() };
+                if segment > 0 { ctx.parts.body_parts_before(page_id, msg.run_id, segment).await? } else { Vec::new() };
             parts.push(text);
             // Segments join like the lines of one walk (an empty segment adds nothing).
             let body = parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join("\n");
