@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use shared::api::{
-    self, ApiContext, ApiRequest, ApiResponse, EdgeError, EventLog, HandshakeStore, PendingHandshake, PlannerTrigger,
-    RunBook, SearchEventLog, SearchHandshakeStore, SecretStore, TokenCache,
+    self, ApiContext, ApiRequest, ApiResponse, EdgeError, EventLog, HandshakeStore, MemorySecretStore,
+    PendingHandshake, PlannerTrigger, RunBook, SearchEventLog, SearchHandshakeStore, TokenCache,
 };
 use shared::queue::{BoxFuture, MemoryQueue, QueueError, TaskQueue};
 use shared::secrets::SecretString;
@@ -139,29 +139,6 @@ impl PlannerTrigger for FakePlanner {
 }
 
 #[derive(Default)]
-struct MemSecrets {
-    token: Mutex<Option<String>>,
-    stores: AtomicU64,
-    reads: AtomicU64,
-}
-
-impl SecretStore for MemSecrets {
-    fn store_verification_token<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<(), EdgeError>> {
-        Box::pin(async move {
-            self.stores.fetch_add(1, Ordering::SeqCst);
-            *self.token.lock().unwrap() = Some(token.to_string());
-            Ok(())
-        })
-    }
-    fn verification_token(&self) -> BoxFuture<'_, Result<Option<SecretString>, EdgeError>> {
-        Box::pin(async move {
-            self.reads.fetch_add(1, Ordering::SeqCst);
-            Ok(self.token.lock().unwrap().clone().map(SecretString::new))
-        })
-    }
-}
-
-#[derive(Default)]
 struct MemEvents(Mutex<HashSet<String>>);
 
 impl EventLog for MemEvents {
@@ -242,7 +219,7 @@ struct Harness {
     runs: Arc<MemRuns>,
     queue: Arc<MemoryQueue>,
     planner: Arc<FakePlanner>,
-    secrets: Arc<MemSecrets>,
+    secrets: Arc<MemorySecretStore>,
     handshakes: Arc<MemHandshakes>,
 }
 
@@ -250,9 +227,8 @@ fn harness_with(stored_token: Option<&str>, api_key: Option<&str>, events: Arc<d
     let runs = Arc::new(MemRuns::default());
     let queue = Arc::new(MemoryQueue::default());
     let planner = Arc::new(FakePlanner::default());
-    let secrets = Arc::new(MemSecrets::default());
+    let secrets = Arc::new(MemorySecretStore::new(stored_token.map(SecretString::new)));
     let handshakes = Arc::new(MemHandshakes::default());
-    *secrets.token.lock().unwrap() = stored_token.map(str::to_string);
     let ctx = ApiContext {
         runs: runs.clone(),
         queue: queue.clone(),
@@ -343,9 +319,9 @@ async fn a_strangers_handshake_is_only_pending_and_verifies_nothing() {
         let resp = api::handle(&h.ctx, handshake_request(stranger)).await;
         assert_eq!((resp.status, resp.body.clone()), (200, json!({"status": "received"})), "{resp:?}");
         // Never stored as the token, and the handshake route touches no secret at all.
-        assert_eq!(h.secrets.token.lock().unwrap().as_deref(), confirmed);
-        assert_eq!(h.secrets.stores.load(Ordering::SeqCst), 0);
-        assert_eq!(h.secrets.reads.load(Ordering::SeqCst), 0);
+        assert_eq!(h.secrets.token().as_ref().map(SecretString::expose), confirmed);
+        assert_eq!(h.secrets.stores(), 0);
+        assert_eq!(h.secrets.reads(), 0);
         assert_eq!(h.handshakes.tokens(), vec![stranger.to_string()], "recorded as pending");
         // Events signed with the stranger's token do not verify, now or after a refresh.
         for n in 0..3 {
@@ -395,7 +371,7 @@ async fn confirming_a_pending_handshake_needs_authentication_then_its_events_ver
     assert_eq!(refused.status, 401, "{refused:?}");
     let wrong_key = api::handle(&h.ctx, confirm(&id).header("authorization", "Bearer not-the-key")).await;
     assert_eq!(wrong_key.status, 401);
-    assert_eq!(h.secrets.stores.load(Ordering::SeqCst), 0, "nothing confirmed without authentication");
+    assert_eq!(h.secrets.stores(), 0, "nothing confirmed without authentication");
     assert_eq!(api::handle(&h.ctx, authed(confirm("hs-unknown"))).await.status, 404);
     assert_eq!(
         api::handle(&h.ctx, authed(ApiRequest::new("POST", "/webhooks/notion/confirm").body("{}"))).await.status,
@@ -409,8 +385,8 @@ async fn confirming_a_pending_handshake_needs_authentication_then_its_events_ver
     let confirmed = api::handle(&h.ctx, iam).await;
     assert_eq!((confirmed.status, confirmed.body["status"].as_str()), (200, Some("confirmed")), "{confirmed:?}");
     assert!(!confirmed.body.to_string().contains(notion));
-    assert_eq!(h.secrets.token.lock().unwrap().as_deref(), Some(notion));
-    assert_eq!(h.secrets.stores.load(Ordering::SeqCst), 1);
+    assert_eq!(h.secrets.token().as_ref().map(SecretString::expose), Some(notion));
+    assert_eq!(h.secrets.stores(), 1);
     assert_eq!(h.handshakes.tokens(), vec!["secret_other_stranger".to_string()]);
     assert_eq!(api::handle(&h.ctx, authed(confirm(&id))).await.status, 404, "confirmed once");
     let resp = api::handle(&h.ctx, signed(event_body("e1", "page.created", "p1", "page"), notion)).await;
@@ -452,7 +428,7 @@ async fn pending_handshakes_are_bounded_idempotent_and_expire() {
     assert!(listed(&h).await.is_empty());
     let confirm = ApiRequest::new("POST", "/webhooks/notion/confirm").body(json!({"id": old_id}).to_string());
     assert_eq!(api::handle(&h.ctx, authed(confirm)).await.status, 404);
-    assert_eq!(h.secrets.stores.load(Ordering::SeqCst), 0);
+    assert_eq!(h.secrets.stores(), 0);
     assert_eq!(api::handle(&h.ctx, handshake_request("tok-new")).await.status, 200);
     assert_eq!(h.handshakes.tokens(), vec!["tok-new".to_string()], "expired entries pruned");
     // An expired token sent again is a new pending entry.
@@ -468,7 +444,7 @@ async fn notions_signed_handshake_is_pending_too() {
     let resp = api::handle(&h.ctx, signed(body, "secret_signed_handshake")).await;
     assert_eq!((resp.status, resp.body.clone()), (200, json!({"status": "received"})), "{resp:?}");
     assert_eq!(h.handshakes.tokens(), vec!["secret_signed_handshake".to_string()]);
-    assert_eq!(h.secrets.stores.load(Ordering::SeqCst), 0);
+    assert_eq!(h.secrets.stores(), 0);
 }
 
 #[tokio::test]
@@ -527,17 +503,13 @@ async fn unsigned_requests_read_no_secret_and_signed_ones_at_most_once_per_inter
             let malformed = ApiRequest::new("POST", "/webhooks/notion").header("x-notion-signature", "sha256=00");
             assert_eq!(api::handle(&h.ctx, malformed.body(b"{}".to_vec())).await.status, 401);
         }
-        assert_eq!(
-            h.secrets.reads.load(Ordering::SeqCst),
-            0,
-            "confirmed={confirmed:?}: unsigned requests read the secret"
-        );
+        assert_eq!(h.secrets.reads(), 0, "confirmed={confirmed:?}: unsigned requests read the secret");
         for n in 0..20 {
             let resp =
                 api::handle(&h.ctx, signed(event_body(&format!("s{n}"), "page.created", "p", "page"), "forged")).await;
             assert_eq!(resp.status, 401);
         }
-        assert_eq!(h.secrets.reads.load(Ordering::SeqCst), 1, "confirmed={confirmed:?}: one read per interval");
+        assert_eq!(h.secrets.reads(), 1, "confirmed={confirmed:?}: one read per interval");
     }
 }
 
@@ -666,7 +638,7 @@ async fn events_before_any_handshake_are_refused() {
 #[tokio::test]
 async fn a_token_stored_by_another_container_is_picked_up() {
     let h = harness(Some("old-token"), None);
-    *h.secrets.token.lock().unwrap() = Some(TOKEN.into());
+    h.secrets.set_token(Some(SecretString::new(TOKEN)));
     let resp = api::handle(&h.ctx, signed(event_body("e", "page.created", "p", "page"), TOKEN)).await;
     assert_eq!(resp.status, 202, "{resp:?}");
 }
@@ -904,7 +876,7 @@ async fn handshake_flow_with_the_search_engine_store() {
     );
     let confirm = ApiRequest::new("POST", "/webhooks/notion/confirm").body(json!({"id": pending[1]["id"]}).to_string());
     assert_eq!(api::handle(&h.ctx, authed(confirm)).await.status, 200);
-    assert_eq!(h.secrets.token.lock().unwrap().as_deref(), Some("secret_flow_5"));
+    assert_eq!(h.secrets.token().as_ref().map(SecretString::expose), Some("secret_flow_5"));
     let resp = api::handle(&h.ctx, signed(event_body("e", "page.created", "p", "page"), "secret_flow_5")).await;
     assert_eq!(resp.status, 202, "{resp:?}");
     let after = api::handle(&h.ctx, authed(ApiRequest::new("GET", "/webhooks/notion/pending"))).await;
