@@ -4,12 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::adapters::search::RunStore;
+use crate::adapters::search::SearchStore;
 use crate::aws::{sdk_config, SecretsManagerSource, SqsQueues};
 use crate::config::{ConfigError, Settings};
 use crate::extract::{DownloadConfig, Downloader, TrustedHost};
-use crate::index::{IndexError, SearchCredentials, SearchSettings, SearchStore};
+use crate::index::{IndexError, SearchCredentials, SearchSettings};
 use crate::notion::{ClientConfig, NotionClient, NotionError, Token};
-use crate::runs::RunStore;
 use crate::secrets::{EnvSecretSource, SecretSource, Secrets, SecretsError};
 use crate::sync::{Limits, SyncContext};
 

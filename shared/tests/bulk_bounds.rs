@@ -12,13 +12,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
+use shared::adapters::search::RunStore;
+use shared::adapters::search::SearchStore;
 use shared::config::ConnectorConfig;
 use shared::document::{to_document, Document, Placement, MAX_DOCUMENT_BYTES, MAX_TITLE_CHARS, WARNINGS_FIELD};
 use shared::extract::{DownloadConfig, Downloader};
-use shared::index::{BulkLimits, RetryPolicy, SearchSettings, SearchStore};
+use shared::index::{BulkLimits, RetryPolicy, SearchSettings};
 use shared::notion::{ClientConfig, NotionClient, Token};
 use shared::queue::MemoryQueue;
-use shared::runs::RunStore;
 use shared::sync::{DocBuffer, Limits, SyncContext};
 
 /// One `_bulk` request as the fake saw it.

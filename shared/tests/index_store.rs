@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use elasticsearch::http::Method;
 use serde_json::{json, Map, Value};
+use shared::adapters::search::SearchStore;
 use shared::document::{to_document, Document, Placement};
-use shared::index::{BulkLimits, IndexError, RetryPolicy, SearchSettings, SearchStore};
+use shared::index::{BulkLimits, IndexError, RetryPolicy, SearchSettings};
 
 fn settings(name: &str) -> SearchSettings {
     let url = std::env::var("SEARCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9200".into());

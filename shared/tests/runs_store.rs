@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use elasticsearch::http::Method;
 use serde_json::json;
-use shared::index::{RetryPolicy, SearchSettings, SearchStore};
-use shared::runs::{is_complete, may_delete, FullStart, Leases, Lock, RunState, RunStore, TaskOutcome, TaskState};
+use shared::adapters::search::RunStore;
+use shared::adapters::search::SearchStore;
+use shared::index::{RetryPolicy, SearchSettings};
+use shared::runs::{is_complete, may_delete, FullStart, Leases, Lock, RunState, TaskOutcome, TaskState};
 use shared::task::{RunKind, Task, TaskMessage};
 
 async fn stores(name: &str) -> (SearchStore, RunStore) {

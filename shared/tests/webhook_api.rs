@@ -792,13 +792,13 @@ fn unique_index(prefix: &str) -> String {
     format!("test-{prefix}-{nanos}")
 }
 
-async fn search_event_log(index: &str) -> (SearchEventLog, shared::index::SearchClient) {
+async fn search_event_log(index: &str) -> (SearchEventLog, shared::adapters::search::SearchClient) {
     let settings = shared::index::SearchSettings::new(search_url(), index);
-    let client = shared::index::SearchClient::new(&settings).expect("search client");
+    let client = shared::adapters::search::SearchClient::new(&settings).expect("search client");
     (SearchEventLog::new(client.clone(), index), client)
 }
 
-async fn drop_index(client: &shared::index::SearchClient, index: &str) {
+async fn drop_index(client: &shared::adapters::search::SearchClient, index: &str) {
     let _ = client.json(elasticsearch::http::Method::Delete, &format!("/{index}"), &[], None).await;
 }
 
@@ -825,7 +825,7 @@ async fn search_engine_event_log_records_and_dedups() {
 async fn search_engine_handshake_store_round_trip() {
     let index = unique_index("hshake");
     let settings = shared::index::SearchSettings::new(search_url(), &index);
-    let client = shared::index::SearchClient::new(&settings).unwrap();
+    let client = shared::adapters::search::SearchClient::new(&settings).unwrap();
     let store = SearchHandshakeStore::new(client.clone(), &index);
     assert!(store.all().await.expect("search engine at SEARCH_URL (make up)").is_empty(), "no index yet");
     let now = chrono::Utc::now();
@@ -858,7 +858,7 @@ async fn search_engine_handshake_store_round_trip() {
 async fn handshake_flow_with_the_search_engine_store() {
     let index = unique_index("hsflow");
     let settings = shared::index::SearchSettings::new(search_url(), &index);
-    let client = shared::index::SearchClient::new(&settings).unwrap();
+    let client = shared::adapters::search::SearchClient::new(&settings).unwrap();
     let mut h = harness(None, Some(API_KEY));
     h.ctx.handshakes = Arc::new(SearchHandshakeStore::new(client.clone(), &index));
     for n in 0..7 {
@@ -906,9 +906,11 @@ async fn replayed_event_is_ignored_with_the_search_engine_log() {
 // ---------------------------------------------------------------------------------------------
 
 /// A harness whose run book and event log are on the search engine, in fresh indices.
-async fn search_harness(prefix: &str) -> (Harness, shared::index::SearchStore) {
+async fn search_harness(prefix: &str) -> (Harness, shared::adapters::search::SearchStore) {
     let index = unique_index(prefix);
-    let store = shared::index::SearchStore::connect(&shared::index::SearchSettings::new(search_url(), &index)).unwrap();
+    let store =
+        shared::adapters::search::SearchStore::connect(&shared::index::SearchSettings::new(search_url(), &index))
+            .unwrap();
     store.ensure_indices().await.expect("search engine at SEARCH_URL (make up)");
     let (log, _) = search_event_log(&index).await;
     let mut h = harness_with(Some(TOKEN), Some(API_KEY), Arc::new(log));
@@ -916,7 +918,7 @@ async fn search_harness(prefix: &str) -> (Harness, shared::index::SearchStore) {
     (h, store)
 }
 
-async fn drop_search_harness(store: &shared::index::SearchStore) {
+async fn drop_search_harness(store: &shared::adapters::search::SearchStore) {
     store.delete_indices().await.unwrap();
     drop_index(store.client(), &api::events_index(store.index())).await;
 }

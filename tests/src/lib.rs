@@ -24,7 +24,7 @@ pub struct Stack {
     pub emulator: notion_emulator::Server,
     pub ctx: Arc<SyncContext>,
     /// The content index itself, for what tests read and set up beyond the sync's port.
-    pub search: shared::index::SearchStore,
+    pub search: shared::adapters::search::SearchStore,
     pub settings: Settings,
     pub sqs: aws_sdk_sqs::Client,
     pub work_dlq_url: String,

@@ -355,7 +355,7 @@ pub struct Summary {
 /// emulator) its request counter.
 pub async fn summarize(
     ctx: &SyncContext,
-    search: &shared::index::SearchStore,
+    search: &shared::adapters::search::SearchStore,
     run: &RunRecord,
     wall: Duration,
     emulator: Option<&str>,

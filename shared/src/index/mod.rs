@@ -1,25 +1,15 @@
-//! The search index: content documents, bulk indexing, deletions, and the connection shared with
-//! the run records (`crate::runs`).
-//!
-//! In parts, as `../shared/STYLE.md` habit 7 asks: [`mapping`] (index bodies), [`bulk`] (a pure
-//! encoder, batching, and the pure per-item retry decision), [`retry`] (backoff policy as data),
-//! [`client`] (the transport on the `elasticsearch` crate, retrying whole-request failures) and
-//! [`store`] (the content index operations, and the `crate::ports::DocumentStore` port).
+//! The search index's engine-free parts: settings and credentials, errors, the pure bulk encoder and
+//! per-item decisions ([`bulk`]), and the retry policy ([`retry`]). The engine itself (client,
+//! bulk sender, content store, run records, mapping) is in `crate::adapters::search`.
 
 pub mod bulk;
-pub mod client;
-pub mod mapping;
 pub mod retry;
-pub mod sender;
-pub mod store;
 
 use std::fmt;
 use std::time::Duration;
 
 pub use bulk::{BulkLimits, BulkReport, FailedDoc};
-pub use client::SearchClient;
 pub use retry::RetryPolicy;
-pub use store::SearchStore;
 
 /// Errors of the index layer. Item-level rejections are not errors: they are reported in
 /// [`BulkReport::failed`].
@@ -117,19 +107,6 @@ pub fn tasks_index(index: &str) -> String {
     format!("{index}-tasks")
 }
 
-/// Percent-encodes one URL path segment (ids like `p:abc` or `rows:x:1` travel in paths).
-pub(crate) fn path_segment(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for byte in raw.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,12 +120,5 @@ mod tests {
         assert!(shown.contains("<redacted>") && shown.contains("<none>"));
         let settings = SearchSettings { credentials: creds, ..SearchSettings::new("http://x:9200", "i") };
         assert!(!format!("{settings:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn path_segments_are_escaped() {
-        assert_eq!(path_segment("p:ab-c_1.2"), "p%3Aab-c_1.2");
-        assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
-        assert_eq!(path_segment("é"), "%C3%A9");
     }
 }

@@ -298,8 +298,10 @@ async fn indexing_path() -> anyhow::Result<()> {
         http.delete(format!("{search}/{index}")).send().await?;
 
         let index = format!("bench-ours-{}-{round}", std::process::id());
-        let store =
-            shared::index::SearchStore::connect(&shared::index::SearchSettings::new(search.clone(), index.clone()))?;
+        let store = shared::adapters::search::SearchStore::connect(&shared::index::SearchSettings::new(
+            search.clone(),
+            index.clone(),
+        ))?;
         store.ensure_indices().await?;
         let started = Instant::now();
         let report = store.bulk_index(docs.clone()).await?;
@@ -317,7 +319,7 @@ async fn indexing_path() -> anyhow::Result<()> {
 }
 
 async fn create_index(http: &reqwest::Client, search: &str, index: &str) -> anyhow::Result<()> {
-    let body = json!({"settings": shared::index::mapping::settings(1, 0), "mappings": shared::index::mapping::content_mappings()});
+    let body = json!({"settings": shared::adapters::search::mapping::settings(1, 0), "mappings": shared::adapters::search::mapping::content_mappings()});
     let response = http.put(format!("{search}/{index}")).json(&body).send().await?;
     anyhow::ensure!(response.status().is_success(), "create {index}: {}", response.text().await?);
     Ok(())

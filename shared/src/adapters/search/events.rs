@@ -7,8 +7,8 @@ use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::small_index::{ensure_small_index, safe_doc_id};
+use crate::adapters::search::SearchClient;
 use crate::api::ports::{EdgeError, EventLog};
-use crate::index::SearchClient;
 use crate::queue::BoxFuture;
 
 /// `{index}-webhook-events` (strict mappings), written once the event's tasks are queued.

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::small_index::{ensure_small_index, safe_doc_id};
+use crate::adapters::search::SearchClient;
 use crate::api::ports::{EdgeError, HandshakeStore, PendingHandshake};
-use crate::index::SearchClient;
 use crate::queue::BoxFuture;
 use crate::secrets::SecretString;
 

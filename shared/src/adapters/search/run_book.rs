@@ -2,10 +2,12 @@
 
 use serde_json::{json, Value};
 
+use super::RunStore;
+use super::SearchClient;
 use crate::api::ports::{EdgeError, RunBook, RunStart};
-use crate::index::{IndexError, SearchClient};
+use crate::index::IndexError;
 use crate::queue::BoxFuture;
-use crate::runs::{FullStart, RunError, RunRecord, RunState, RunStatus, RunStore};
+use crate::runs::{FullStart, RunError, RunRecord, RunState, RunStatus};
 use crate::task::{RunKind, TaskMessage};
 
 /// [`RunBook`] over the run records on the search engine (`runs::RunStore`), with its full-run

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{json, Value};
 
+use crate::adapters::search::SearchClient;
 use crate::api::ports::EdgeError;
-use crate::index::SearchClient;
 
 /// A document `_id` for an outside id: kept when short and plain, else hashed.
 pub(super) fn safe_doc_id(raw: &str) -> String {
@@ -33,7 +33,7 @@ pub(super) async fn ensure_small_index(
         "settings": {"index": {"number_of_shards": 1, "auto_expand_replicas": "0-1"}},
         "mappings": {"dynamic": "strict", "properties": properties},
     });
-    let path = format!("/{}", crate::index::path_segment(index));
+    let path = format!("/{}", super::path_segment(index));
     let reply = client.json(elasticsearch::http::Method::Put, &path, &[], Some(&body)).await.map_err(EdgeError::new)?;
     if !reply.is_success() && reply.error_type() != Some("resource_already_exists_exception") {
         return Err(EdgeError::new(reply.refused(&format!("create index {index}"))));

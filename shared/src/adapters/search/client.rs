@@ -11,9 +11,9 @@ use elasticsearch::http::{Method, Url};
 use elasticsearch::Elasticsearch;
 use serde_json::Value;
 
-use super::bulk::error_reason;
-use super::retry::{jitter, retryable_status, RetryPolicy};
-use super::{IndexError, SearchCredentials, SearchSettings};
+use crate::index::bulk::error_reason;
+use crate::index::retry::{jitter, retryable_status, RetryPolicy};
+use crate::index::{IndexError, SearchCredentials, SearchSettings};
 
 /// A request body.
 #[derive(Debug, Clone, Copy)]

@@ -7,14 +7,15 @@ use std::time::Duration;
 use elasticsearch::http::Method;
 use serde_json::{json, Map, Value};
 
-use super::bulk::{
-    encode_versioned_action, encode_versioned_source, BulkLimits, BulkOp, BulkReport, FailedDoc, Versioned,
-};
 use super::client::{Payload, SearchClient};
 use super::mapping::{content_mappings, index_body, runs_mappings, tasks_mappings};
+use super::path_segment;
 use super::sender::{send_bulk, EncodedOp};
-use super::{path_segment, runs_index, tasks_index, IndexError, SearchSettings};
 use crate::document::Document;
+use crate::index::bulk::{
+    encode_versioned_action, encode_versioned_source, BulkLimits, BulkOp, BulkReport, FailedDoc, Versioned,
+};
+use crate::index::{runs_index, tasks_index, IndexError, SearchSettings};
 use crate::ports::{BoxFuture, DocumentStore};
 
 /// `_delete_by_query` runs synchronously; it may take longer than an ordinary request.

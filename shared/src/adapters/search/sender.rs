@@ -5,10 +5,11 @@
 use elasticsearch::http::Method;
 use futures::stream::{self, StreamExt};
 
-use super::bulk::{plan_batches, plan_items, split_refused, BulkLimits, BulkOp, BulkReport, FailedDoc};
 use super::client::{Payload, SearchClient};
-use super::retry::jitter;
-use super::{path_segment, IndexError};
+use super::path_segment;
+use crate::index::bulk::{plan_batches, plan_items, split_refused, BulkLimits, BulkOp, BulkReport, FailedDoc};
+use crate::index::retry::jitter;
+use crate::index::IndexError;
 
 /// One encoded operation (action line + source line when there is one).
 #[derive(Debug, Clone)]
