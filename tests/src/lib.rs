@@ -2,6 +2,8 @@
 //! search engine and LocalStack SQS started by `make up` (fresh index and queues per test), and
 //! the functions' handlers driven through SQS exactly as `make demo` drives them.
 
+pub mod fault_proxy;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;

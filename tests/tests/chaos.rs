@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use e2e::fault_proxy::{Faults, SearchProxy};
 use e2e::notion_emulator::{self, WorkspaceKind};
 use e2e::Stack;
 use reqwest::Method;
@@ -213,251 +214,9 @@ async fn notion_faults_leave_the_index_identical_to_a_fault_free_run() {
 // The search engine's bad day, through a proxy (the engine is shared: it is never restarted)
 // ---------------------------------------------------------------------------------------------
 
-mod proxy {
-    use std::convert::Infallible;
-    use std::net::SocketAddr;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::{Arc, Mutex};
-    use std::time::Duration;
-
-    use bytes::Bytes;
-    use http_body_util::{BodyExt, Full};
-    use hyper::body::Incoming;
-    use hyper::{Request, Response};
-    use hyper_util::rt::TokioIo;
-    use serde_json::{json, Value};
-    use tokio::net::TcpListener;
-    use tokio::task::{AbortHandle, JoinSet};
-
-    /// What the proxy does to the content index's `_bulk` requests.
-    #[derive(Debug, Clone, Default)]
-    pub struct Faults {
-        /// Every n-th successful item is answered 429 `es_rejected_execution_exception` (0 = never)...
-        pub reject_every: u64,
-        /// ...until this many were rejected.
-        pub reject_budget: u64,
-        /// This document is sent with `sync_run: "not-a-number"`: the engine itself rejects it
-        /// (`mapper_parsing_exception`), every time.
-        pub bad_doc: Option<String>,
-        /// On this content `_bulk` request (1-based) the "engine restarts": every connection is cut
-        /// and connections are refused for the duration.
-        pub restart_at: Option<(u64, Duration)>,
-    }
-
-    #[derive(Debug, Default)]
-    pub struct Counters {
-        pub requests: AtomicU64,
-        pub content_bulks: AtomicU64,
-        pub items_seen: AtomicU64,
-        pub items_rejected: AtomicU64,
-        pub bad_doc_sends: AtomicU64,
-        pub restarts: AtomicU64,
-    }
-
-    struct State {
-        addr: SocketAddr,
-        upstream: String,
-        http: reqwest::Client,
-        index: Mutex<String>,
-        faults: Mutex<Faults>,
-        counters: Counters,
-        server: Mutex<Option<AbortHandle>>,
-    }
-
-    /// A small HTTP proxy in front of the search engine.
-    pub struct SearchProxy {
-        pub url: String,
-        state: Arc<State>,
-    }
-
-    impl SearchProxy {
-        pub async fn start(upstream: String) -> SearchProxy {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let state = Arc::new(State {
-                addr,
-                upstream,
-                http: reqwest::Client::new(),
-                index: Mutex::new(String::new()),
-                faults: Mutex::new(Faults::default()),
-                counters: Counters::default(),
-                server: Mutex::new(None),
-            });
-            let handle = tokio::spawn(accept_loop(listener, state.clone())).abort_handle();
-            *state.server.lock().unwrap() = Some(handle);
-            SearchProxy { url: format!("http://{addr}"), state }
-        }
-
-        /// The content index whose `_bulk` requests get the faults.
-        pub fn set_index(&self, index: &str) {
-            *self.state.index.lock().unwrap() = index.to_string();
-        }
-
-        /// New faults; `restart_at` counts content `_bulk` requests from now.
-        pub fn set_faults(&self, faults: Faults) {
-            self.state.counters.content_bulks.store(0, Ordering::Relaxed);
-            *self.state.faults.lock().unwrap() = faults;
-        }
-
-        pub fn counters(&self) -> &Counters {
-            &self.state.counters
-        }
-
-        pub fn stop(&self) {
-            if let Some(h) = self.state.server.lock().unwrap().take() {
-                h.abort();
-            }
-        }
-    }
-
-    /// Accepts connections; aborting this task drops the listener and (with the `JoinSet`) every
-    /// open connection, as a restarting engine does.
-    async fn accept_loop(listener: TcpListener, state: Arc<State>) {
-        let mut connections = JoinSet::new();
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
-                    let state = state.clone();
-                    connections.spawn(async move {
-                        let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
-                        let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-                    });
-                }
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            }
-        }
-    }
-
-    fn restart(state: Arc<State>, down: Duration) {
-        tokio::spawn(async move {
-            if let Some(h) = state.server.lock().unwrap().take() {
-                h.abort();
-            }
-            state.counters.restarts.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(down).await;
-            let listener = loop {
-                match TcpListener::bind(state.addr).await {
-                    Ok(l) => break l,
-                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-                }
-            };
-            let handle = tokio::spawn(accept_loop(listener, state.clone())).abort_handle();
-            *state.server.lock().unwrap() = Some(handle);
-        });
-    }
-
-    async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-        state.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let (parts, body) = req.into_parts();
-        let mut body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        let index = state.index.lock().unwrap().clone();
-        let content_bulk = !index.is_empty() && parts.uri.path() == format!("/{index}/_bulk");
-        let faults = state.faults.lock().unwrap().clone();
-        if content_bulk {
-            let n = state.counters.content_bulks.fetch_add(1, Ordering::Relaxed) + 1;
-            if let Some((at, down)) = faults.restart_at {
-                if n == at {
-                    // This request dies with the connection, as on a real restart.
-                    restart(state.clone(), down);
-                }
-            }
-            if let Some(bad) = &faults.bad_doc {
-                body = poison(&state, body, bad);
-            }
-        }
-        let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let mut request =
-            state.http.request(parts.method.clone(), format!("{}{}", state.upstream, path_and_query)).body(body);
-        for (name, value) in parts.headers.iter() {
-            if name != hyper::header::HOST && name != hyper::header::CONTENT_LENGTH {
-                request = request.header(name, value);
-            }
-        }
-        let (status, content_type, mut bytes) = match request.send().await {
-            Ok(response) => {
-                let status = response.status();
-                let content_type = response.headers().get(hyper::header::CONTENT_TYPE).cloned();
-                (status, content_type, response.bytes().await.unwrap_or_default())
-            }
-            Err(e) => (hyper::StatusCode::BAD_GATEWAY, None, Bytes::from(format!("proxy: {e}"))),
-        };
-        if content_bulk && status.is_success() && faults.reject_every > 0 {
-            bytes = reject_items(&state, &faults, bytes);
-        }
-        let mut response = Response::builder().status(status);
-        if let Some(ct) = content_type {
-            response = response.header(hyper::header::CONTENT_TYPE, ct);
-        }
-        Ok(response.body(Full::new(bytes)).unwrap())
-    }
-
-    /// Gives the bad document a value its mapping refuses.
-    fn poison(state: &State, body: Bytes, bad: &str) -> Bytes {
-        let text = String::from_utf8_lossy(&body);
-        let lines: Vec<&str> = text.lines().collect();
-        let mut out = String::with_capacity(text.len() + 64);
-        let mut i = 0;
-        while i < lines.len() {
-            out.push_str(lines[i]);
-            out.push('\n');
-            let action: Value = serde_json::from_str(lines[i]).unwrap_or(Value::Null);
-            let is_index = action.get("index").is_some();
-            if is_index && i + 1 < lines.len() {
-                let mut source: Value = serde_json::from_str(lines[i + 1]).unwrap_or(Value::Null);
-                if action["index"]["_id"] == bad {
-                    source["sync_run"] = json!("not-a-number");
-                    state.counters.bad_doc_sends.fetch_add(1, Ordering::Relaxed);
-                    out.push_str(&source.to_string());
-                } else {
-                    out.push_str(lines[i + 1]);
-                }
-                out.push('\n');
-                i += 2;
-            } else {
-                i += 1;
-            }
-        }
-        Bytes::from(out)
-    }
-
-    /// Turns every n-th successful item of a `_bulk` response into a 429 rejection (the document
-    /// was in fact written: a retry rewrites it, which is harmless by design).
-    fn reject_items(state: &State, faults: &Faults, bytes: Bytes) -> Bytes {
-        let Ok(mut response) = serde_json::from_slice::<Value>(&bytes) else { return bytes };
-        let mut rejected_any = false;
-        if let Some(items) = response.get_mut("items").and_then(Value::as_array_mut) {
-            for item in items.iter_mut() {
-                let Some(inner) = item.as_object_mut().and_then(|o| o.values_mut().next()) else { continue };
-                if !inner["status"].as_u64().is_some_and(|s| (200..300).contains(&s)) {
-                    continue;
-                }
-                let seen = state.counters.items_seen.fetch_add(1, Ordering::Relaxed) + 1;
-                if !seen.is_multiple_of(faults.reject_every)
-                    || state.counters.items_rejected.load(Ordering::Relaxed) >= faults.reject_budget
-                {
-                    continue;
-                }
-                state.counters.items_rejected.fetch_add(1, Ordering::Relaxed);
-                inner["status"] = json!(429);
-                inner["error"] = json!({"type": "es_rejected_execution_exception",
-                    "reason": "rejected execution of coordinating operation [chaos proxy]"});
-                if let Some(o) = inner.as_object_mut() {
-                    o.remove("result");
-                }
-                rejected_any = true;
-            }
-        }
-        if rejected_any {
-            response["errors"] = json!(true);
-        }
-        Bytes::from(response.to_string())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn search_engine_faults_are_retried_or_isolated() {
-    let proxy = proxy::SearchProxy::start(engine_url()).await;
+    let proxy = SearchProxy::start(engine_url()).await;
     let stack = Stack::start(WorkspaceKind::Small, &[("SEARCH_URL", proxy.url.as_str())]).await.expect("stack");
     proxy.set_index(&stack.settings.index_name);
     let clean = stack.sync("full").await.unwrap();
@@ -472,7 +231,7 @@ async fn search_engine_faults_are_retried_or_isolated() {
     blocks.sort();
     let bad = blocks[blocks.len() / 2].clone();
     wipe_content_index(&stack).await;
-    proxy.set_faults(proxy::Faults {
+    proxy.set_faults(Faults {
         reject_every: 4,
         reject_budget: 200,
         bad_doc: Some(bad.clone()),
@@ -482,7 +241,7 @@ async fn search_engine_faults_are_retried_or_isolated() {
     let run = stack.sync("full").await.unwrap();
     let wall = started.elapsed();
     let content_bulks = proxy.counters().content_bulks.load(Ordering::Relaxed);
-    proxy.set_faults(proxy::Faults::default());
+    proxy.set_faults(Faults::default());
 
     assert_eq!(run.state, RunState::Completed, "{run:?}");
     assert_eq!(run.counts.failed, 0, "one bad document never fails its task: {run:?}");

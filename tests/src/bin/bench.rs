@@ -10,43 +10,80 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use e2e::notion_emulator::WorkspaceKind;
 use e2e::Stack;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+/// The knobs `infra/scripts/bench.sh` documents, as flags or environment variables.
+#[derive(Parser, Debug)]
+#[command(about = "Prints the figures of ../shared/ARCHITECTURE.md")]
+struct Args {
+    /// Parts to run, a comma list of sync, rss, start, index (empty: all).
+    #[arg(long, env = "BENCH_ONLY", default_value = "")]
+    only: String,
+    /// Full-sync runs, a comma list of workspace@rate (rate 100 when left out).
+    #[arg(long, env = "BENCH_CASES", default_value = "medium@100,small@10,small@3", value_delimiter = ',',
+          value_parser = parse_case)]
+    cases: Vec<Case>,
+    /// Concurrent worker invocations of the full syncs (default: the harness's).
+    #[arg(long, env = "BENCH_INVOCATIONS")]
+    invocations: Option<usize>,
+    /// The search engine of the indexing-path figure.
+    #[arg(long, env = "SEARCH_URL", default_value = "http://127.0.0.1:9200")]
+    search_url: String,
+    /// The child side of the RSS figure (run by the bench itself): the emulator's URL and the page to walk.
+    #[arg(long, num_args = 2, value_names = ["NOTION_URL", "PAGE_ID"], hide = true)]
+    rss_probe: Option<Vec<String>>,
+}
+
+impl Args {
+    fn wants(&self, part: &str) -> bool {
+        self.only.is_empty() || self.only.split(',').any(|p| p == part)
+    }
+}
+
+/// One full-sync run: a workspace at an emulated Notion rate (requests per second).
+#[derive(Clone, Debug)]
+struct Case {
+    workspace: WorkspaceKind,
+    rate: f64,
+}
+
+fn parse_case(case: &str) -> Result<Case, String> {
+    let (workspace, rate) = case.split_once('@').unwrap_or((case, "100"));
+    Ok(Case { workspace: workspace.parse()?, rate: rate.parse().map_err(|e| format!("rate `{rate}`: {e}"))? })
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--rss-probe") {
-        return rss_probe(&args[2], &args[3]).await;
+    let args = Args::parse();
+    if let Some([notion, page_id]) = args.rss_probe.as_deref() {
+        return rss_probe(notion, page_id).await;
     }
-    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    let wants = |part: &str| only.is_empty() || only.split(',').any(|p| p == part);
-    if wants("sync") {
-        let cases = std::env::var("BENCH_CASES").unwrap_or_else(|_| "medium@100,small@10,small@3".into());
-        for case in cases.split(',') {
-            let (workspace, rate) = case.split_once('@').unwrap_or((case, "100"));
-            full_sync(workspace.parse().map_err(anyhow::Error::msg)?, rate.parse()?).await?;
+    if args.wants("sync") {
+        for case in &args.cases {
+            full_sync(case.workspace, case.rate, args.invocations).await?;
         }
     }
-    if wants("rss") {
+    if args.wants("rss") {
         worker_rss().await?;
     }
-    if wants("start") {
+    if args.wants("start") {
         cold_start().await?;
     }
-    if wants("index") {
-        indexing_path().await?;
+    if args.wants("index") {
+        indexing_path(&args.search_url).await?;
     }
     Ok(())
 }
 
-async fn full_sync(workspace: WorkspaceKind, rate: f64) -> anyhow::Result<()> {
+async fn full_sync(workspace: WorkspaceKind, rate: f64, invocations: Option<usize>) -> anyhow::Result<()> {
     let rate_text = rate.to_string();
     let mut stack =
         Stack::start(workspace, &[("NOTION_RATE", rate_text.as_str()), ("WORKER_CONCURRENCY", "1")]).await?;
-    if let Some(n) = std::env::var("BENCH_INVOCATIONS").ok().and_then(|n| n.parse().ok()) {
+    if let Some(n) = invocations {
         stack.options.worker_concurrency = n;
     }
     // As deployed (template.yaml): a 300 s worker timeout and a visibility timeout of 6 x that. The test harness's
@@ -257,8 +294,7 @@ async fn cold_start() -> anyhow::Result<()> {
 }
 
 /// The same documents through our bulk indexer and through raw `_bulk` requests.
-async fn indexing_path() -> anyhow::Result<()> {
-    let search = std::env::var("SEARCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9200".into());
+async fn indexing_path(search: &str) -> anyhow::Result<()> {
     let docs: Vec<shared::document::Document> = (0..20_000)
         .map(|i| {
             let source = json!({
@@ -274,7 +310,7 @@ async fn indexing_path() -> anyhow::Result<()> {
     let mut raw = Vec::new();
     for round in 0..3 {
         let index = format!("bench-raw-{}-{round}", std::process::id());
-        create_index(&http, &search, &index).await?;
+        create_index(&http, search, &index).await?;
         let started = Instant::now();
         for chunk in docs.chunks(500) {
             let mut body = Vec::new();
@@ -299,7 +335,7 @@ async fn indexing_path() -> anyhow::Result<()> {
 
         let index = format!("bench-ours-{}-{round}", std::process::id());
         let store = shared::adapters::search::SearchStore::connect(&shared::index::SearchSettings::new(
-            search.clone(),
+            search.to_string(),
             index.clone(),
         ))?;
         store.ensure_indices().await?;

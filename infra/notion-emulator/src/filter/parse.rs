@@ -1,62 +1,11 @@
-//! Data source query filters and sorts: parsed (and validated) up front, evaluated per row.
-
-use std::cmp::Ordering;
+//! Filters from the request's JSON, checked against the schema and Notion's nesting rule.
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use serde_json::{Map, Value};
 
+use super::{bad, DateArg, DateCond, Filter, PropCond, TsField};
 use crate::error::{ApiError, ApiResult};
-use crate::model::{Page, PropKind, PropSchema, PropValue, Ts};
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum TsField {
-    Created,
-    LastEdited,
-}
-
-/// A moment or a whole day (date-only values).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct DateArg {
-    pub start: Ts,
-    pub end: Ts,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum DateCond {
-    Equals(DateArg),
-    Before(DateArg),
-    After(DateArg),
-    OnOrBefore(DateArg),
-    OnOrAfter(DateArg),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum PropCond {
-    TextEquals(String),
-    TextNotEquals(String),
-    TextContains(String),
-    TextNotContains(String),
-    TextStartsWith(String),
-    TextEndsWith(String),
-    IsEmpty,
-    IsNotEmpty,
-    Checkbox(bool, bool),
-    NumberCmp(&'static str, f64),
-    MultiContains(String),
-    MultiNotContains(String),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Filter {
-    And(Vec<Filter>),
-    Or(Vec<Filter>),
-    Timestamp(TsField, DateCond),
-    Prop(usize, PropCond),
-}
-
-fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError::validation(format!("body failed validation: {}", msg.into()))
-}
+use crate::model::{PropKind, PropSchema};
 
 pub fn parse_date(s: &str) -> Option<DateArg> {
     if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(s) {
@@ -255,153 +204,6 @@ pub fn parse_filter(v: &Value, schema: &[PropSchema], depth: usize) -> ApiResult
     Err(bad("body.filter should have `property`, `timestamp`, `and` or `or`"))
 }
 
-fn date_matches(t: Ts, c: &DateCond) -> bool {
-    match c {
-        DateCond::Equals(d) => t >= d.start && t <= d.end,
-        DateCond::Before(d) => t < d.start,
-        DateCond::After(d) => t > d.end,
-        DateCond::OnOrBefore(d) => t <= d.end,
-        DateCond::OnOrAfter(d) => t >= d.start,
-    }
-}
-
-fn text_of<'a>(page: &'a Page, kind: &PropKind, v: &'a PropValue) -> Option<&'a str> {
-    match (kind, v) {
-        (PropKind::Title, _) => Some(page.title.as_str()),
-        (_, PropValue::Text(t)) => Some(t.as_str()),
-        (_, PropValue::Select(s)) => s.as_deref(),
-        (_, PropValue::Url(u)) => u.as_deref(),
-        _ => None,
-    }
-}
-
-pub fn matches(f: &Filter, page: &Page, schema: &[PropSchema]) -> bool {
-    match f {
-        Filter::And(parts) => parts.iter().all(|p| matches(p, page, schema)),
-        Filter::Or(parts) => parts.iter().any(|p| matches(p, page, schema)),
-        Filter::Timestamp(TsField::Created, c) => date_matches(page.created, c),
-        Filter::Timestamp(TsField::LastEdited, c) => date_matches(page.last_edited, c),
-        Filter::Prop(idx, cond) => {
-            let Some(s) = schema.get(*idx) else {
-                return false;
-            };
-            let v = page.props.get(*idx).unwrap_or(&PropValue::None);
-            let text = text_of(page, &s.kind, v).unwrap_or("");
-            let lower = text.to_lowercase();
-            match cond {
-                PropCond::TextEquals(x) => text == x,
-                PropCond::TextNotEquals(x) => text != x,
-                PropCond::TextContains(x) => lower.contains(&x.to_lowercase()),
-                PropCond::TextNotContains(x) => !lower.contains(&x.to_lowercase()),
-                PropCond::TextStartsWith(x) => lower.starts_with(&x.to_lowercase()),
-                PropCond::TextEndsWith(x) => lower.ends_with(&x.to_lowercase()),
-                PropCond::IsEmpty | PropCond::IsNotEmpty => {
-                    let empty = match v {
-                        PropValue::Number(n) => n.is_none(),
-                        PropValue::MultiSelect(m) => m.is_empty(),
-                        _ => text.is_empty(),
-                    };
-                    empty == matches!(cond, PropCond::IsEmpty)
-                }
-                PropCond::Checkbox(eq, b) => {
-                    let val = matches!(v, PropValue::Checkbox(true));
-                    (val == *b) == *eq
-                }
-                PropCond::NumberCmp(op, n) => match v {
-                    PropValue::Number(Some(x)) => match *op {
-                        "eq" => x == n,
-                        "ne" => x != n,
-                        "gt" => x > n,
-                        "lt" => x < n,
-                        "ge" => x >= n,
-                        _ => x <= n,
-                    },
-                    _ => false,
-                },
-                PropCond::MultiContains(x) => {
-                    matches!(v, PropValue::MultiSelect(m) if m.contains(x))
-                }
-                PropCond::MultiNotContains(x) => !matches!(v, PropValue::MultiSelect(m) if m.contains(x)),
-            }
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum SortKey {
-    Timestamp(TsField),
-    Prop(usize),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Sort {
-    pub key: SortKey,
-    pub descending: bool,
-}
-
-pub fn parse_sorts(v: &Value, schema: &[PropSchema]) -> ApiResult<Vec<Sort>> {
-    let arr = v.as_array().ok_or_else(|| bad("body.sorts should be an array"))?;
-    let mut out = Vec::new();
-    for s in arr {
-        let obj = s.as_object().ok_or_else(|| bad("each sort should be an object"))?;
-        let descending = match obj.get("direction").and_then(Value::as_str) {
-            Some("ascending") => false,
-            Some("descending") => true,
-            _ => return Err(bad("sort direction should be `ascending` or `descending`")),
-        };
-        let key = if let Some(ts) = obj.get("timestamp") {
-            match ts.as_str() {
-                Some("created_time") => SortKey::Timestamp(TsField::Created),
-                Some("last_edited_time") => SortKey::Timestamp(TsField::LastEdited),
-                _ => return Err(bad("sort timestamp should be `created_time` or `last_edited_time`")),
-            }
-        } else if let Some(p) = obj.get("property").and_then(Value::as_str) {
-            let idx = schema
-                .iter()
-                .position(|s| s.name == p || s.id == p)
-                .ok_or_else(|| ApiError::validation(format!("Could not find sort property with name or id: {p}")))?;
-            SortKey::Prop(idx)
-        } else {
-            return Err(bad("each sort needs `timestamp` or `property`"));
-        };
-        out.push(Sort { key, descending });
-    }
-    Ok(out)
-}
-
-fn prop_cmp(a: &Page, b: &Page, idx: usize, schema: &[PropSchema]) -> Ordering {
-    let Some(s) = schema.get(idx) else {
-        return Ordering::Equal;
-    };
-    let va = a.props.get(idx).unwrap_or(&PropValue::None);
-    let vb = b.props.get(idx).unwrap_or(&PropValue::None);
-    match (&s.kind, va, vb) {
-        (PropKind::CreatedTime, _, _) => a.created.cmp(&b.created),
-        (PropKind::LastEditedTime, _, _) => a.last_edited.cmp(&b.last_edited),
-        (_, PropValue::Number(x), PropValue::Number(y)) => {
-            x.unwrap_or(f64::MAX).partial_cmp(&y.unwrap_or(f64::MAX)).unwrap_or(Ordering::Equal)
-        }
-        (_, PropValue::Checkbox(x), PropValue::Checkbox(y)) => x.cmp(y),
-        _ => text_of(a, &s.kind, va).unwrap_or("").cmp(text_of(b, &s.kind, vb).unwrap_or("")),
-    }
-}
-
-/// Order rows by the sorts, then by created time and id (stable, deterministic).
-pub fn compare(a: &Page, b: &Page, sorts: &[Sort], schema: &[PropSchema]) -> Ordering {
-    for s in sorts {
-        let o = match s.key {
-            SortKey::Timestamp(TsField::Created) => a.created.cmp(&b.created),
-            SortKey::Timestamp(TsField::LastEdited) => a.last_edited.cmp(&b.last_edited),
-            SortKey::Prop(idx) => prop_cmp(a, b, idx, schema),
-        };
-        let o = if s.descending { o.reverse() } else { o };
-        if o != Ordering::Equal {
-            return o;
-        }
-    }
-    a.created.cmp(&b.created).then(a.id.cmp(&b.id))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,14 +232,6 @@ mod tests {
         ] {
             assert!(parse_filter(&bad, &schema, 0).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn date_only_values_cover_the_day() {
-        let d = parse_date("2025-01-02").unwrap();
-        assert_eq!(d.end - d.start, 86_399);
-        assert!(date_matches(d.start + 3600, &DateCond::Equals(d)));
-        assert!(!date_matches(d.start - 60, &DateCond::OnOrAfter(d)));
     }
 
     #[test]
