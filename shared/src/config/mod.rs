@@ -22,6 +22,7 @@ pub use settings::Settings;
 use serde_json::Value;
 
 use crate::rules::RulesError;
+
 pub const DEFAULT_SECRET_ID: &str = "notion-es/secrets";
 pub const DEFAULT_NOTION_BASE_URL: &str = "https://api.notion.com";
 pub const DEFAULT_NOTION_RATE: f64 = 3.0;
@@ -92,6 +93,7 @@ pub fn default_index_name(stack: Option<&str>) -> String {
         _ => DEFAULT_INDEX_NAME.to_owned(),
     }
 }
+
 /// Elasticsearch / OpenSearch index name rules (the `-runs` and `-tasks` suffixes are added to it).
 fn check_index_name(name: &str) -> Result<(), String> {
     if name.is_empty() {

@@ -23,6 +23,7 @@
 //!
 //! Not covered: other unbounded work inside lopdf/pdf-extract that this scan does not know of. A subprocess
 //! with rlimits would bound that too; it needs a way to run the helper from the test binaries.
+
 mod scan;
 
 pub use scan::scan;
