@@ -13,12 +13,10 @@ use shared::extract::{
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-#[path = "support/deflate.rs"]
-mod deflate;
 #[path = "support/pdf.rs"]
 mod pdf_fixtures;
 
-use deflate::BitWriter;
+use pdf_fixtures::deflate::BitWriter;
 
 // ---------- generated files ----------
 

@@ -1,5 +1,6 @@
 //! Deflate and zlib streams written by hand (no compressor): a deflate bit writer, stored blocks and a
-//! fixed-Huffman stream of zeros. Shared by the PDF fixtures and the extraction tests through `#[path]`.
+//! fixed-Huffman stream of zeros. A module of the PDF fixtures (`pdf_fixtures::deflate`), so
+//! every test crate that includes those has it once.
 //! No dependency but std.
 #![allow(dead_code)]
 

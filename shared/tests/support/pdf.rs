@@ -4,7 +4,7 @@
 
 // Relative to this file's directory, however the including crate reaches it.
 #[path = "deflate.rs"]
-mod deflate;
+pub mod deflate;
 
 #[allow(unused_imports)]
 pub use deflate::{zlib_stored, zlib_zeros};

@@ -19,7 +19,8 @@ use crate::extract::{
 };
 use crate::notion::{Pacer, PacerConfig};
 
-/// Downloads files with bounded parallelism and its own pacing (a [`Pacer`] of its own, apart from the Notion budget). Cheap to clone.
+/// Downloads files with bounded parallelism and its own pacing (a [`Pacer`] of its own, apart from the Notion
+/// budget). Cheap to clone.
 #[derive(Clone)]
 pub struct Downloader {
     /// For every URL not on a trusted host: resolves through [`PublicResolver`], no proxy.
