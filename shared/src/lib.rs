@@ -4,6 +4,7 @@
 pub mod adapters;
 pub mod api;
 pub mod aws;
+pub mod backoff;
 pub mod bootstrap;
 pub mod config;
 pub mod document;

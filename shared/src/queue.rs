@@ -96,9 +96,13 @@ pub fn encode_batches(tasks: &[TaskMessage]) -> Result<(Vec<String>, Vec<Range<u
 /// fixed, half scaled by `jitter` in `[0, 1]`) so that workers refused together do not all come
 /// back at the same moment.
 pub fn retry_delay(attempt: u32, jitter: f64) -> Duration {
-    let base = Duration::from_millis(200).saturating_mul(2u32.saturating_pow(attempt.min(16)));
-    base / 2 + base.mul_f64(jitter.clamp(0.0, 1.0) / 2.0)
+    SEND_BACKOFF.delay(attempt, jitter)
 }
+
+/// The send backoff of [`retry_delay`]: 200 ms doubling 16 times at most (then 3 h 38 min: the loop gives up long
+/// before).
+const SEND_BACKOFF: crate::backoff::Backoff =
+    crate::backoff::Backoff::new(Duration::from_millis(200), Duration::from_millis(200 << 16));
 
 /// An `io::Write` that only counts, and fails once the count passes `limit`, so measuring a huge
 /// value stops early and allocates nothing.

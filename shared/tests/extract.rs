@@ -16,6 +16,8 @@ use zip::{CompressionMethod, ZipWriter};
 #[path = "support/pdf.rs"]
 mod pdf_fixtures;
 
+use pdf_fixtures::deflate::BitWriter;
+
 // ---------- generated files ----------
 
 /// A minimal valid one-page PDF with a correct xref table and one text line per entry of `lines`.
@@ -86,26 +88,19 @@ fn zip_bomb_docx(inflated: u64) -> Vec<u8> {
     let runs = inflated / 258; // each run is <length 258, distance 1>: 258 more 'a's
 
     let mut bits = BitWriter::default();
-    bits.push(1, 1); // BFINAL
-    bits.push(1, 2); // BTYPE = fixed Huffman
-    let literal = |bits: &mut BitWriter, byte: u8| {
-        if byte < 144 {
-            bits.push_code(0x30 + u32::from(byte), 8);
-        } else {
-            bits.push_code(0x190 + u32::from(byte - 144), 9);
-        }
-    };
+    bits.put(1, 1); // BFINAL
+    bits.put(1, 2); // BTYPE = fixed Huffman
     for b in prefix.bytes().chain([b'a']) {
-        literal(&mut bits, b);
+        bits.literal(b);
     }
     for _ in 0..runs {
-        bits.push_code(0b1100_0101, 8); // length code 285 = 258
-        bits.push_code(0, 5); // distance code 0 = 1
+        bits.code(0b1100_0101, 8); // length code 285 = 258
+        bits.code(0, 5); // distance code 0 = 1
     }
     for b in suffix.bytes() {
-        literal(&mut bits, b);
+        bits.literal(b);
     }
-    bits.push_code(0, 7); // end of block
+    bits.code(0, 7); // end of block
     let data = bits.finish();
 
     // CRC of prefix + 'a' * (1 + 258 * runs) + suffix, by combining (no 1 GiB pass).
@@ -172,37 +167,6 @@ fn zip_bomb_docx(inflated: u64) -> Vec<u8> {
     le32(&mut out, cd_offset);
     le16(&mut out, 0);
     out
-}
-
-/// Deflate bit order: fields LSB first, Huffman codes MSB first.
-#[derive(Default)]
-struct BitWriter {
-    out: Vec<u8>,
-    acc: u64,
-    n: u32,
-}
-
-impl BitWriter {
-    fn push(&mut self, value: u32, bits: u32) {
-        self.acc |= u64::from(value) << self.n;
-        self.n += bits;
-        while self.n >= 8 {
-            self.out.push(self.acc as u8);
-            self.acc >>= 8;
-            self.n -= 8;
-        }
-    }
-
-    fn push_code(&mut self, code: u32, bits: u32) {
-        self.push(code.reverse_bits() >> (32 - bits), bits);
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        if self.n > 0 {
-            self.out.push(self.acc as u8);
-        }
-        self.out
-    }
 }
 
 #[test]

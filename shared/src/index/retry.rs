@@ -1,6 +1,9 @@
-//! Retry policy as data plus pure decisions; the loops that sleep live in `client` and `store`.
+//! Retry policy as data plus pure decisions (the delays are [`crate::backoff`]'s); the loops that sleep live in
+//! `client` and `store`.
 
 use std::time::Duration;
+
+use crate::backoff::Backoff;
 
 /// Capped exponential backoff with jitter, bounded in total time.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,19 +31,21 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The whole-request backoff: `initial` doubling up to `max_delay`, within `max_elapsed`.
+    pub fn schedule(&self) -> Backoff {
+        Backoff::new(self.initial, self.max_delay).max_elapsed(self.max_elapsed)
+    }
+
     /// Delay before retry number `attempt` (0 = first retry): `initial * 2^attempt`, capped, then
-    /// "equal jitter" — half fixed, half scaled by `jitter` in `[0, 1]`.
+    /// "equal jitter" — half fixed, half scaled by `jitter` in `[0, 1]` ([`Backoff::delay`]).
     pub fn backoff(&self, attempt: u32, jitter: f64) -> Duration {
-        let base = self.initial.saturating_mul(2u32.saturating_pow(attempt.min(30))).min(self.max_delay);
-        let jitter = jitter.clamp(0.0, 1.0);
-        base / 2 + base.mul_f64(jitter / 2.0)
+        self.schedule().delay(attempt, jitter)
     }
 
     /// The delay before the next whole-request retry, or `None` when the time budget is spent
     /// (the delay would end past `max_elapsed`).
     pub fn next_delay(&self, attempt: u32, elapsed: Duration, jitter: f64) -> Option<Duration> {
-        let delay = self.backoff(attempt, jitter);
-        (elapsed + delay <= self.max_elapsed).then_some(delay)
+        self.schedule().next_delay(attempt, elapsed, jitter)
     }
 
     /// A policy for tests: tiny delays, short budget.
@@ -60,10 +65,7 @@ pub fn retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429) || (500..600).contains(&status) && !matches!(status, 501 | 505)
 }
 
-/// A random jitter in `[0, 1]`.
-pub fn jitter() -> f64 {
-    rand::random::<f64>()
-}
+pub use crate::backoff::jitter;
 
 #[cfg(test)]
 mod tests {

@@ -113,12 +113,9 @@ pub fn is_retryable_answer(status: u16, notion_error: bool) -> bool {
 }
 
 /// `min(max_delay, base · 2^n)`, scaled by `0.5 + jitter / 2` ("equal jitter": never below half the step).
-/// `jitter` is a sample from `[0, 1]` (out-of-range values are clamped).
+/// `jitter` is a sample from `[0, 1]` (out-of-range values are clamped). See [`crate::backoff::Backoff::delay`].
 pub fn backoff_delay(policy: &RetryPolicy, n: u32, jitter: f64) -> Duration {
-    let exp = policy.base_delay.saturating_mul(2u32.saturating_pow(n.min(30)));
-    let capped = exp.min(policy.max_delay);
-    let jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 1.0 };
-    capped.mul_f64(0.5 + jitter / 2.0)
+    crate::backoff::Backoff::new(policy.base_delay, policy.max_delay).delay(n, jitter)
 }
 
 /// The pure retry decision.
