@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::aws::{sdk_config, SecretsManagerSource, SqsQueues};
+use crate::adapters::aws::{sdk_config, SecretsManagerSource, SqsQueues};
 use crate::config::{ConfigError, Settings};
 use crate::extract::{DownloadConfig, Downloader, TrustedHost};
 use crate::index::{IndexError, SearchCredentials, SearchSettings, SearchStore};

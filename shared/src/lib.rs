@@ -3,7 +3,6 @@
 
 pub mod adapters;
 pub mod api;
-pub mod aws;
 pub mod bootstrap;
 pub mod config;
 pub mod document;
