@@ -4,9 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::adapters::search::RunStore;
-use crate::adapters::search::SearchStore;
-use crate::aws::{sdk_config, SecretsManagerSource, SqsQueues};
+use crate::adapters::aws::{sdk_config, SecretsManagerSource, SqsQueues};
+use crate::adapters::search::{RunStore, SearchStore};
 use crate::config::{ConfigError, Settings};
 use crate::extract::{DownloadConfig, Downloader, TrustedHost};
 use crate::index::{IndexError, SearchCredentials, SearchSettings};

@@ -3,7 +3,6 @@
 
 pub mod adapters;
 pub mod api;
-pub mod aws;
 pub mod backoff;
 pub mod bootstrap;
 pub mod config;

@@ -1,5 +1,5 @@
 //! The work queue as the domain sees it: send task messages and delayed finalize messages.
-//! The SQS adapter is in `aws.rs`; `MemoryQueue` serves unit tests and `MeasuredQueue` wraps any
+//! The SQS adapter is in `adapters/aws/sqs.rs`; `MemoryQueue` serves unit tests and `MeasuredQueue` wraps any
 //! queue to record message sizes for end-to-end tests.
 //!
 //! Sizes are planned here, without AWS: SQS refuses a message body over 1 MiB and a

@@ -35,7 +35,7 @@ pub struct Stack {
     /// Per-invocation time budget of the worker (continuation tests shorten it).
     pub invocation_budget: Option<Duration>,
     /// The queue the functions send through, measured: the largest message and batch sent.
-    pub queue: Arc<shared::queue::MeasuredQueue<shared::aws::SqsQueues>>,
+    pub queue: Arc<shared::queue::MeasuredQueue<shared::adapters::aws::SqsQueues>>,
     queues: Vec<String>,
 }
 
@@ -62,7 +62,7 @@ impl Stack {
         if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
             std::env::set_var("AWS_ENDPOINT_URL", "http://127.0.0.1:4566");
         }
-        let aws = shared::aws::sdk_config().await;
+        let aws = shared::adapters::aws::sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&aws);
         let work_dlq_url = create_queue(&sqs, &format!("{unique}-work-dlq"), None).await?;
         let work_url = create_queue(&sqs, &format!("{unique}-work"), Some(&work_dlq_url)).await?;
@@ -72,7 +72,7 @@ impl Stack {
         let search_url = env_or("SEARCH_URL", "http://127.0.0.1:9200");
         let settings = test_settings(&emulator.base_url(), &search_url, &unique, &work_url, &finalize_url, overrides)?;
         let secrets = Secrets::from_json(&json!({"notion_token": notion_emulator::DEFAULT_TOKEN}).to_string())?;
-        let queue = Arc::new(shared::queue::MeasuredQueue::new(shared::aws::SqsQueues::new(
+        let queue = Arc::new(shared::queue::MeasuredQueue::new(shared::adapters::aws::SqsQueues::new(
             &aws,
             work_url.clone(),
             finalize_url.clone(),
@@ -239,8 +239,8 @@ impl Stack {
             overrides,
         )?;
         let secrets = Secrets::from_json(&json!({"notion_token": notion_emulator::DEFAULT_TOKEN}).to_string())?;
-        let aws = shared::aws::sdk_config().await;
-        let queue = Arc::new(shared::queue::MeasuredQueue::new(shared::aws::SqsQueues::new(
+        let aws = shared::adapters::aws::sdk_config().await;
+        let queue = Arc::new(shared::queue::MeasuredQueue::new(shared::adapters::aws::SqsQueues::new(
             &aws,
             self.options.work_queue_url.clone(),
             self.options.finalize_queue_url.clone(),

@@ -582,8 +582,8 @@ async fn no_secret_appears_in_the_logs_of_a_full_run() {
         .to_string(),
     )
     .unwrap();
-    let aws = shared::aws::sdk_config().await;
-    let queue = shared::aws::SqsQueues::new(
+    let aws = shared::adapters::aws::sdk_config().await;
+    let queue = shared::adapters::aws::SqsQueues::new(
         &aws,
         stack.options.work_queue_url.clone(),
         stack.options.finalize_queue_url.clone(),

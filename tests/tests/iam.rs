@@ -25,6 +25,9 @@
 //!    `lambda:InvokeFunction`, else the operation's PascalCase name). Anything the scan cannot see
 //!    through fails the test instead of passing silently: an SDK client built outside an adapter's
 //!    constructor, or a client field used other than as the head of a chain ending in `.send()`.
+//!    The calls of an adapter whose constructor the function never calls are left out: it has no
+//!    instance (the API's `LambdaPlanner` is in `shared/src` too, and other functions reach its
+//!    `start` only through the method name).
 //! 5. **Resources.** The chain's builder argument naming the target (`.queue_url(&self.work_url)`,
 //!    `.secret_id(&self.secret_id)`, `.function_name(&self.function_name)`) gives the adapter field;
 //!    the adapter's constructor maps it to a parameter; the constructor's call sites in the
@@ -844,6 +847,17 @@ fn field_env(
     envs
 }
 
+/// Whether the reachable code calls a constructor of `adapter` (an fn of its `impl` that builds
+/// `adapter { .. }` / `Self { .. }`). Without one the function has no instance of it: its methods
+/// are reached only through a method name other types share (`.start(..)`), and cannot run.
+fn constructed(src: &Sources, reach: &BTreeMap<usize, Option<usize>>, adapter: &str) -> bool {
+    let lit = Regex::new(&format!(r"\b(?:{adapter}|Self)\s*\{{")).unwrap();
+    src.fns.iter().filter(|f| f.owner.as_deref() == Some(adapter) && lit.is_match(&f.body)).any(|ctor| {
+        let call = Regex::new(&format!(r"\b{adapter}\s*::\s*{}\s*\(", ctor.name)).unwrap();
+        reach.keys().any(|&i| call.is_match(&src.fns[i].body))
+    })
+}
+
 /// Everything derived for one function.
 struct Derived {
     expected: BTreeMap<Pair, String>,
@@ -859,6 +873,13 @@ fn derive_in(t: &Value, f: &TemplateFunction, functions: &Path, shared: &Path) -
     let reach = reachable(&src, &dir.join("main.rs"));
     let mut expected = f.platform.clone();
     for call in sdk_calls(&src, &reach) {
+        if !constructed(&src, &reach, &call.adapter) {
+            eprintln!(
+                "  (left out: {}::{} via {}; {} is never constructed here)",
+                call.adapter, call.op, call.via, call.adapter
+            );
+            continue;
+        }
         for env in field_env(&src, &reach, &call.adapter, &call.field, &f.env) {
             let resource = norm(&f.env[&env], t);
             let why =

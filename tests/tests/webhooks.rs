@@ -1,5 +1,5 @@
 //! Webhooks and the on-demand sync API end to end (issue 6): the emulator signs and POSTs webhooks
-//! to an HTTP receiver that calls `shared::api::handle` (as `functions/api` does), the tasks go
+//! to an HTTP receiver that calls the API function's handler (`api::handler`), the tasks go
 //! through SQS (LocalStack) to in-process workers pumped in the background, into the search index.
 //! The webhook token is confirmed only by the operator: a handshake is recorded as pending
 //! (`<index>-webhook-handshakes`), listed and confirmed through the authenticated routes.
@@ -14,8 +14,7 @@ use e2e::Stack;
 use reqwest::Method;
 use serde_json::{json, Value};
 use shared::api::{
-    ApiContext, ApiRequest, EdgeError, PlannerTrigger, SearchEventLog, SearchHandshakeStore, SearchRunBook,
-    SecretStore, TokenCache,
+    ApiContext, EdgeError, PlannerTrigger, SearchEventLog, SearchHandshakeStore, SearchRunBook, SecretStore, TokenCache,
 };
 use shared::queue::BoxFuture;
 use shared::runs::RunState;
@@ -83,7 +82,8 @@ fn api_context_with(stack: &Stack, secrets: Arc<MemorySecrets>) -> ApiContext {
     }
 }
 
-/// An HTTP server in front of `shared::api::handle`; returns its base URL.
+/// An HTTP server in front of the API function's handler (`api::handler`, the code that ships),
+/// each request handed to it as a `lambda_http::Request`; returns its base URL.
 async fn serve_api(api: ApiContext) -> String {
     let api = Arc::new(api);
     let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
@@ -91,19 +91,9 @@ async fn serve_api(api: ApiContext) -> String {
         async move {
             let (parts, body) = req.into_parts();
             let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-            let mut request = ApiRequest::new(parts.method.as_str(), parts.uri.path()).body(body.to_vec());
-            for (name, value) in &parts.headers {
-                if let Ok(value) = value.to_str() {
-                    request.headers.entry(name.as_str().to_ascii_lowercase()).or_insert_with(|| value.to_string());
-                }
-            }
-            let response = shared::api::handle(&api, request).await;
-            let mut builder =
-                axum::http::Response::builder().status(response.status).header("content-type", "application/json");
-            for (name, value) in &response.headers {
-                builder = builder.header(name.as_str(), value.as_str());
-            }
-            builder.body(axum::body::Body::from(response.body.to_string())).unwrap()
+            let request = lambda_http::Request::from_parts(parts, lambda_http::Body::from(body.to_vec()));
+            let (parts, body) = api::handler(&api, request).await.unwrap().into_parts();
+            axum::http::Response::from_parts(parts, axum::body::Body::from(body.as_ref().to_vec()))
         }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

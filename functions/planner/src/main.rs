@@ -1,16 +1,11 @@
-//! Planner Lambda: a schedule or a direct invoke → a planned sync run.
+//! Planner Lambda: wiring only; the handler is `planner::handler`.
 
-use lambda_runtime::{service_fn, LambdaEvent};
-use serde_json::Value;
+use lambda_runtime::service_fn;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let ctx = shared::bootstrap::context_from_env(shared::bootstrap::Share::Whole).await?;
     let ctx = &ctx;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let run = shared::sync::planner::handle_event(ctx, &event.payload).await?;
-        Ok::<_, lambda_runtime::Error>(serde_json::to_value(run)?)
-    }))
-    .await
+    lambda_runtime::run(service_fn(move |event| planner::handler(ctx, event))).await
 }

@@ -8,15 +8,16 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
+use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName,
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName,
 };
+use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 use shared::runs::{RunRecord, RunState};
-use shared::sync::worker::IncomingMessage;
 use shared::sync::SyncContext;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -58,40 +59,46 @@ impl Invoker for HttpInvoker {
     }
 }
 
-/// The handlers called directly, for tests: the same code the function crates wrap.
+/// The function crates' handlers called directly (tests, `--in-process`): the payload is decoded as
+/// Lambda's runtime decodes it, the handler's response encoded back to JSON.
 pub struct InProcess {
     pub ctx: Arc<SyncContext>,
-    /// Messages of a batch handled at once (the worker function uses 10).
+    /// Messages of a batch handled at once (the worker function uses `worker::MESSAGE_CONCURRENCY`).
     pub concurrency: usize,
     /// Time each worker invocation may run before handing work on (Lambda's timeout less the
     /// margin); `None` = unbounded.
     pub invocation_budget: Option<Duration>,
 }
 
+impl InProcess {
+    /// The invocation's context: a Lambda deadline that leaves the worker `invocation_budget`.
+    fn lambda_context(&self) -> lambda_runtime::Context {
+        let mut context = lambda_runtime::Context::default();
+        context.deadline = lambda_deadline_ms(self.invocation_budget, self.ctx.limits.deadline_margin);
+        context
+    }
+}
+
 impl Invoker for InProcess {
     fn invoke<'a>(&'a self, function: &'a str, payload: Value) -> BoxFuture<'a, anyhow::Result<Value>> {
         Box::pin(async move {
+            let context = self.lambda_context();
             match function {
                 "planner" => {
-                    let run = shared::sync::planner::handle_event(&self.ctx, &payload).await?;
-                    Ok(serde_json::to_value(run)?)
+                    let event = LambdaEvent::new(payload, context);
+                    planner::handler(&self.ctx, event).await.map_err(anyhow::Error::from_boxed)
                 }
                 "worker" => {
-                    let messages = incoming(&payload);
-                    let deadline = self.invocation_budget.map(|b| Instant::now() + b);
-                    let failed =
-                        shared::sync::worker::handle_batch(&self.ctx, messages, deadline, self.concurrency).await;
-                    Ok(batch_response(failed))
+                    let event = LambdaEvent::new(sqs_event(payload)?, context);
+                    let response = worker::handler_with_concurrency(&self.ctx, event, self.concurrency)
+                        .await
+                        .map_err(anyhow::Error::from_boxed)?;
+                    Ok(serde_json::to_value(response)?)
                 }
                 "reaper" => {
-                    let mut failed = Vec::new();
-                    for m in incoming(&payload) {
-                        if let Err(err) = shared::sync::reaper::handle_message(&self.ctx, &m.body).await {
-                            tracing::warn!(error = %err, "finalize failed");
-                            failed.push(m.message_id);
-                        }
-                    }
-                    Ok(batch_response(failed))
+                    let event = LambdaEvent::new(sqs_event(payload)?, context);
+                    let response = reaper::handler(&self.ctx, event).await.map_err(anyhow::Error::from_boxed)?;
+                    Ok(serde_json::to_value(response)?)
                 }
                 other => bail!("no function named {other}"),
             }
@@ -99,24 +106,26 @@ impl Invoker for InProcess {
     }
 }
 
-fn incoming(event: &Value) -> Vec<IncomingMessage> {
-    event["Records"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| IncomingMessage {
-            message_id: r["messageId"].as_str().unwrap_or_default().to_string(),
-            body: r["body"].as_str().unwrap_or_default().to_string(),
-            receive_count: r["attributes"]["ApproximateReceiveCount"]
-                .as_str()
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(1),
-        })
-        .collect()
+fn sqs_event(payload: Value) -> anyhow::Result<SqsEvent> {
+    serde_json::from_value(payload).context("decoding the SQS event")
 }
 
-fn batch_response(failed: Vec<String>) -> Value {
-    json!({"batchItemFailures": failed.into_iter().map(|id| json!({"itemIdentifier": id})).collect::<Vec<_>>()})
+/// Far enough to be no deadline: what `invocation_budget: None` gives the worker.
+const UNBOUNDED: Duration = Duration::from_secs(365 * 86_400);
+
+/// The Lambda deadline (ms since the epoch) after which the worker has `budget` left to work
+/// (`None`: a year). The worker keeps `min(margin, left / 4)` of the time left in reserve
+/// (`worker::deadline`), so the time left is `budget + margin` when the margin is at most a
+/// quarter of that, i.e. when `budget >= 3 * margin`, else `budget * 4 / 3`.
+pub fn lambda_deadline_ms(budget: Option<Duration>, margin: Duration) -> u64 {
+    let left = match budget {
+        None => UNBOUNDED,
+        Some(budget) if budget >= margin.saturating_mul(3) => budget + margin,
+        Some(budget) => budget * 4 / 3,
+    };
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    // Rounded up: the worker reads the clock in whole milliseconds too.
+    (now + left).as_micros().div_ceil(1000) as u64
 }
 
 /// Polls one queue into one function, as an event source mapping.
@@ -147,29 +156,9 @@ impl Pump {
         if messages.is_empty() {
             return Ok(0);
         }
-        let arn = format!("arn:aws:sqs:us-east-1:000000000000:{}", queue_url.rsplit('/').next().unwrap_or_default());
-        let records: Vec<Value> = messages
-            .iter()
-            .map(|m| {
-                let attributes: serde_json::Map<String, Value> = m
-                    .attributes()
-                    .map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), Value::String(v.clone()))).collect())
-                    .unwrap_or_default();
-                json!({
-                    "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-                    "attributes": attributes, "messageAttributes": {}, "md5OfBody": m.md5_of_body(),
-                    "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1",
-                })
-            })
-            .collect();
         // A failed invocation fails the whole batch, as with Lambda.
-        let failed: Vec<String> = match self.invoker.invoke(function, json!({"Records": records})).await {
-            Ok(response) => response["batchItemFailures"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_string))
-                .collect(),
+        let failed: Vec<String> = match self.invoker.invoke(function, sqs_event_json(&messages, queue_url)).await {
+            Ok(response) => batch_item_failures(&response),
             Err(err) => {
                 tracing::warn!(error = %err, function, "invocation failed; the whole batch will be retried");
                 messages.iter().filter_map(|m| m.message_id().map(str::to_string)).collect()
@@ -215,6 +204,36 @@ impl Pump {
         self.failed.fetch_add(failed.len() as u64, Ordering::Relaxed);
         Ok(messages.len())
     }
+}
+
+/// The SQS event Lambda's event source mapping would invoke the function with, for these messages.
+fn sqs_event_json(messages: &[Message], queue_url: &str) -> Value {
+    let arn = format!("arn:aws:sqs:us-east-1:000000000000:{}", queue_url.rsplit('/').next().unwrap_or_default());
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            let attributes: serde_json::Map<String, Value> = m
+                .attributes()
+                .map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), Value::String(v.clone()))).collect())
+                .unwrap_or_default();
+            json!({
+                "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                "attributes": attributes, "messageAttributes": {}, "md5OfBody": m.md5_of_body(),
+                "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    json!({"Records": records})
+}
+
+/// The ids of the messages a partial batch response reports failed.
+fn batch_item_failures(response: &Value) -> Vec<String> {
+    response["batchItemFailures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// Where the queues are and how hard to pump them.
@@ -427,5 +446,70 @@ impl std::fmt::Display for Summary {
             writeln!(f, "  throughput: {:.0} documents/s", self.indexed as f64 / self.wall_seconds)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lambda_events::event::sqs::SqsBatchResponse;
+
+    #[test]
+    fn the_worker_gets_the_invocation_budget_after_its_margin() {
+        let ms = Duration::from_millis;
+        let budgets =
+            [ms(1), ms(300), ms(8_000), ms(20_000), ms(89_000), ms(90_000), ms(91_000), ms(270_000), ms(3_600_000)];
+        for margin in [Duration::ZERO, Duration::from_secs(2), Duration::from_secs(30)] {
+            for budget in budgets {
+                let deadline = worker::deadline(lambda_deadline_ms(Some(budget), margin), margin).expect("a deadline");
+                let left = deadline.saturating_duration_since(Instant::now());
+                // Whole milliseconds on the Lambda clock, and the time the test itself takes.
+                assert!(
+                    left <= budget + ms(2) && left + ms(50) >= budget,
+                    "budget {budget:?}, margin {margin:?}: {left:?}"
+                );
+            }
+        }
+        // No budget: a year, no deadline in practice.
+        let margin = Duration::from_secs(30);
+        let deadline = worker::deadline(lambda_deadline_ms(None, margin), margin).expect("a deadline");
+        assert!(deadline.saturating_duration_since(Instant::now()) > Duration::from_secs(364 * 86_400));
+    }
+
+    #[test]
+    fn the_pumps_records_decode_as_lambdas_sqs_event() {
+        let message = Message::builder()
+            .message_id("m-1")
+            .receipt_handle("h-1")
+            .body(r#"{"task_id":"p:1"}"#)
+            .md5_of_body("5d41402abc4b2a76b9719d911017c592")
+            .attributes(MessageSystemAttributeName::ApproximateReceiveCount, "3")
+            .attributes(MessageSystemAttributeName::SentTimestamp, "1700000000000")
+            .build();
+        let payload = sqs_event_json(&[message], "http://127.0.0.1:4566/000000000000/e2e-work");
+        let event = sqs_event(payload).expect("an SqsEvent");
+        assert_eq!(event.records.len(), 1);
+        let record = &event.records[0];
+        assert_eq!(record.message_id.as_deref(), Some("m-1"));
+        assert_eq!(record.receipt_handle.as_deref(), Some("h-1"));
+        assert_eq!(record.body.as_deref(), Some(r#"{"task_id":"p:1"}"#));
+        assert_eq!(record.md5_of_body.as_deref(), Some("5d41402abc4b2a76b9719d911017c592"));
+        assert_eq!(record.attributes.get("ApproximateReceiveCount").map(String::as_str), Some("3"));
+        assert_eq!(record.attributes.get("SentTimestamp").map(String::as_str), Some("1700000000000"));
+        assert_eq!(record.event_source.as_deref(), Some("aws:sqs"));
+        assert_eq!(record.event_source_arn.as_deref(), Some("arn:aws:sqs:us-east-1:000000000000:e2e-work"));
+        assert_eq!(record.aws_region.as_deref(), Some("us-east-1"));
+        assert!(sqs_event(json!({"records": []})).is_err(), "Lambda's field is `Records`");
+    }
+
+    #[test]
+    fn batch_responses_encode_as_the_pump_reads_them() {
+        let mut response = SqsBatchResponse::default();
+        response.add_failure("m-2");
+        response.add_failure("m-5");
+        let encoded = serde_json::to_value(&response).unwrap();
+        assert_eq!(encoded, json!({"batchItemFailures": [{"itemIdentifier": "m-2"}, {"itemIdentifier": "m-5"}]}));
+        assert_eq!(batch_item_failures(&encoded), ["m-2", "m-5"]);
+        assert!(batch_item_failures(&serde_json::to_value(SqsBatchResponse::default()).unwrap()).is_empty());
     }
 }

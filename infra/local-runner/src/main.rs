@@ -8,25 +8,29 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use clap::Parser;
 use local_runner::{run_sync, summarize, HttpInvoker, InProcess, Invoker, RunnerOptions};
 use serde_json::json;
+
+/// Runs one sync on the local stack and prints a summary.
+#[derive(Debug, Parser)]
+struct Args {
+    /// The run's kind: `full` or `incremental`.
+    #[arg(default_value = "full")]
+    kind: String,
+    /// Calls the handlers in this process instead of through `cargo lambda watch`.
+    #[arg(long)]
+    in_process: bool,
+    /// Seconds to wait for the run to close.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    timeout: u64,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     shared::telemetry::init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let kind = args
-        .iter()
-        .find(|a| !a.starts_with("--") && a.parse::<u64>().is_err())
-        .cloned()
-        .unwrap_or_else(|| "full".into());
-    let in_process = args.iter().any(|a| a == "--in-process");
-    let timeout = args
-        .iter()
-        .position(|a| a == "--timeout")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(3600);
+    let args = Args::parse();
+    let (kind, in_process, timeout) = (args.kind, args.in_process, args.timeout);
 
     let ctx = Arc::new(
         shared::bootstrap::context_from_env(shared::bootstrap::Share::Whole)
@@ -34,10 +38,10 @@ async fn main() -> anyhow::Result<()> {
             .context("loading settings and secrets")?,
     );
     let settings = shared::config::Settings::from_env()?;
-    let aws = shared::aws::sdk_config().await;
+    let aws = shared::adapters::aws::sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let invoker: Arc<dyn Invoker> = if in_process {
-        Arc::new(InProcess { ctx: ctx.clone(), concurrency: 10, invocation_budget: None })
+        Arc::new(InProcess { ctx: ctx.clone(), concurrency: worker::MESSAGE_CONCURRENCY, invocation_budget: None })
     } else {
         Arc::new(HttpInvoker::new(
             std::env::var("LAMBDA_WATCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9000".into()),

@@ -1,18 +1,9 @@
-//! AWS adapters (SQS, Secrets Manager). SDK types stay in this module.
+//! The work queue and the finalize queue on SQS. SDK types stay in this file.
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 use crate::queue::{encode_batches, retry_delay, BoxFuture, QueueError, TaskQueue};
 use crate::task::{FinalizeMessage, TaskMessage};
-
-/// Loads the SDK configuration with a ring-based rustls HTTP client (one TLS stack for the whole
-/// binary; see README). Endpoints come from the environment (`AWS_ENDPOINT_URL` locally).
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    let http =
-        aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).load().await
-}
 
 /// The work queue and the finalize queue on SQS.
 #[derive(Clone)]
@@ -124,33 +115,5 @@ impl TaskQueue for SqsQueues {
                 .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
             Ok(())
         })
-    }
-}
-
-/// The secret in Secrets Manager: one JSON document (see `secrets::Secrets`).
-pub struct SecretsManagerSource {
-    client: aws_sdk_secretsmanager::Client,
-    secret_id: String,
-}
-
-impl SecretsManagerSource {
-    pub fn new(config: &aws_config::SdkConfig, secret_id: String) -> Self {
-        SecretsManagerSource { client: aws_sdk_secretsmanager::Client::new(config), secret_id }
-    }
-}
-
-impl crate::secrets::SecretSource for SecretsManagerSource {
-    async fn load(&self) -> Result<crate::secrets::Secrets, crate::secrets::SecretsError> {
-        let fetch_error =
-            |message: String| crate::secrets::SecretsError::Fetch { secret_id: self.secret_id.clone(), message };
-        let out = self
-            .client
-            .get_secret_value()
-            .secret_id(&self.secret_id)
-            .send()
-            .await
-            .map_err(|e| fetch_error(aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string()))?;
-        let text = out.secret_string().ok_or_else(|| fetch_error("the secret has no SecretString".into()))?;
-        crate::secrets::Secrets::from_json(text)
     }
 }
