@@ -16,6 +16,9 @@ use crate::index::{BulkReport, IndexError};
 use crate::runs::{FullStart, Leases, Lock, RunError, RunRecord, RunState, RunStatus, TaskOutcome, TaskRecord};
 use crate::task::{RunKind, TaskMessage};
 
+/// A document's `_source`.
+pub type Source = Map<String, Value>;
+
 /// The content index: documents by id, written with the run that made them.
 pub trait DocumentStore: Send + Sync + std::fmt::Debug {
     /// The index name, for messages.
@@ -24,13 +27,13 @@ pub trait DocumentStore: Send + Sync + std::fmt::Debug {
     /// rejected documents are reported, not errors.
     fn bulk_index(&self, docs: Vec<Document>) -> BoxFuture<'_, Result<BulkReport, IndexError>>;
     /// One document's source.
-    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Map<String, Value>>, IndexError>>;
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Source>, IndexError>>;
     /// The `fields` of the documents of `ids` that exist (at most 1,000 ids), by id.
     fn sources<'a>(
         &'a self,
         ids: &'a [String],
         fields: &'a [&'a str],
-    ) -> BoxFuture<'a, Result<Vec<(String, Map<String, Value>)>, IndexError>>;
+    ) -> BoxFuture<'a, Result<Vec<(String, Source)>, IndexError>>;
     /// Deletes the documents of `ids` that run `run_id` or an older one wrote; returns how many went.
     fn delete_ids_of_run<'a>(&'a self, ids: &'a [String], run_id: u64) -> BoxFuture<'a, Result<u64, IndexError>>;
     /// Deletes a page's (or database's) document and the documents whose `page_id` is it.

@@ -224,7 +224,7 @@ async fn prune_never_touches_a_run_still_open() {
 #[tokio::test]
 async fn webhook_event_records_older_than_the_window_are_pruned() {
     let (store, runs) = stores("prune-events").await;
-    let events = shared::api::SearchEventLog::new(store.client().clone(), store.index());
+    let events = shared::adapters::search::SearchEventLog::new(store.client().clone(), store.index());
     use shared::api::EventLog;
     events.record("evt-1").await.unwrap();
     assert!(events.seen("evt-1").await.unwrap());
@@ -233,7 +233,11 @@ async fn webhook_event_records_older_than_the_window_are_pruned() {
     assert_eq!(runs.prune_webhook_events(chrono::Duration::seconds(-60)).await.unwrap(), 1);
     assert!(!events.seen("evt-1").await.unwrap());
     store.delete_indices().await.unwrap();
-    store.client().json(Method::Delete, &shared::api::events_index(store.index()), &[], None).await.unwrap();
+    store
+        .client()
+        .json(Method::Delete, &shared::adapters::search::events_index(store.index()), &[], None)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
+use shared::adapters::search::{SearchEventLog, SearchHandshakeStore};
 use shared::api::{
     self, ApiContext, ApiRequest, ApiResponse, EdgeError, EventLog, HandshakeStore, MemorySecretStore,
-    PendingHandshake, PlannerTrigger, RunBook, SearchEventLog, SearchHandshakeStore, TokenCache,
+    PendingHandshake, PlannerTrigger, RunBook, TokenCache,
 };
 use shared::queue::{BoxFuture, MemoryQueue, QueueError, TaskQueue};
 use shared::secrets::SecretString;
@@ -814,7 +815,7 @@ async fn search_engine_event_log_records_and_dedups() {
     assert!(!log.seen("0f6c1c9e-aaaa-4bbb-8ccc-000000000002").await.unwrap());
     log.record("weird id/with ../ slashes").await.unwrap();
     assert!(log.seen("weird id/with ../ slashes").await.unwrap());
-    let events = api::events_index(&index);
+    let events = shared::adapters::search::events_index(&index);
     let mapping =
         client.json(elasticsearch::http::Method::Get, &format!("/{events}/_mapping"), &[], None).await.unwrap();
     assert_eq!(mapping.body[&events]["mappings"]["dynamic"], "strict", "{:?}", mapping.body);
@@ -842,7 +843,7 @@ async fn search_engine_handshake_store_round_trip() {
     store.remove("hs-never-stored").await.unwrap();
     assert_eq!(store.all().await.unwrap().len(), 1);
     // Explicit mappings: the token is not searchable, unknown fields are refused.
-    let hs = api::handshakes_index(&index);
+    let hs = shared::adapters::search::handshakes_index(&index);
     let mapping = client.json(elasticsearch::http::Method::Get, &format!("/{hs}/_mapping"), &[], None).await.unwrap();
     let mappings = &mapping.body[&hs]["mappings"];
     assert_eq!(mappings["dynamic"], "strict", "{mappings}");
@@ -881,7 +882,7 @@ async fn handshake_flow_with_the_search_engine_store() {
     assert_eq!(resp.status, 202, "{resp:?}");
     let after = api::handle(&h.ctx, authed(ApiRequest::new("GET", "/webhooks/notion/pending"))).await;
     assert_eq!(after.body["pending"].as_array().unwrap().len(), 4);
-    drop_index(&client, &api::handshakes_index(&index)).await;
+    drop_index(&client, &shared::adapters::search::handshakes_index(&index)).await;
 }
 
 #[tokio::test]
@@ -898,7 +899,7 @@ async fn replayed_event_is_ignored_with_the_search_engine_log() {
     }
     assert_eq!(h.runs.all().len(), 1);
     assert_eq!(h.queue.take_tasks().len(), 1);
-    drop_index(&client, &api::events_index(&index)).await;
+    drop_index(&client, &shared::adapters::search::events_index(&index)).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -914,13 +915,13 @@ async fn search_harness(prefix: &str) -> (Harness, shared::adapters::search::Sea
     store.ensure_indices().await.expect("search engine at SEARCH_URL (make up)");
     let (log, _) = search_event_log(&index).await;
     let mut h = harness_with(Some(TOKEN), Some(API_KEY), Arc::new(log));
-    h.ctx.runs = Arc::new(api::SearchRunBook::new(store.client().clone(), &index));
+    h.ctx.runs = Arc::new(shared::adapters::search::SearchRunBook::new(store.client().clone(), &index));
     (h, store)
 }
 
 async fn drop_search_harness(store: &shared::adapters::search::SearchStore) {
     store.delete_indices().await.unwrap();
-    drop_index(store.client(), &api::events_index(store.index())).await;
+    drop_index(store.client(), &shared::adapters::search::events_index(store.index())).await;
 }
 
 #[tokio::test]

@@ -107,7 +107,7 @@ impl Stack {
     }
 
     pub fn invoker(&self) -> Arc<dyn Invoker> {
-        Arc::new(InProcess { ctx: self.ctx.clone(), concurrency: 10, invocation_budget: self.invocation_budget })
+        Arc::new(InProcess { ctx: self.ctx.clone(), invocation_budget: self.invocation_budget })
     }
 
     /// Plans a run of `kind` through the planner handler and pumps until the reaper closes it.

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use e2e::fault_proxy::{Faults, SearchProxy};
 use e2e::notion_emulator::{self, WorkspaceKind};
 use e2e::Stack;
@@ -111,20 +111,6 @@ async fn plan_full(stack: &Stack) -> u64 {
 }
 
 /// An SQS event for the worker function, as the event source mapping builds it.
-fn sqs_event(messages: &[Message], queue_url: &str) -> Value {
-    let arn = format!("arn:aws:sqs:us-east-1:000000000000:{}", queue_url.rsplit('/').next().unwrap_or_default());
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            let attributes: Map<String, Value> =
-                m.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), Value::String(v.clone()))).collect()).unwrap_or_default();
-            json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(), "attributes": attributes,
-                "messageAttributes": {}, "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1"})
-        })
-        .collect();
-    json!({"Records": records})
-}
-
 fn text(doc: &Map<String, Value>, field: &str) -> String {
     doc.get(field).and_then(Value::as_str).unwrap_or_default().to_string()
 }
@@ -335,7 +321,7 @@ async fn killed_workers_and_duplicate_deliveries_leave_the_index_identical() {
             }
         }
         // The worker process dies 100 ms into the batch: its messages are neither deleted nor failed.
-        let event = sqs_event(&messages, &work);
+        let event = local_runner::sqs_event_json(&messages, &work);
         if tokio::time::timeout(Duration::from_millis(100), invoker.invoke("worker", event)).await.is_err() {
             kills += 1;
             killed_messages += messages.len();

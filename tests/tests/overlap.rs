@@ -11,29 +11,16 @@ use e2e::notion_emulator::WorkspaceKind;
 use e2e::Stack;
 use reqwest::Method;
 use serde_json::{json, Map, Value};
+use shared::adapters::search::{SearchEventLog, SearchRunBook};
 use shared::api::{
-    ApiContext, ApiRequest, EdgeError, HandshakeStore, PendingHandshake, PlannerTrigger, SearchEventLog, SearchRunBook,
-    SecretStore,
+    ApiContext, ApiRequest, EdgeError, HandshakeStore, MemorySecretStore, PendingHandshake, PlannerTrigger,
 };
 use shared::document::Document;
 use shared::queue::BoxFuture;
 use shared::runs::RunState;
-use shared::secrets::SecretString;
 use shared::sync::worker::{handle_batch, IncomingMessage};
 use shared::sync::SyncContext;
 use shared::task::{RunKind, Task, TaskMessage};
-
-/// No webhook token anywhere: these tests only use `/syncs`.
-struct NoSecrets;
-
-impl SecretStore for NoSecrets {
-    fn store_verification_token<'a>(&'a self, _token: &'a str) -> BoxFuture<'a, Result<(), EdgeError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn verification_token(&self) -> BoxFuture<'_, Result<Option<SecretString>, EdgeError>> {
-        Box::pin(async { Ok(None) })
-    }
-}
 
 /// No pending handshakes either.
 struct NoHandshakes;
@@ -84,7 +71,8 @@ fn api(stack: &Stack, planner: Arc<Planner>) -> ApiContext {
         runs: Arc::new(SearchRunBook::new(client.clone(), &index).with_leases(stack.ctx.runs.leases().clone())),
         queue: stack.ctx.queue.clone(),
         planner,
-        secrets: Arc::new(NoSecrets),
+        // No webhook token anywhere: these tests only use `/syncs`.
+        secrets: Arc::new(MemorySecretStore::default()),
         events: Arc::new(SearchEventLog::new(client, &index)),
         handshakes: Arc::new(NoHandshakes),
         api_key: None,

@@ -6,16 +6,15 @@
 //! Needs `make up` (search engine and LocalStack).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e::notion_emulator::WorkspaceKind;
 use e2e::Stack;
 use reqwest::Method;
 use serde_json::{json, Value};
-use shared::api::{
-    ApiContext, EdgeError, PlannerTrigger, SearchEventLog, SearchHandshakeStore, SearchRunBook, SecretStore, TokenCache,
-};
+use shared::adapters::search::{SearchEventLog, SearchHandshakeStore, SearchRunBook};
+use shared::api::{ApiContext, EdgeError, MemorySecretStore, PlannerTrigger, TokenCache};
 use shared::queue::BoxFuture;
 use shared::runs::RunState;
 use shared::secrets::SecretString;
@@ -24,22 +23,6 @@ use shared::task::RunKind;
 
 const TOKEN: &str = "secret_e2e_webhook_verification_token";
 const API_KEY: &str = "e2e-api-key";
-
-/// The verification token in memory (Secrets Manager in AWS).
-struct MemorySecrets(Mutex<Option<String>>);
-
-impl SecretStore for MemorySecrets {
-    fn store_verification_token<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<(), EdgeError>> {
-        Box::pin(async move {
-            *self.0.lock().unwrap() = Some(token.to_string());
-            Ok(())
-        })
-    }
-
-    fn verification_token(&self) -> BoxFuture<'_, Result<Option<SecretString>, EdgeError>> {
-        Box::pin(async move { Ok(self.0.lock().unwrap().clone().map(SecretString::new)) })
-    }
-}
 
 /// The planner invoked asynchronously, in process (Lambda `InvocationType::Event` in AWS).
 struct InProcessPlanner(Arc<SyncContext>);
@@ -62,13 +45,13 @@ impl PlannerTrigger for InProcessPlanner {
 /// The API function's context, built as `functions/api` builds it, with test edges; `TOKEN` is
 /// the confirmed webhook token.
 fn api_context(stack: &Stack) -> ApiContext {
-    api_context_with(stack, Arc::new(MemorySecrets(Mutex::new(Some(TOKEN.to_string())))))
+    api_context_with(stack, Arc::new(MemorySecretStore::new(Some(SecretString::new(TOKEN)))))
 }
 
-fn api_context_with(stack: &Stack, secrets: Arc<MemorySecrets>) -> ApiContext {
+fn api_context_with(stack: &Stack, secrets: Arc<MemorySecretStore>) -> ApiContext {
     let client = stack.search.client().clone();
     let index = stack.settings.index_name.clone();
-    let confirmed = secrets.0.lock().unwrap().clone().map(SecretString::new);
+    let confirmed = secrets.token();
     ApiContext {
         runs: Arc::new(SearchRunBook::new(client.clone(), &index)),
         queue: stack.ctx.queue.clone(),
@@ -119,8 +102,8 @@ async fn cleanup(stack: Stack, pump: e2e::BackgroundPump) {
     pump.stop().await;
     let search = std::env::var("SEARCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9200".into());
     for index in [
-        shared::api::events_index(&stack.settings.index_name),
-        shared::api::handshakes_index(&stack.settings.index_name),
+        shared::adapters::search::events_index(&stack.settings.index_name),
+        shared::adapters::search::handshakes_index(&stack.settings.index_name),
     ] {
         let _ = reqwest::Client::new().delete(format!("{}/{index}", search.trim_end_matches('/'))).send().await;
     }
@@ -335,7 +318,7 @@ async fn handshake_is_confirmed_only_by_the_operator_then_events_verify() {
     let stack = Stack::start(WorkspaceKind::Small, &[]).await.expect("stack (is `make up` running?)");
     let full = stack.sync("full").await.unwrap();
     assert_eq!(full.state, RunState::Completed, "{full:?}");
-    let secrets = Arc::new(MemorySecrets(Mutex::new(None)));
+    let secrets = Arc::new(MemorySecretStore::default());
     let base = serve_api(api_context_with(&stack, secrets.clone())).await;
     let pump = stack.background_pump();
     let notion_token = "secret_e2e_notion_handshake_token";
@@ -354,7 +337,7 @@ async fn handshake_is_confirmed_only_by_the_operator_then_events_verify() {
     let stranger = post_raw(&base, br#"{"verification_token":"secret_e2e_stranger"}"#, &[]).await;
     assert_eq!(stranger, (200, json!({"status": "received"})));
     assert_eq!(out["response"].as_str().and_then(|r| serde_json::from_str::<Value>(r).ok()), Some(stranger.1));
-    assert!(secrets.0.lock().unwrap().is_none(), "a handshake was stored as the token");
+    assert!(secrets.token().is_none(), "a handshake was stored as the token");
     // Nothing verifies yet; the refusal is the one every bad signature gets.
     for token in [notion_token, "secret_e2e_stranger"] {
         let (status, response, _) =
@@ -374,10 +357,10 @@ async fn handshake_is_confirmed_only_by_the_operator_then_events_verify() {
     let body = json!({"id": id}).to_string();
     let (status, _) = call(&base, Method::POST, "/webhooks/notion/confirm", None, Some(&body)).await;
     assert_eq!(status, 401);
-    assert!(secrets.0.lock().unwrap().is_none());
+    assert!(secrets.token().is_none());
     let (status, confirmed) = call(&base, Method::POST, "/webhooks/notion/confirm", Some(API_KEY), Some(&body)).await;
     assert_eq!((status, confirmed["status"].as_str()), (200, Some("confirmed")), "{confirmed}");
-    assert_eq!(secrets.0.lock().unwrap().as_deref(), Some(notion_token));
+    assert_eq!(secrets.token().as_ref().map(SecretString::expose), Some(notion_token));
     let (_, listed) = call(&base, Method::GET, "/webhooks/notion/pending", Some(API_KEY), None).await;
     assert_eq!(listed["pending"].as_array().unwrap().len(), 1, "{listed}");
 

@@ -2,19 +2,16 @@
 //! `shared::api::handle`. Notion webhooks on `POST /webhooks/notion`, on-demand syncs on `/syncs`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::adapters::aws::{
     planner_function_name, sdk_config, LambdaPlanner, SecretsManagerSource, SecretsManagerStore, SqsQueues,
 };
-use shared::api::{
-    ApiContext, ApiRequest, ApiResponse, EdgeError, SearchEventLog, SearchHandshakeStore, SearchRunBook, SecretStore,
-    TokenCache,
-};
-use shared::queue::BoxFuture;
-use shared::secrets::{EnvSecretSource, SecretSource, SecretString};
+use shared::adapters::search::{SearchEventLog, SearchHandshakeStore, SearchRunBook};
+use shared::api::{ApiContext, ApiRequest, ApiResponse, MemorySecretStore, SecretStore, TokenCache};
+use shared::secrets::{EnvSecretSource, SecretSource};
 
 /// One HTTP request: translated for `shared::api::handle`, its answer translated back.
 pub async fn handler(ctx: &ApiContext, req: Request) -> Result<Response<Body>, lambda_http::Error> {
@@ -53,26 +50,6 @@ pub async fn context() -> anyhow::Result<ApiContext> {
         webhook_token: TokenCache::new(secrets.webhook_verification_token),
         finalize_delay_seconds: settings.finalize_delay_seconds,
     })
-}
-
-/// The verification token in memory (local runs with secrets from the environment).
-#[derive(Default)]
-pub struct MemorySecretStore(Mutex<Option<String>>);
-
-impl SecretStore for MemorySecretStore {
-    fn store_verification_token<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<(), EdgeError>> {
-        Box::pin(async move {
-            *self.0.lock().map_err(|_| EdgeError("secret lock poisoned".into()))? = Some(token.to_string());
-            Ok(())
-        })
-    }
-
-    fn verification_token(&self) -> BoxFuture<'_, Result<Option<SecretString>, EdgeError>> {
-        Box::pin(async move {
-            let token = self.0.lock().map_err(|_| EdgeError("secret lock poisoned".into()))?.clone();
-            Ok(token.map(SecretString::new))
-        })
-    }
 }
 
 /// The request as the handler sees it: the body's raw bytes (a re-serialized body would not

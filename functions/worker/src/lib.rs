@@ -16,22 +16,13 @@ pub async fn handler(
     ctx: &SyncContext,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    handler_with_concurrency(ctx, event, MESSAGE_CONCURRENCY).await
-}
-
-/// [`handler`] with `concurrency` messages of the batch at once.
-pub async fn handler_with_concurrency(
-    ctx: &SyncContext,
-    event: LambdaEvent<SqsEvent>,
-    concurrency: usize,
-) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let deadline = deadline(event.context.deadline, ctx.limits.deadline_margin);
     let messages = event.payload.records.into_iter().map(|r| IncomingMessage {
         receive_count: r.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1),
         message_id: r.message_id.unwrap_or_default(),
         body: r.body.unwrap_or_default(),
     });
-    let failed = handle_batch(ctx, messages.collect(), deadline, concurrency).await;
+    let failed = handle_batch(ctx, messages.collect(), deadline, MESSAGE_CONCURRENCY).await;
     let batch_item_failures = failed.into_iter().map(|id| {
         let mut f = BatchItemFailure::default();
         f.item_identifier = id;

@@ -63,8 +63,6 @@ impl Invoker for HttpInvoker {
 /// Lambda's runtime decodes it, the handler's response encoded back to JSON.
 pub struct InProcess {
     pub ctx: Arc<SyncContext>,
-    /// Messages of a batch handled at once (the worker function uses `worker::MESSAGE_CONCURRENCY`).
-    pub concurrency: usize,
     /// Time each worker invocation may run before handing work on (Lambda's timeout less the
     /// margin); `None` = unbounded.
     pub invocation_budget: Option<Duration>,
@@ -90,9 +88,7 @@ impl Invoker for InProcess {
                 }
                 "worker" => {
                     let event = LambdaEvent::new(sqs_event(payload)?, context);
-                    let response = worker::handler_with_concurrency(&self.ctx, event, self.concurrency)
-                        .await
-                        .map_err(anyhow::Error::from_boxed)?;
+                    let response = worker::handler(&self.ctx, event).await.map_err(anyhow::Error::from_boxed)?;
                     Ok(serde_json::to_value(response)?)
                 }
                 "reaper" => {
@@ -207,7 +203,7 @@ impl Pump {
 }
 
 /// The SQS event Lambda's event source mapping would invoke the function with, for these messages.
-fn sqs_event_json(messages: &[Message], queue_url: &str) -> Value {
+pub fn sqs_event_json(messages: &[Message], queue_url: &str) -> Value {
     let arn = format!("arn:aws:sqs:us-east-1:000000000000:{}", queue_url.rsplit('/').next().unwrap_or_default());
     let records: Vec<Value> = messages
         .iter()

@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
     let aws = shared::adapters::aws::sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let invoker: Arc<dyn Invoker> = if in_process {
-        Arc::new(InProcess { ctx: ctx.clone(), concurrency: worker::MESSAGE_CONCURRENCY, invocation_budget: None })
+        Arc::new(InProcess { ctx: ctx.clone(), invocation_budget: None })
     } else {
         Arc::new(HttpInvoker::new(
             std::env::var("LAMBDA_WATCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9000".into()),

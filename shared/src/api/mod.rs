@@ -55,11 +55,6 @@ pub use ports::{
 };
 pub use syncs::decode_sync_request;
 
-// Re-exported until callers import from adapters::search.
-pub use crate::adapters::search::{
-    events_index, handshakes_index, SearchEventLog, SearchHandshakeStore, SearchRunBook,
-};
-
 /// How many runs `GET /syncs` lists.
 pub const RECENT_RUNS: usize = 20;
 

@@ -16,7 +16,7 @@ use crate::index::bulk::{
     encode_versioned_action, encode_versioned_source, BulkLimits, BulkOp, BulkReport, FailedDoc, Versioned,
 };
 use crate::index::{runs_index, tasks_index, IndexError, SearchSettings};
-use crate::ports::{BoxFuture, DocumentStore};
+use crate::ports::{BoxFuture, DocumentStore, Source};
 
 /// `_delete_by_query` runs synchronously; it may take longer than an ordinary request.
 const DELETE_BY_QUERY_TIMEOUT: Duration = Duration::from_secs(900);
@@ -335,7 +335,7 @@ impl DocumentStore for SearchStore {
         &'a self,
         ids: &'a [String],
         fields: &'a [&'a str],
-    ) -> BoxFuture<'a, Result<Vec<(String, Map<String, Value>)>, IndexError>> {
+    ) -> BoxFuture<'a, Result<Vec<(String, Source)>, IndexError>> {
         Box::pin(SearchStore::sources(self, ids, fields))
     }
 

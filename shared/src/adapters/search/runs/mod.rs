@@ -67,7 +67,7 @@ impl RunStore {
             client,
             runs: runs_index(index),
             tasks: tasks_index(index),
-            events: crate::api::events_index(index),
+            events: super::events_index(index),
             limits: BulkLimits::default(),
             leases: Leases::default(),
         }
