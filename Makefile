@@ -5,6 +5,7 @@
 #   make down      stop the services started by these scripts (by PID)
 #   make status    health, PID and RSS of each service
 #   make test      bring up what is missing, cargo test --workspace, stop what this run started
+#   make test-unit the tests that need no server (in-memory ports, in-process emulator): nothing is started
 #
 # Knobs (environment): NOTION_WORKSPACE=small|medium|large|edge  NOTION_SEED=42  NOTION_EMULATOR_ARGS="..."
 #                      SEARCH_HEAP=768m  WORK_VISIBILITY_TIMEOUT=30  STOP_TIMEOUT=30  CARGO_TEST_ARGS="..."
@@ -14,10 +15,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 SCRIPTS := infra/scripts
 
-.PHONY: help install up down restart status test demo bench
+.PHONY: help install up down restart status test test-unit demo bench
 
 help:
-	@sed -n '3,11p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
 
 install:
 	@$(SCRIPTS)/install.sh all
@@ -39,6 +40,15 @@ status:
 
 test:
 	@$(SCRIPTS)/test.sh
+
+# The test targets that need no server; in a file that mixes both, tests that need the search engine have
+# `search_engine` in their name. Everything else (search-engine stores, end-to-end) runs in `make test`.
+UNIT_TESTS := --test bulk_bounds --test config_rules --test download_memory --test download_ssrf --test extract \
+	--test fuzz_decoders --test fuzz_extract --test notion_client --test webhook_api \
+	--test api --test control --test limits --test misbehaviour
+
+test-unit:
+	@cargo test --workspace --lib --bins $(UNIT_TESTS) -- --skip search_engine
 
 # the README's first command: a full sync of the emulated workspace through cargo lambda watch
 demo: up
