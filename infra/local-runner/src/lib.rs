@@ -4,8 +4,6 @@
 //! is closed. Functions are reached through an `Invoker`: `cargo lambda watch` over HTTP, or the
 //! handlers in-process (tests).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -20,7 +18,10 @@ use serde_json::{json, Value};
 use shared::runs::{RunRecord, RunState};
 use shared::sync::SyncContext;
 
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+mod summary;
+pub use summary::{summarize, Summary};
+
+pub use shared::ports::BoxFuture;
 
 /// Calls a function by name with a JSON payload and returns its JSON response.
 pub trait Invoker: Send + Sync {
@@ -345,167 +346,5 @@ fn spawn_loop(
     })
 }
 
-/// What a finished run amounted to, as `make demo` and the benchmark print it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Summary {
-    pub run_id: u64,
-    pub state: String,
-    pub abort_reason: Option<String>,
-    pub wall_seconds: f64,
-    pub tasks_done: u64,
-    pub tasks_failed: u64,
-    pub indexed: u64,
-    pub skipped: u64,
-    pub deleted: u64,
-    pub errors: u64,
-    /// Documents in the index per `object` (page, block, database, ...).
-    pub documents_by_object: Vec<(String, u64)>,
-    /// `/v1` requests the emulated Notion received during the run, and the minimum the content needs.
-    pub api_calls: Option<u64>,
-    pub api_calls_minimum: Option<u64>,
-    pub rate_limited: Option<u64>,
-}
-
-/// Reads the run's counts, the index's documents per type (from `search`, the content store) and (if the Notion base URL is the
-/// emulator) its request counter.
-pub async fn summarize(
-    ctx: &SyncContext,
-    search: &shared::adapters::search::SearchStore,
-    run: &RunRecord,
-    wall: Duration,
-    emulator: Option<&str>,
-) -> anyhow::Result<Summary> {
-    let status = ctx.runs.status(run.id).await?;
-    search.refresh().await?;
-    let aggs =
-        search.search(&json!({"size": 0, "aggs": {"objects": {"terms": {"field": "object", "size": 20}}}})).await?;
-    let documents_by_object = aggs["aggregations"]["objects"]["buckets"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|b| (b["key"].as_str().unwrap_or_default().to_string(), b["doc_count"].as_u64().unwrap_or(0)))
-        .collect();
-    let (mut api_calls, mut api_calls_minimum, mut rate_limited) = (None, None, None);
-    if let Some(base) = emulator {
-        let http = reqwest::Client::new();
-        if let Ok(stats) = http.get(format!("{base}/__control/stats")).send().await?.json::<Value>().await {
-            api_calls = stats["total"].as_u64();
-            rate_limited = stats["rate_limited"].as_u64();
-        }
-        let version = ctx.notion.version().as_str();
-        if let Ok(min) =
-            http.get(format!("{base}/__control/minimum?version={version}")).send().await?.json::<Value>().await
-        {
-            api_calls_minimum = min["total"].as_u64();
-        }
-    }
-    Ok(Summary {
-        run_id: run.id,
-        state: run.state.as_str().to_string(),
-        abort_reason: run.abort_reason.clone(),
-        wall_seconds: wall.as_secs_f64(),
-        tasks_done: status.done,
-        tasks_failed: status.failed,
-        indexed: status.indexed,
-        skipped: status.skipped,
-        deleted: run.counts.deleted.max(status.deleted),
-        errors: status.errors,
-        documents_by_object,
-        api_calls,
-        api_calls_minimum,
-        rate_limited,
-    })
-}
-
-impl std::fmt::Display for Summary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "run {} {} in {:.1} s", self.run_id, self.state, self.wall_seconds)?;
-        if let Some(reason) = &self.abort_reason {
-            writeln!(f, "  reason: {reason}")?;
-        }
-        writeln!(f, "  tasks: {} done, {} failed", self.tasks_done, self.tasks_failed)?;
-        writeln!(
-            f,
-            "  documents: {} indexed, {} skipped by rules, {} deleted, {} errors",
-            self.indexed, self.skipped, self.deleted, self.errors
-        )?;
-        let per_type: Vec<String> = self.documents_by_object.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        writeln!(f, "  in the index: {}", per_type.join(", "))?;
-        if let Some(calls) = self.api_calls {
-            let min = self
-                .api_calls_minimum
-                .map(|m| format!(" (minimum {m}, ratio {:.3})", calls as f64 / m.max(1) as f64))
-                .unwrap_or_default();
-            writeln!(f, "  Notion API calls: {calls}{min}, 429s: {}", self.rate_limited.unwrap_or(0))?;
-        }
-        if self.wall_seconds > 0.0 {
-            writeln!(f, "  throughput: {:.0} documents/s", self.indexed as f64 / self.wall_seconds)?;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use aws_lambda_events::event::sqs::SqsBatchResponse;
-
-    #[test]
-    fn the_worker_gets_the_invocation_budget_after_its_margin() {
-        let ms = Duration::from_millis;
-        let budgets =
-            [ms(1), ms(300), ms(8_000), ms(20_000), ms(89_000), ms(90_000), ms(91_000), ms(270_000), ms(3_600_000)];
-        for margin in [Duration::ZERO, Duration::from_secs(2), Duration::from_secs(30)] {
-            for budget in budgets {
-                let deadline = worker::deadline(lambda_deadline_ms(Some(budget), margin), margin).expect("a deadline");
-                let left = deadline.saturating_duration_since(Instant::now());
-                // Whole milliseconds on the Lambda clock, and the time the test itself takes.
-                assert!(
-                    left <= budget + ms(2) && left + ms(50) >= budget,
-                    "budget {budget:?}, margin {margin:?}: {left:?}"
-                );
-            }
-        }
-        // No budget: a year, no deadline in practice.
-        let margin = Duration::from_secs(30);
-        let deadline = worker::deadline(lambda_deadline_ms(None, margin), margin).expect("a deadline");
-        assert!(deadline.saturating_duration_since(Instant::now()) > Duration::from_secs(364 * 86_400));
-    }
-
-    #[test]
-    fn the_pumps_records_decode_as_lambdas_sqs_event() {
-        let message = Message::builder()
-            .message_id("m-1")
-            .receipt_handle("h-1")
-            .body(r#"{"task_id":"p:1"}"#)
-            .md5_of_body("5d41402abc4b2a76b9719d911017c592")
-            .attributes(MessageSystemAttributeName::ApproximateReceiveCount, "3")
-            .attributes(MessageSystemAttributeName::SentTimestamp, "1700000000000")
-            .build();
-        let payload = sqs_event_json(&[message], "http://127.0.0.1:4566/000000000000/e2e-work");
-        let event = sqs_event(payload).expect("an SqsEvent");
-        assert_eq!(event.records.len(), 1);
-        let record = &event.records[0];
-        assert_eq!(record.message_id.as_deref(), Some("m-1"));
-        assert_eq!(record.receipt_handle.as_deref(), Some("h-1"));
-        assert_eq!(record.body.as_deref(), Some(r#"{"task_id":"p:1"}"#));
-        assert_eq!(record.md5_of_body.as_deref(), Some("5d41402abc4b2a76b9719d911017c592"));
-        assert_eq!(record.attributes.get("ApproximateReceiveCount").map(String::as_str), Some("3"));
-        assert_eq!(record.attributes.get("SentTimestamp").map(String::as_str), Some("1700000000000"));
-        assert_eq!(record.event_source.as_deref(), Some("aws:sqs"));
-        assert_eq!(record.event_source_arn.as_deref(), Some("arn:aws:sqs:us-east-1:000000000000:e2e-work"));
-        assert_eq!(record.aws_region.as_deref(), Some("us-east-1"));
-        assert!(sqs_event(json!({"records": []})).is_err(), "Lambda's field is `Records`");
-    }
-
-    #[test]
-    fn batch_responses_encode_as_the_pump_reads_them() {
-        let mut response = SqsBatchResponse::default();
-        response.add_failure("m-2");
-        response.add_failure("m-5");
-        let encoded = serde_json::to_value(&response).unwrap();
-        assert_eq!(encoded, json!({"batchItemFailures": [{"itemIdentifier": "m-2"}, {"itemIdentifier": "m-5"}]}));
-        assert_eq!(batch_item_failures(&encoded), ["m-2", "m-5"]);
-        assert!(batch_item_failures(&serde_json::to_value(SqsBatchResponse::default()).unwrap()).is_empty());
-    }
-}
+mod tests;

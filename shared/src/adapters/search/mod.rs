@@ -5,6 +5,7 @@ pub mod client;
 pub mod events;
 pub mod handshakes;
 pub mod mapping;
+pub(crate) mod ops;
 pub mod run_book;
 pub mod runs;
 pub mod sender;

@@ -27,8 +27,8 @@ use elasticsearch::http::Method;
 use serde_json::{json, Map, Value};
 
 use super::client::{Reply, SearchClient};
+use super::ops::{delete_by_query, get_source, refresh};
 use super::sender::{send_bulk, EncodedOp};
-use super::store::{delete_by_query, get_source, refresh};
 use super::{path_segment, SearchStore};
 use crate::index::bulk::{encode_source, BulkLimits, BulkOp};
 use crate::index::{runs_index, tasks_index, IndexError};
