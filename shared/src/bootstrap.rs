@@ -76,9 +76,9 @@ pub async fn search_store(settings: &Settings, secrets: &Secrets) -> Result<Sear
     let mut search =
         SearchSettings::new(settings.search_url.as_str().trim_end_matches('/'), settings.index_name.clone());
     search.credentials = SearchCredentials {
-        username: secrets.search_username.as_ref().map(|s| s.expose().to_string()),
-        password: secrets.search_password.as_ref().map(|s| s.expose().to_string()),
-        api_key: secrets.search_api_key.as_ref().map(|s| s.expose().to_string()),
+        username: secrets.search_username.clone(),
+        password: secrets.search_password.clone(),
+        api_key: secrets.search_api_key.clone(),
     };
     let store = SearchStore::connect(&search)?;
     store.ensure_indices().await?;

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use base64::Engine as _;
 use e2e::fault_proxy::{Faults, SearchProxy};
 use e2e::notion_emulator::{self, WorkspaceKind};
 use e2e::Stack;
@@ -518,23 +519,6 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
     }
 }
 
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// Current-thread runtime: every task of the test (emulator, pumps, handlers, SDK clients) runs on
 /// this thread, under the capturing subscriber, and no other test's logs mix in.
 #[tokio::test]
@@ -611,7 +595,7 @@ async fn no_secret_appears_in_the_logs_of_a_full_run() {
     assert!(captured.contains("Notion rejected the token") || captured.contains("401"), "the failures were logged");
     texts.push(("logs".into(), captured.clone()));
 
-    let basic = base64(format!("{SEARCH_USER}:{SEARCH_PASSWORD}").as_bytes());
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{SEARCH_USER}:{SEARCH_PASSWORD}"));
     let secrets_list = [NOTION_TOKEN, SEARCH_USER, SEARCH_PASSWORD, WEBHOOK_KEY, API_KEY, basic.as_str()];
     for (what, text) in &texts {
         for secret in secrets_list {

@@ -5,11 +5,12 @@
 pub mod bulk;
 pub mod retry;
 
-use std::fmt;
 use std::time::Duration;
 
 pub use bulk::{BulkLimits, BulkReport, FailedDoc};
 pub use retry::RetryPolicy;
+
+use crate::secrets::SecretString;
 
 /// Errors of the index layer. Item-level rejections are not errors: they are reported in
 /// [`BulkReport::failed`].
@@ -47,23 +48,12 @@ impl IndexError {
 }
 
 /// Credentials for the search engine: basic auth or an API key (`id:key`, or already
-/// base64-encoded). `Debug` never prints them.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// base64-encoded). `Debug` never prints them (each is a [`SecretString`]).
+#[derive(Debug, Clone, Default)]
 pub struct SearchCredentials {
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub api_key: Option<String>,
-}
-
-impl fmt::Debug for SearchCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown = |v: &Option<String>| if v.is_some() { "<redacted>" } else { "<none>" };
-        f.debug_struct("SearchCredentials")
-            .field("username", &shown(&self.username))
-            .field("password", &shown(&self.password))
-            .field("api_key", &shown(&self.api_key))
-            .finish()
-    }
+    pub username: Option<SecretString>,
+    pub password: Option<SecretString>,
+    pub api_key: Option<SecretString>,
 }
 
 /// Where and how to reach the index. `SearchSettings::new(url, index)` gives the defaults.
@@ -117,7 +107,7 @@ mod tests {
             SearchCredentials { username: Some("elastic".into()), password: Some("hunter2".into()), api_key: None };
         let shown = format!("{creds:?}");
         assert!(!shown.contains("hunter2") && !shown.contains("elastic"), "{shown}");
-        assert!(shown.contains("<redacted>") && shown.contains("<none>"));
+        assert!(shown.contains("[redacted]") && shown.contains("None"), "{shown}");
         let settings = SearchSettings { credentials: creds, ..SearchSettings::new("http://x:9200", "i") };
         assert!(!format!("{settings:?}").contains("hunter2"));
     }

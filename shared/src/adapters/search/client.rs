@@ -74,7 +74,7 @@ impl std::fmt::Debug for SearchClient {
 }
 
 fn credentials(creds: &SearchCredentials) -> Result<Option<Credentials>, IndexError> {
-    if let Some(key) = creds.api_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+    if let Some(key) = creds.api_key.as_ref().map(|k| k.expose().trim()).filter(|k| !k.is_empty()) {
         // The crate builds the header with an unwrap: refuse what cannot be a header value.
         if !key.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(IndexError::Setup("search_api_key contains characters that cannot be sent in a header".into()));
@@ -85,7 +85,9 @@ fn credentials(creds: &SearchCredentials) -> Result<Option<Credentials>, IndexEr
         }));
     }
     match (&creds.username, &creds.password) {
-        (Some(user), Some(password)) => Ok(Some(Credentials::Basic(user.clone(), password.clone()))),
+        (Some(user), Some(password)) => {
+            Ok(Some(Credentials::Basic(user.expose().to_string(), password.expose().to_string())))
+        }
         (Some(_), None) => Err(IndexError::Setup("search_username is set but search_password is not".into())),
         (None, Some(_)) => Err(IndexError::Setup("search_password is set but search_username is not".into())),
         (None, None) => Ok(None),

@@ -20,28 +20,23 @@ use super::pacer::{Pacer, PacerConfig};
 use super::retry::RetryPolicy;
 use super::stats::{Stats, StatsSnapshot};
 use super::version::ApiVersion;
+use crate::secrets::SecretString;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.notion.com";
 pub const USER_AGENT: &str = concat!("notion-es/", env!("CARGO_PKG_VERSION"));
 const MAX_ERROR_TEXT: usize = 500;
 
-/// The integration token. Its `Debug` prints nothing of it; it has no `Display`.
-#[derive(Clone)]
-pub struct Token(String);
+/// The integration token, trimmed. Its `Debug` and `Display` print nothing of it ([`SecretString`]).
+#[derive(Clone, Debug)]
+pub struct Token(SecretString);
 
 impl Token {
     pub fn new(token: impl Into<String>) -> Self {
-        Token(token.into().trim().to_string())
+        Token(SecretString::new(token.into().trim()))
     }
 
     pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
+        self.0.expose()
     }
 }
 
