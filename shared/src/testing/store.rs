@@ -67,6 +67,11 @@ impl MemoryStore {
         self.docs().iter().map(|(id, d)| (id.clone(), d.source.clone())).collect()
     }
 
+    /// One document's source.
+    pub fn source(&self, id: &str) -> Option<Map<String, Value>> {
+        self.docs().get(id).map(|d| d.source.clone())
+    }
+
     pub fn len(&self) -> usize {
         self.docs().len()
     }
