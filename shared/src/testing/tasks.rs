@@ -63,10 +63,9 @@ impl MemoryLedger {
     pub(super) fn mark_claimed_now(&self, run_id: u64, task_ids: &[String]) {
         let mut state = self.state();
         for task_id in task_ids {
-            let key = (run_id, task_id.clone());
-            if !state.tasks.contains_key(&key) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = state.tasks.entry((run_id, task_id.clone())) {
                 let record = new_record(run_id, task_id, TaskState::Claimed);
-                state.tasks.insert(key, Task { record, claimed_by: Some(PLANNER.to_string()) });
+                slot.insert(Task { record, claimed_by: Some(PLANNER.to_string()) });
                 self.journal.note(Event::Recorded { run_id, task_id: task_id.clone(), state: TaskState::Claimed });
             }
         }
