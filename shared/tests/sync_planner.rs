@@ -132,3 +132,21 @@ async fn a_scheduled_full_run_is_skipped_while_another_holds_the_lock() {
     assert!(world.take_tasks().is_empty(), "and nothing queued again");
     assert_eq!(world.ledger.lock_holder(), Some(first.id));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_run_first_closes_the_runs_whose_lease_ran_out() {
+    let world = World::start(WorkspaceKind::Small).await;
+    // A full run whose planner died: it holds the lock, but neither it nor the lock was renewed for two days.
+    let dead = world.plan(RunKind::Full).await;
+    world.take_tasks();
+    let past = chrono::Utc::now() - chrono::Duration::days(2);
+    world.ledger.edit_run(dead.id, |run| (run.lease_until, run.renewed_at) = (Some(past), Some(past)));
+    world.ledger.expire_lock();
+
+    let next = world.sync(RunKind::Full).await;
+    assert_ne!(next.id, dead.id);
+    assert_eq!(next.state, RunState::Completed, "{next:?}");
+    let dead = world.run(dead.id).await;
+    assert_eq!(dead.state, RunState::Failed, "{dead:?}");
+    assert!(dead.abort_reason.is_some_and(|r| r.contains("no finalize check")), "the zombie is named");
+}

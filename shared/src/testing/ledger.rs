@@ -207,6 +207,12 @@ impl MemoryLedger {
         self.state().lock.map(|(holder, _)| holder)
     }
 
+    /// Lets the full-run lock's own lease run out (its holder is then taken over if its run's lease ran out too).
+    pub fn expire_lock(&self) {
+        let mut state = self.state();
+        state.lock = state.lock.map(|(holder, _)| (holder, Utc::now() - chrono::Duration::seconds(1)));
+    }
+
     /// Changes a run record in place (tests age a lease this way).
     pub fn edit_run(&self, run_id: u64, edit: impl FnOnce(&mut RunRecord)) {
         if let Some(run) = self.state().runs.get_mut(&run_id) {

@@ -254,12 +254,17 @@ mod tests {
         // A holder past its lease (and the lock's) is closed as a zombie and the lock taken over.
         let past = Utc::now() - chrono::Duration::days(2);
         ledger.edit_run(other.id, |r| (r.lease_until, r.renewed_at) = (Some(past), Some(past)));
-        ledger.state().lock = Some((other.id, past));
+        ledger.expire_lock();
         let third = ledger.create_run(RunKind::Full).await.unwrap();
         assert_eq!(ledger.take_full_lock(third.id).await.unwrap(), Lock::Taken);
         let zombie = ledger.get(other.id).await.unwrap().unwrap();
         assert_eq!(zombie.state, RunState::Failed);
         assert!(zombie.abort_reason.unwrap().contains("planner stopped"));
+        assert_eq!(ledger.active_run_ids().await.unwrap(), vec![third.id]);
+        // Any open run past its lease is closed by `close_zombies` (the planner's first step).
+        let webhook = ledger.create_run(RunKind::Webhook).await.unwrap();
+        ledger.edit_run(webhook.id, |r| (r.lease_until, r.renewed_at) = (Some(past), Some(past)));
+        assert_eq!(ledger.close_zombies().await.unwrap(), vec![webhook.id]);
         assert_eq!(ledger.active_run_ids().await.unwrap(), vec![third.id]);
     }
 }
