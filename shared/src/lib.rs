@@ -18,4 +18,6 @@ pub mod secrets;
 pub mod sync;
 pub mod task;
 pub mod telemetry;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod webhook;
