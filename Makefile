@@ -45,6 +45,7 @@ test:
 # `search_engine` in their name. Everything else (search-engine stores, end-to-end) runs in `make test`.
 UNIT_TESTS := --test bulk_bounds --test config_rules --test download_memory --test download_ssrf --test extract \
 	--test fuzz_decoders --test fuzz_extract --test notion_client --test webhook_api \
+	--test sync_planner --test sync_worker --test sync_reaper \
 	--test api --test control --test limits --test misbehaviour
 
 test-unit:
