@@ -200,6 +200,32 @@ pub struct RunRecord {
     pub counts: RunCounts,
 }
 
+impl RunRecord {
+    /// A new run in state `planning`, started `now`, its lease `lease` long.
+    pub fn planning(id: u64, kind: RunKind, now: DateTime<Utc>, lease: chrono::Duration) -> Self {
+        RunRecord {
+            id,
+            kind,
+            state: RunState::Planning,
+            planning_done: false,
+            planned: 0,
+            started_at: now,
+            planned_at: None,
+            finished_at: None,
+            watermark: None,
+            abort_reason: None,
+            index_uuid: None,
+            lease_until: Some(now + lease),
+            renewed_at: Some(now),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            skipped_classes: Vec::new(),
+            verify_planned: false,
+            counts: RunCounts::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {

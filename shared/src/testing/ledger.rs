@@ -139,26 +139,7 @@ impl State {
         let now = Utc::now();
         let now_ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
         let id = next_run_id(now_ms, self.runs.keys().next_back().copied());
-        let record: RunRecord = RunRecord {
-            id,
-            kind,
-            state: RunState::Planning,
-            planning_done: false,
-            planned: 0,
-            started_at: now,
-            planned_at: None,
-            finished_at: None,
-            watermark: None,
-            abort_reason: None,
-            index_uuid: None,
-            lease_until: Some(now + lease_delta(leases.planning)),
-            renewed_at: Some(now),
-            errors: Vec::new(),
-            warnings: Vec::new(),
-            skipped_classes: Vec::new(),
-            verify_planned: false,
-            counts: RunCounts::default(),
-        };
+        let record = RunRecord::planning(id, kind, now, lease_delta(leases.planning));
         self.runs.insert(id, Run { record: record.clone(), closing_by: None });
         record
     }

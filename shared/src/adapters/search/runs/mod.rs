@@ -142,26 +142,7 @@ impl RunStore {
         let mut id = self.next_run_id().await?;
         for _ in 0..5 {
             let now = Utc::now();
-            let run = RunRecord {
-                id,
-                kind,
-                state: RunState::Planning,
-                planning_done: false,
-                planned: 0,
-                started_at: now,
-                planned_at: None,
-                finished_at: None,
-                watermark: None,
-                abort_reason: None,
-                index_uuid: None,
-                lease_until: Some(now + lease_delta(self.leases.planning)),
-                renewed_at: Some(now),
-                errors: Vec::new(),
-                warnings: Vec::new(),
-                skipped_classes: Vec::new(),
-                verify_planned: false,
-                counts: RunCounts::default(),
-            };
+            let run = RunRecord::planning(id, kind, now, lease_delta(self.leases.planning));
             let body = serde_json::to_value(&run).map_err(|e| malformed("new run", e))?;
             let reply = self.client.json(Method::Put, &self.run_path("_create", id), &[], Some(&body)).await?;
             if reply.status == 409 {
